@@ -1,1 +1,88 @@
-//! tmp
+//! The Postgres book of record.
+//!
+//! Redis answers scans; Postgres is what finance, auditors and a rebuilt Redis rely
+//! on. This crate owns the schema (embedded migrations, so the binary carries it) and
+//! translates rows to plain values. Queries are checked at run time, so a fresh clone
+//! builds without a database.
+
+mod batches;
+mod campaigns;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
+pub use campaigns::{Applied, CampaignRecord};
+
+/// What can go wrong talking to the book of record, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The URL cannot be parsed; nothing was contacted.
+    #[error("invalid Postgres URL: {0}")]
+    BadUrl(String),
+    /// The server did not answer or refused the connection.
+    #[error("cannot connect to Postgres at {target}: {source}")]
+    Connect {
+        /// host:port/database, without credentials.
+        target: String,
+        /// The driver's reason.
+        source: sqlx::Error,
+    },
+    /// Applying the schema failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A batch was requested for a campaign that does not exist.
+    #[error("unknown campaign `{0}`")]
+    UnknownCampaign(String),
+    /// No batch has this id.
+    #[error("unknown batch {0}")]
+    UnknownBatch(u32),
+    /// Input that would violate a rule of the schema, caught before writing.
+    #[error("{0}")]
+    Invalid(String),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A pool of connections to the book of record.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: PgPool,
+}
+
+impl Ledger {
+    /// Connects, failing within a few seconds with the address it tried when the
+    /// server is not there (a CLI should not hang on a typo).
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| LedgerError::BadUrl(e.to_string()))?;
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|source| LedgerError::Connect { target, source })?;
+        Ok(Self { pool })
+    }
+
+    /// Applies every pending migration. Safe to run again and from several processes
+    /// at once (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> Result<(), LedgerError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The underlying pool, for crates that add their own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,264 @@
+//! Campaigns: the rules a brand configures, checked before anything is stored.
+//!
+//! A campaign file is written by a marketing team and can move real money, so it is
+//! refused whole when anything is wrong, and the refusal lists *every* problem with
+//! its path (`prizes[1].odds[3]`) so the file can be fixed in one pass. This crate
+//! does no IO: it turns TOML text into a [`Campaign`] or a list of [`Problem`]s.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+/// Parts per million: odds are integers so draws map exactly, with no float rounding.
+pub const ODDS_SCALE: u32 = 1_000_000;
+/// Levels a campaign may define; the seeds' programs use at most six.
+pub const MAX_LEVELS: usize = 6;
+/// The legal cap on a lottery-style promotion's top prize: 50,000 CNY in fen
+/// (Anti-Unfair Competition Law, article on prize-giving sales).
+pub const MAX_PRIZE_VALUE_FEN: u64 = 5_000_000;
+
+/// One thing wrong with a campaign file, at a path inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `name`, `levels[2].min_growth`, `prizes[0].odds[1]`; empty for the file.
+    pub path: String,
+    /// What is wrong, in words an operator can act on.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// What a prize is paid in; decides the unit of `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrizeKind {
+    /// A physical gift; value in fen, for the legal cap and accounting.
+    Item,
+    /// A red packet; value in fen.
+    Cash,
+    /// Bonus points; value in points.
+    Points,
+}
+
+/// A member level: reached by accumulated growth, it selects the odds table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    /// Brand-chosen display name.
+    pub name: String,
+    /// Growth needed to reach it; 0 for the first level, strictly increasing.
+    pub min_growth: u64,
+}
+
+/// A prize with its stock and its odds per level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prize {
+    /// Stable id, used in stock keys and awards.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Item, cash or points.
+    pub kind: PrizeKind,
+    /// Fen for items and cash, points for points.
+    pub value: u64,
+    /// Total that may ever be awarded: a hard cap.
+    pub stock: u64,
+    /// Most that may be awarded per campaign day, if capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_cap: Option<u64>,
+    /// Chance per scan for each level, in parts per million.
+    pub odds: Vec<u32>,
+}
+
+/// A campaign as written in its TOML file (the contract's core keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    /// Stable id: lowercase letters, digits, `-` and `_`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Start, RFC 3339 with an offset.
+    pub starts_at: String,
+    /// End, RFC 3339 with an offset.
+    pub ends_at: String,
+    /// IANA zone deciding which calendar day a scan falls on.
+    pub timezone: String,
+    /// Spendable points per scan.
+    pub points_per_scan: u32,
+    /// Level progress per scan.
+    pub growth_per_scan: u32,
+    /// Scans per member, role and campaign day.
+    pub daily_scan_limit: u32,
+    /// One to six levels.
+    pub levels: Vec<Level>,
+    /// The prizes; may be empty for a points-only campaign.
+    #[serde(default)]
+    pub prizes: Vec<Prize>,
+}
+
+/// A campaign that passed every check, with its times parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    /// The file as written (normalised through serde), stored as the definition.
+    pub file: CampaignFile,
+    /// Parsed `starts_at`.
+    pub starts_at: Timestamp,
+    /// Parsed `ends_at`.
+    pub ends_at: Timestamp,
+    /// Parsed `timezone`.
+    pub timezone: TimeZone,
+}
+
+impl Campaign {
+    /// Parses and validates a campaign file.
+    pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
+        let file: CampaignFile = toml::from_str(text).map_err(|error| {
+            // toml's message names the line, the column and the key.
+            vec![Problem { path: String::new(), message: error.to_string().trim().to_string() }]
+        })?;
+        Self::validate(file)
+    }
+
+    /// Checks every rule and collects every problem.
+    pub fn validate(file: CampaignFile) -> Result<Self, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+
+        if !is_slug(&file.id) {
+            problem("id".into(), format!("`{}` must be 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", file.id));
+        }
+        if file.name.trim().is_empty() || file.name.chars().count() > 100 {
+            problem("name".into(), "must be 1 to 100 characters".into());
+        }
+        let mut parse_time = |key: &str, value: &str| match value.parse::<Timestamp>() {
+            Ok(time) => Some(time),
+            Err(error) => {
+                problem(key.into(), format!("`{value}` is not an RFC 3339 time with offset ({error})"));
+                None
+            }
+        };
+        let starts_at = parse_time("starts_at", &file.starts_at);
+        let ends_at = parse_time("ends_at", &file.ends_at);
+        if let (Some(start), Some(end)) = (starts_at, ends_at) {
+            if end <= start {
+                problem("ends_at".into(), "must be after starts_at".into());
+            }
+        }
+        let timezone = match TimeZone::get(&file.timezone) {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                problem("timezone".into(), format!("`{}` is not an IANA time zone", file.timezone));
+                None
+            }
+        };
+        if file.daily_scan_limit == 0 {
+            problem("daily_scan_limit".into(), "must be at least 1".into());
+        }
+
+        if file.levels.is_empty() || file.levels.len() > MAX_LEVELS {
+            problem("levels".into(), format!("needs 1 to {MAX_LEVELS} levels, got {}", file.levels.len()));
+        }
+        let mut level_names = HashSet::new();
+        for (index, level) in file.levels.iter().enumerate() {
+            if level.name.trim().is_empty() {
+                problem(format!("levels[{index}].name"), "must not be empty".into());
+            } else if !level_names.insert(level.name.as_str()) {
+                problem(format!("levels[{index}].name"), format!("`{}` is used twice", level.name));
+            }
+            if index == 0 && level.min_growth != 0 {
+                problem("levels[0].min_growth".into(), "the first level must start at 0".into());
+            }
+            if index > 0 && level.min_growth <= file.levels[index - 1].min_growth {
+                problem(
+                    format!("levels[{index}].min_growth"),
+                    format!("must be greater than the previous level's {}", file.levels[index - 1].min_growth),
+                );
+            }
+        }
+
+        let mut prize_ids = HashSet::new();
+        for (index, prize) in file.prizes.iter().enumerate() {
+            let at = |key: &str| format!("prizes[{index}].{key}");
+            if !is_slug(&prize.id) {
+                problem(at("id"), format!("`{}` must be 1-64 of a-z, 0-9, '-', '_'", prize.id));
+            } else if !prize_ids.insert(prize.id.as_str()) {
+                problem(at("id"), format!("`{}` is used twice", prize.id));
+            }
+            if prize.name.trim().is_empty() {
+                problem(at("name"), "must not be empty".into());
+            }
+            if prize.value == 0 {
+                problem(at("value"), "must be at least 1".into());
+            }
+            if matches!(prize.kind, PrizeKind::Item | PrizeKind::Cash) && prize.value > MAX_PRIZE_VALUE_FEN {
+                problem(
+                    at("value"),
+                    format!(
+                        "{} fen exceeds the legal cap of 50,000 CNY ({MAX_PRIZE_VALUE_FEN} fen) for a prize-giving sale",
+                        prize.value
+                    ),
+                );
+            }
+            if let Some(cap) = prize.daily_cap {
+                if cap > prize.stock {
+                    problem(at("daily_cap"), format!("{cap} exceeds the total stock {}", prize.stock));
+                }
+            }
+            if prize.odds.len() != file.levels.len() {
+                problem(
+                    at("odds"),
+                    format!("needs one entry per level ({}), got {}", file.levels.len(), prize.odds.len()),
+                );
+            }
+            for (level, &odds) in prize.odds.iter().enumerate() {
+                if odds > ODDS_SCALE {
+                    problem(at(&format!("odds[{level}]")), format!("{odds} exceeds {ODDS_SCALE} parts per million"));
+                }
+            }
+        }
+        for (level, spec) in file.levels.iter().enumerate() {
+            let total: u64 = file.prizes.iter().filter_map(|p| p.odds.get(level)).map(|&o| u64::from(o)).sum();
+            if total > u64::from(ODDS_SCALE) {
+                problem(
+                    format!("levels[{level}]"),
+                    format!("odds of all prizes for `{}` add up to {total}, more than {ODDS_SCALE}", spec.name),
+                );
+            }
+        }
+
+        match (starts_at, ends_at, timezone) {
+            (Some(starts_at), Some(ends_at), Some(timezone)) if problems.is_empty() => {
+                Ok(Self { file, starts_at, ends_at, timezone })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The definition as JSON, the form kept in Postgres.
+    pub fn definition_json(&self) -> String {
+        serde_json::to_string(&self.file).unwrap_or_default()
+    }
+}
+
+fn is_slug(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! Campaigns as stored: the validated definition plus the columns queries filter on.
+
+use crate::{Ledger, LedgerError};
+
+/// A validated campaign in the plain values this crate stores.
+#[derive(Debug, Clone)]
+pub struct CampaignRecord {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Start, RFC 3339.
+    pub starts_at: String,
+    /// End, RFC 3339.
+    pub ends_at: String,
+    /// IANA zone.
+    pub timezone: String,
+    /// The whole definition as JSON.
+    pub definition_json: String,
+}
+
+/// What `apply` did, so the CLI can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A new campaign, at revision 1.
+    Created,
+    /// An existing campaign changed; its revision went up to this.
+    Updated(i32),
+    /// The stored definition was already identical.
+    Unchanged,
+}
+
+impl Ledger {
+    /// Creates or updates a campaign in one statement. Applying the same file twice
+    /// changes nothing, so `campaign apply` is safe to repeat.
+    pub async fn apply_campaign(&self, campaign: &CampaignRecord) -> Result<Applied, LedgerError> {
+        let row: Option<(i32,)> = sqlx::query_as(
+            "INSERT INTO campaigns (id, name, starts_at, ends_at, timezone, definition)
+             VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at, timezone = excluded.timezone,
+                 definition = excluded.definition,
+                 revision = campaigns.revision + 1, updated_at = now()
+             WHERE campaigns.definition IS DISTINCT FROM excluded.definition
+             RETURNING revision",
+        )
+        .bind(&campaign.id)
+        .bind(&campaign.name)
+        .bind(&campaign.starts_at)
+        .bind(&campaign.ends_at)
+        .bind(&campaign.timezone)
+        .bind(&campaign.definition_json)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => Applied::Unchanged,
+            Some((1,)) => Applied::Created,
+            Some((revision,)) => Applied::Updated(revision),
+        })
+    }
+}
