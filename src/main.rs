@@ -1,1 +1,129 @@
-fn main(){}
+//! The `yima` binary: parses the command line, loads the configuration once and
+//! hands plain values to the library crates.
+
+mod cli;
+mod config;
+mod codegen;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use yima_campaign::Campaign;
+use yima_ledger::{Applied, Ledger, NewBatch};
+
+use crate::cli::{BatchCommand, CampaignCommand, Cli, Command};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // Drivers often repeat their cause in their own message; say each part once.
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let explicit = cli.config.is_some();
+    let path = cli.config.unwrap_or_else(|| PathBuf::from("config/yima.toml"));
+    let config = Config::load(&path, explicit)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli.command, config))
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let ledger = || Ledger::connect(config.postgres.url.expose());
+    match command {
+        Command::Migrate => {
+            ledger().await?.migrate().await?;
+            tracing::info!("schema is up to date");
+        }
+        Command::Campaign(CampaignCommand::Apply { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let campaign = match Campaign::from_toml(&text) {
+                Ok(campaign) => campaign,
+                Err(problems) => {
+                    eprintln!("{}: {} problem(s), nothing changed:", file.display(), problems.len());
+                    for problem in problems {
+                        eprintln!("  - {problem}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let record = yima_ledger::CampaignRecord {
+                id: campaign.file.id.clone(),
+                name: campaign.file.name.clone(),
+                starts_at: campaign.starts_at.to_string(),
+                ends_at: campaign.ends_at.to_string(),
+                timezone: campaign.file.timezone.clone(),
+                definition_json: campaign.definition_json(),
+            };
+            let id = &record.id;
+            match ledger().await?.apply_campaign(&record).await? {
+                Applied::Created => eprintln!("campaign {id} created"),
+                Applied::Updated(revision) => eprintln!("campaign {id} updated to revision {revision}"),
+                Applied::Unchanged => eprintln!("campaign {id} unchanged"),
+            }
+        }
+        Command::Batch(BatchCommand::Create { campaign, sku, count, region }) => {
+            let key_id = config.key_ring()?.signing_key().id();
+            let batch = NewBatch { campaign, sku, count, region, key_id };
+            let batch = ledger().await?.create_batch(&batch).await?;
+            tracing::info!(batch = batch.id, count = batch.count, key_id, "batch registered");
+            println!("{}", batch.id);
+        }
+        Command::Batch(BatchCommand::Void { id }) => {
+            ledger().await?.void_batch(id).await?;
+            eprintln!("batch {id} is void");
+        }
+        Command::Gen(args) => {
+            let batch = ledger().await?.batch(args.batch).await?;
+            let ring = config.key_ring()?;
+            let key = ring.get(batch.key_id).with_context(|| {
+                format!(
+                    "batch {} is signed with code key {}, which is not among the configured keys {:?}",
+                    batch.id,
+                    batch.key_id,
+                    ring.ids().collect::<Vec<_>>()
+                )
+            })?;
+            let job = codegen::Job {
+                key: key.clone(),
+                batch: batch.id,
+                count: batch.count,
+                format: args.format,
+                url_prefix: config.code.url_prefix.clone(),
+            };
+            let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
+            tokio::task::spawn_blocking(move || {
+                codegen::write(&job, args.out.as_deref(), args.split, threads, args.force)
+            })
+            .await
+            .context("code generation stopped")??;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -11,7 +11,10 @@ mod campaigns;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord};
@@ -23,7 +26,7 @@ pub enum LedgerError {
     #[error("invalid Postgres URL: {0}")]
     BadUrl(String),
     /// The server did not answer or refused the connection.
-    #[error("cannot connect to Postgres at {target}: {source}")]
+    #[error("cannot connect to Postgres at {target}")]
     Connect {
         /// host:port/database, without credentials.
         target: String,
@@ -31,7 +34,7 @@ pub enum LedgerError {
         source: sqlx::Error,
     },
     /// Applying the schema failed.
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A batch was requested for a campaign that does not exist.
     #[error("unknown campaign `{0}`")]
@@ -43,7 +46,7 @@ pub enum LedgerError {
     #[error("{0}")]
     Invalid(String),
     /// Any other database failure.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
 }
 
@@ -54,9 +57,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Connects, failing within a few seconds with the address it tried when the
-    /// server is not there (a CLI should not hang on a typo).
+    /// Connects, failing within a few seconds with the address it tried and the
+    /// driver's reason when the server is not there (a CLI should not hang on a typo).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(LedgerError::BadUrl("must start with postgres:// or postgresql://".into()));
+        }
         let options =
             PgConnectOptions::from_str(url).map_err(|e| LedgerError::BadUrl(e.to_string()))?;
         let target = format!(
@@ -65,12 +71,18 @@ impl Ledger {
             options.get_port(),
             options.get_database().unwrap_or("")
         );
+        // One direct connection first: a pool reports every failure as a timeout,
+        // which hides "connection refused" or "database does not exist".
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)
+            .and_then(|connected| connected);
+        let probe = probe.map_err(|source| LedgerError::Connect { target, source })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(|source| LedgerError::Connect { target, source })?;
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 

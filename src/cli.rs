@@ -1,0 +1,102 @@
+//! The command line, as fixed by the public contract.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use yima_ledger::MAX_BATCH_COUNT;
+
+/// yima: one-item-one-code scan-to-win campaigns.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Configuration file; settings can be overridden by YIMA_<SECTION>_<KEY>.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the Postgres schema (idempotent).
+    Migrate,
+    /// Manage campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Register or void batches of codes.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Write a batch's codes for the printer.
+    Gen(GenArgs),
+}
+
+/// `yima campaign ...`
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create or update a campaign from a TOML file; on invalid input, list every
+    /// problem, change nothing and exit non-zero.
+    Apply {
+        /// The campaign file.
+        file: PathBuf,
+    },
+}
+
+/// `yima batch ...`
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Register a batch; prints its id alone on stdout.
+    Create {
+        /// Campaign the batch's scans count towards.
+        #[arg(long)]
+        campaign: String,
+        /// Product the codes are printed on.
+        #[arg(long)]
+        sku: String,
+        /// Number of codes.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_BATCH_COUNT)))]
+        count: u32,
+        /// Sales region or dealer code the batch ships to (anti-diversion).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Void a batch: its codes then scan as `batch_void`.
+    Void {
+        /// The batch id.
+        id: u32,
+    },
+}
+
+/// How each code is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One code per line.
+    Txt,
+    /// `serial,code,url` with a header row.
+    Csv,
+    /// One scan URL per line (code.url_prefix + code).
+    Url,
+}
+
+/// `yima gen`
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// The batch whose codes to write.
+    #[arg(long)]
+    pub batch: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+    /// Output file (default: stdout). Written to `PATH.partial`, renamed when complete.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Rows per file; files are numbered `NAME-001.EXT`, `NAME-002.EXT`, ...
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u32).range(1..), requires = "out")]
+    pub split: Option<u32>,
+    /// Worker threads (default: all cores); output order is kept.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}

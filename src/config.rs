@@ -1,0 +1,201 @@
+//! The one typed configuration: `config/yima.toml` (or `--config`), then `YIMA_*`
+//! environment variables on top. Loaded once in `main` and handed down as plain values.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use yima_code::KeyRing;
+
+/// Every setting, by section. Each key can be overridden by `YIMA_<SECTION>_<KEY>`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The book of record.
+    pub postgres: PostgresConfig,
+    /// Hot counters and the settlement stream.
+    pub redis: RedisConfig,
+    /// The gateway's listener.
+    pub http: HttpConfig,
+    /// Admin routes.
+    pub admin: AdminConfig,
+    /// Code signing and printing.
+    pub code: CodeConfig,
+}
+
+/// `[postgres]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `YIMA_POSTGRES_URL`
+    pub url: Secret,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self { url: Secret("postgres://postgres@127.0.0.1:5432/yima".into()) }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `YIMA_REDIS_URL`; several comma-separated seeds mean Redis Cluster.
+    pub url: Secret,
+    /// `YIMA_KEY_PREFIX` (or `YIMA_REDIS_KEY_PREFIX`): prefix of every key written.
+    #[serde(deserialize_with = "text")]
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: Secret("redis://127.0.0.1:6379".into()), key_prefix: "yima".into() }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `YIMA_HTTP_LISTEN`
+    #[serde(deserialize_with = "text")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `YIMA_ADMIN_TOKEN`; without one, admin routes refuse every request.
+    pub token: Option<Secret>,
+}
+
+/// `[code]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeConfig {
+    /// `YIMA_CODE_KEYS`: `id:hex` pairs; the highest id signs new batches.
+    pub keys: Option<Secret>,
+    /// `YIMA_CODE_KEYS_FILE`: a file of `id:hex` lines, for keys kept outside the env.
+    pub keys_file: Option<PathBuf>,
+    /// `YIMA_CODE_URL_PREFIX`: what `gen --format url|csv` puts before each code.
+    #[serde(deserialize_with = "text")]
+    pub url_prefix: String,
+}
+
+impl Default for CodeConfig {
+    fn default() -> Self {
+        Self { keys: None, keys_file: None, url_prefix: "https://yima.example/s/".into() }
+    }
+}
+
+/// A string setting as written in TOML or the environment, where `YIMA_ADMIN_TOKEN=1234`
+/// arrives as a number; all scalars are taken as their text.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string")]
+enum Scalar {
+    Text(String),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl From<Scalar> for String {
+    fn from(scalar: Scalar) -> Self {
+        match scalar {
+            Scalar::Text(text) => text,
+            Scalar::Unsigned(n) => n.to_string(),
+            Scalar::Signed(n) => n.to_string(),
+            Scalar::Float(n) => n.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Scalar::deserialize(deserializer).map(String::from)
+}
+
+/// A string that never shows up in logs or `Debug` output (URLs carry passwords).
+#[derive(Clone, Default, Deserialize)]
+#[serde(from = "Scalar")]
+pub struct Secret(String);
+
+impl From<Scalar> for Secret {
+    fn from(scalar: Scalar) -> Self {
+        Self(scalar.into())
+    }
+}
+
+impl Secret {
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+const SECTIONS: [&str; 5] = ["postgres", "redis", "http", "admin", "code"];
+
+impl Config {
+    /// Loads `path` (an explicit path must exist; the default one may be absent), then
+    /// the environment. Unknown keys and wrong types are errors naming the key and
+    /// where it came from.
+    pub fn load(path: &Path, explicit: bool) -> anyhow::Result<Self> {
+        if explicit && !path.is_file() {
+            bail!("config file {} does not exist", path.display());
+        }
+        let env = Env::prefixed("YIMA_")
+            .map(|key| match key.as_str().to_ascii_lowercase().as_str() {
+                // The contract's name for the Redis key prefix has no section.
+                "key_prefix" => "redis.key_prefix".into(),
+                other => other.replacen('_', ".", 1).into(),
+            })
+            // Other YIMA_ variables (test harnesses, scripts) are not settings.
+            .filter(|key| SECTIONS.iter().any(|section| key.as_str().starts_with(section)));
+        let config: Self = Figment::new()
+            .merge(Toml::file(path))
+            .merge(env)
+            .extract()
+            .context("invalid configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let prefix = &self.code.url_prefix;
+        if prefix.chars().any(|c| c == ',' || c == '"' || c.is_whitespace() || c.is_control()) {
+            bail!("code.url_prefix must not contain commas, quotes or whitespace (it goes into CSV)");
+        }
+        Ok(())
+    }
+
+    /// The code keys from `code.keys` or `code.keys_file`; an error says how to set them.
+    pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
+        let spec = match (&self.code.keys, &self.code.keys_file) {
+            (Some(keys), _) => keys.expose().to_string(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read code keys file {}", file.display()))?,
+            (None, None) => bail!(
+                "no code keys: set YIMA_CODE_KEYS=id:hex[,id:hex...] or YIMA_CODE_KEYS_FILE"
+            ),
+        };
+        KeyRing::parse(&spec).context("invalid code keys")
+    }
+}
