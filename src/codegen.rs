@@ -78,7 +78,10 @@ pub fn write(
     if !force {
         for path in targets.iter().filter_map(|t| t.path.as_deref()) {
             if path.is_file() {
-                bail!("{} already exists; pass --force to overwrite it", path.display());
+                bail!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                );
             }
         }
     }
@@ -87,7 +90,10 @@ pub fn write(
         .enumerate()
         .flat_map(|(target, t)| {
             t.serials.clone().step_by(CHUNK as usize).map(move |start| {
-                (target, start..start.saturating_add(CHUNK).min(t.serials.end))
+                (
+                    target,
+                    start..start.saturating_add(CHUNK).min(t.serials.end),
+                )
             })
         })
         .collect();
@@ -140,17 +146,29 @@ pub fn write(
 
 fn plan(out: Option<&Path>, split: Option<u32>, count: u32) -> Vec<Target> {
     let (Some(out), Some(rows)) = (out, split) else {
-        return vec![Target { path: out.map(Path::to_path_buf), serials: 0..count }];
+        return vec![Target {
+            path: out.map(Path::to_path_buf),
+            serials: 0..count,
+        }];
     };
     let files = count.div_ceil(rows);
     let width = files.to_string().len().max(3);
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let extension = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = out
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     (0..files)
         .map(|file| {
             let start = file * rows;
             let name = format!("{stem}-{:0width$}{extension}", file + 1);
-            Target { path: Some(out.with_file_name(name)), serials: start..start.saturating_add(rows).min(count) }
+            Target {
+                path: Some(out.with_file_name(name)),
+                serials: start..start.saturating_add(rows).min(count),
+            }
         })
         .collect()
 }
@@ -201,7 +219,11 @@ fn for_each_rendered(
 enum Sink {
     Stdout(io::StdoutLock<'static>),
     Device(File),
-    File { file: File, partial: PathBuf, path: PathBuf },
+    File {
+        file: File,
+        partial: PathBuf,
+        path: PathBuf,
+    },
 }
 
 impl Sink {
@@ -216,7 +238,11 @@ impl Sink {
         partial.push(".partial");
         let partial = PathBuf::from(partial);
         let file = File::create(&partial)?;
-        Ok(Self::File { file, partial, path: path.to_path_buf() })
+        Ok(Self::File {
+            file,
+            partial,
+            path: path.to_path_buf(),
+        })
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -230,7 +256,11 @@ impl Sink {
         match self {
             Self::Stdout(mut out) => out.flush(),
             Self::Device(_) => Ok(()),
-            Self::File { file, partial, path } => {
+            Self::File {
+                file,
+                partial,
+                path,
+            } => {
                 file.sync_all()?;
                 std::fs::rename(&partial, &path)
             }

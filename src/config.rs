@@ -36,7 +36,9 @@ pub struct PostgresConfig {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
-        Self { url: Secret("postgres://postgres@127.0.0.1:5432/yima".into()) }
+        Self {
+            url: Secret("postgres://postgres@127.0.0.1:5432/yima".into()),
+        }
     }
 }
 
@@ -53,7 +55,10 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: Secret("redis://127.0.0.1:6379".into()), key_prefix: "yima".into() }
+        Self {
+            url: Secret("redis://127.0.0.1:6379".into()),
+            key_prefix: "yima".into(),
+        }
     }
 }
 
@@ -68,7 +73,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
@@ -95,7 +102,11 @@ pub struct CodeConfig {
 
 impl Default for CodeConfig {
     fn default() -> Self {
-        Self { keys: None, keys_file: None, url_prefix: "https://yima.example/s/".into() }
+        Self {
+            keys: None,
+            keys_file: None,
+            url_prefix: "https://yima.example/s/".into(),
+        }
     }
 }
 
@@ -168,7 +179,11 @@ impl Config {
                 other => other.replacen('_', ".", 1).into(),
             })
             // Other YIMA_ variables (test harnesses, scripts) are not settings.
-            .filter(|key| SECTIONS.iter().any(|section| key.as_str().starts_with(section)));
+            .filter(|key| {
+                SECTIONS
+                    .iter()
+                    .any(|section| key.as_str().starts_with(section))
+            });
         let config: Self = Figment::new()
             .merge(Toml::file(path))
             .merge(env)
@@ -180,8 +195,13 @@ impl Config {
 
     fn check(&self) -> anyhow::Result<()> {
         let prefix = &self.code.url_prefix;
-        if prefix.chars().any(|c| c == ',' || c == '"' || c.is_whitespace() || c.is_control()) {
-            bail!("code.url_prefix must not contain commas, quotes or whitespace (it goes into CSV)");
+        if prefix
+            .chars()
+            .any(|c| c == ',' || c == '"' || c.is_whitespace() || c.is_control())
+        {
+            bail!(
+                "code.url_prefix must not contain commas, quotes or whitespace (it goes into CSV)"
+            );
         }
         Ok(())
     }
@@ -192,9 +212,9 @@ impl Config {
             (Some(keys), _) => keys.expose().to_string(),
             (None, Some(file)) => std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read code keys file {}", file.display()))?,
-            (None, None) => bail!(
-                "no code keys: set YIMA_CODE_KEYS=id:hex[,id:hex...] or YIMA_CODE_KEYS_FILE"
-            ),
+            (None, None) => {
+                bail!("no code keys: set YIMA_CODE_KEYS=id:hex[,id:hex...] or YIMA_CODE_KEYS_FILE")
+            }
         };
         KeyRing::parse(&spec).context("invalid code keys")
     }

@@ -2,8 +2,8 @@
 //! hands plain values to the library crates.
 
 mod cli;
-mod config;
 mod codegen;
+mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +45,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let explicit = cli.config.is_some();
-    let path = cli.config.unwrap_or_else(|| PathBuf::from("config/yima.toml"));
+    let path = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from("config/yima.toml"));
     let config = Config::load(&path, explicit)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(dispatch(cli.command, config))
@@ -64,7 +66,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let campaign = match Campaign::from_toml(&text) {
                 Ok(campaign) => campaign,
                 Err(problems) => {
-                    eprintln!("{}: {} problem(s), nothing changed:", file.display(), problems.len());
+                    eprintln!(
+                        "{}: {} problem(s), nothing changed:",
+                        file.display(),
+                        problems.len()
+                    );
                     for problem in problems {
                         eprintln!("  - {problem}");
                     }
@@ -82,15 +88,33 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let id = &record.id;
             match ledger().await?.apply_campaign(&record).await? {
                 Applied::Created => eprintln!("campaign {id} created"),
-                Applied::Updated(revision) => eprintln!("campaign {id} updated to revision {revision}"),
+                Applied::Updated(revision) => {
+                    eprintln!("campaign {id} updated to revision {revision}")
+                }
                 Applied::Unchanged => eprintln!("campaign {id} unchanged"),
             }
         }
-        Command::Batch(BatchCommand::Create { campaign, sku, count, region }) => {
+        Command::Batch(BatchCommand::Create {
+            campaign,
+            sku,
+            count,
+            region,
+        }) => {
             let key_id = config.key_ring()?.signing_key().id();
-            let batch = NewBatch { campaign, sku, count, region, key_id };
+            let batch = NewBatch {
+                campaign,
+                sku,
+                count,
+                region,
+                key_id,
+            };
             let batch = ledger().await?.create_batch(&batch).await?;
-            tracing::info!(batch = batch.id, count = batch.count, key_id, "batch registered");
+            tracing::info!(
+                batch = batch.id,
+                count = batch.count,
+                key_id,
+                "batch registered"
+            );
             println!("{}", batch.id);
         }
         Command::Batch(BatchCommand::Void { id }) => {

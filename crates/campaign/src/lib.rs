@@ -127,7 +127,10 @@ impl Campaign {
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
         let file: CampaignFile = toml::from_str(text).map_err(|error| {
             // toml's message names the line, the column and the key.
-            vec![Problem { path: String::new(), message: error.to_string().trim().to_string() }]
+            vec![Problem {
+                path: String::new(),
+                message: error.to_string().trim().to_string(),
+            }]
         })?;
         Self::validate(file)
     }
@@ -138,7 +141,13 @@ impl Campaign {
         let mut problem = |path: String, message: String| problems.push(Problem { path, message });
 
         if !is_slug(&file.id) {
-            problem("id".into(), format!("`{}` must be 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", file.id));
+            problem(
+                "id".into(),
+                format!(
+                    "`{}` must be 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit",
+                    file.id
+                ),
+            );
         }
         if file.name.trim().is_empty() || file.name.chars().count() > 100 {
             problem("name".into(), "must be 1 to 100 characters".into());
@@ -146,7 +155,10 @@ impl Campaign {
         let mut parse_time = |key: &str, value: &str| match value.parse::<Timestamp>() {
             Ok(time) => Some(time),
             Err(error) => {
-                problem(key.into(), format!("`{value}` is not an RFC 3339 time with offset ({error})"));
+                problem(
+                    key.into(),
+                    format!("`{value}` is not an RFC 3339 time with offset ({error})"),
+                );
                 None
             }
         };
@@ -160,7 +172,10 @@ impl Campaign {
         let timezone = match TimeZone::get(&file.timezone) {
             Ok(zone) => Some(zone),
             Err(_) => {
-                problem("timezone".into(), format!("`{}` is not an IANA time zone", file.timezone));
+                problem(
+                    "timezone".into(),
+                    format!("`{}` is not an IANA time zone", file.timezone),
+                );
                 None
             }
         };
@@ -169,22 +184,34 @@ impl Campaign {
         }
 
         if file.levels.is_empty() || file.levels.len() > MAX_LEVELS {
-            problem("levels".into(), format!("needs 1 to {MAX_LEVELS} levels, got {}", file.levels.len()));
+            problem(
+                "levels".into(),
+                format!("needs 1 to {MAX_LEVELS} levels, got {}", file.levels.len()),
+            );
         }
         let mut level_names = HashSet::new();
         for (index, level) in file.levels.iter().enumerate() {
             if level.name.trim().is_empty() {
                 problem(format!("levels[{index}].name"), "must not be empty".into());
             } else if !level_names.insert(level.name.as_str()) {
-                problem(format!("levels[{index}].name"), format!("`{}` is used twice", level.name));
+                problem(
+                    format!("levels[{index}].name"),
+                    format!("`{}` is used twice", level.name),
+                );
             }
             if index == 0 && level.min_growth != 0 {
-                problem("levels[0].min_growth".into(), "the first level must start at 0".into());
+                problem(
+                    "levels[0].min_growth".into(),
+                    "the first level must start at 0".into(),
+                );
             }
             if index > 0 && level.min_growth <= file.levels[index - 1].min_growth {
                 problem(
                     format!("levels[{index}].min_growth"),
-                    format!("must be greater than the previous level's {}", file.levels[index - 1].min_growth),
+                    format!(
+                        "must be greater than the previous level's {}",
+                        file.levels[index - 1].min_growth
+                    ),
                 );
             }
         }
@@ -193,7 +220,10 @@ impl Campaign {
         for (index, prize) in file.prizes.iter().enumerate() {
             let at = |key: &str| format!("prizes[{index}].{key}");
             if !is_slug(&prize.id) {
-                problem(at("id"), format!("`{}` must be 1-64 of a-z, 0-9, '-', '_'", prize.id));
+                problem(
+                    at("id"),
+                    format!("`{}` must be 1-64 of a-z, 0-9, '-', '_'", prize.id),
+                );
             } else if !prize_ids.insert(prize.id.as_str()) {
                 problem(at("id"), format!("`{}` is used twice", prize.id));
             }
@@ -203,7 +233,9 @@ impl Campaign {
             if prize.value == 0 {
                 problem(at("value"), "must be at least 1".into());
             }
-            if matches!(prize.kind, PrizeKind::Item | PrizeKind::Cash) && prize.value > MAX_PRIZE_VALUE_FEN {
+            if matches!(prize.kind, PrizeKind::Item | PrizeKind::Cash)
+                && prize.value > MAX_PRIZE_VALUE_FEN
+            {
                 problem(
                     at("value"),
                     format!(
@@ -214,35 +246,56 @@ impl Campaign {
             }
             if let Some(cap) = prize.daily_cap {
                 if cap > prize.stock {
-                    problem(at("daily_cap"), format!("{cap} exceeds the total stock {}", prize.stock));
+                    problem(
+                        at("daily_cap"),
+                        format!("{cap} exceeds the total stock {}", prize.stock),
+                    );
                 }
             }
             if prize.odds.len() != file.levels.len() {
                 problem(
                     at("odds"),
-                    format!("needs one entry per level ({}), got {}", file.levels.len(), prize.odds.len()),
+                    format!(
+                        "needs one entry per level ({}), got {}",
+                        file.levels.len(),
+                        prize.odds.len()
+                    ),
                 );
             }
             for (level, &odds) in prize.odds.iter().enumerate() {
                 if odds > ODDS_SCALE {
-                    problem(at(&format!("odds[{level}]")), format!("{odds} exceeds {ODDS_SCALE} parts per million"));
+                    problem(
+                        at(&format!("odds[{level}]")),
+                        format!("{odds} exceeds {ODDS_SCALE} parts per million"),
+                    );
                 }
             }
         }
         for (level, spec) in file.levels.iter().enumerate() {
-            let total: u64 = file.prizes.iter().filter_map(|p| p.odds.get(level)).map(|&o| u64::from(o)).sum();
+            let total: u64 = file
+                .prizes
+                .iter()
+                .filter_map(|p| p.odds.get(level))
+                .map(|&o| u64::from(o))
+                .sum();
             if total > u64::from(ODDS_SCALE) {
                 problem(
                     format!("levels[{level}]"),
-                    format!("odds of all prizes for `{}` add up to {total}, more than {ODDS_SCALE}", spec.name),
+                    format!(
+                        "odds of all prizes for `{}` add up to {total}, more than {ODDS_SCALE}",
+                        spec.name
+                    ),
                 );
             }
         }
 
         match (starts_at, ends_at, timezone) {
-            (Some(starts_at), Some(ends_at), Some(timezone)) if problems.is_empty() => {
-                Ok(Self { file, starts_at, ends_at, timezone })
-            }
+            (Some(starts_at), Some(ends_at), Some(timezone)) if problems.is_empty() => Ok(Self {
+                file,
+                starts_at,
+                ends_at,
+                timezone,
+            }),
             _ => Err(problems),
         }
     }
@@ -257,7 +310,9 @@ fn is_slug(text: &str) -> bool {
     let bytes = text.as_bytes();
     (1..=64).contains(&bytes.len())
         && bytes[0].is_ascii_alphanumeric()
-        && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -29,24 +29,78 @@ fn the_demo_campaign_is_valid() {
 #[test]
 fn each_kind_of_error_is_named_at_its_path() {
     let cases = [
-        (demo_with("id = \"putty-demo\"", "id = \"Putty Demo\""), "id: "),
-        (demo_with("name = \"Putty scan & win (demo)\"", "name = \" \""), "name: "),
-        (demo_with("2026-01-01T00:00:00+08:00", "2026-01-01 midnight"), "starts_at: "),
-        (demo_with("2027-12-31T23:59:59+08:00", "2025-12-31T23:59:59+08:00"), "ends_at: must be after"),
+        (
+            demo_with("id = \"putty-demo\"", "id = \"Putty Demo\""),
+            "id: ",
+        ),
+        (
+            demo_with("name = \"Putty scan & win (demo)\"", "name = \" \""),
+            "name: ",
+        ),
+        (
+            demo_with("2026-01-01T00:00:00+08:00", "2026-01-01 midnight"),
+            "starts_at: ",
+        ),
+        (
+            demo_with("2027-12-31T23:59:59+08:00", "2025-12-31T23:59:59+08:00"),
+            "ends_at: must be after",
+        ),
         (demo_with("Asia/Shanghai", "Mars/Olympus"), "timezone: "),
-        (demo_with("daily_scan_limit = 30", "daily_scan_limit = 0"), "daily_scan_limit: "),
-        (demo_with("min_growth = 0", "min_growth = 5"), "levels[0].min_growth: "),
-        (demo_with("min_growth = 500", "min_growth = 100"), "levels[2].min_growth: "),
-        (demo_with("name = \"master\"", "name = \"apprentice\""), "levels[2].name: "),
-        (demo_with("value = 299900", "value = 5000001"), "prizes[0].value: "),
-        (demo_with("daily_cap = 5", "daily_cap = 500"), "prizes[0].daily_cap: "),
-        (demo_with("odds = [5, 8, 12, 25]", "odds = [5, 8, 12]"), "prizes[0].odds: needs one entry per level"),
-        (demo_with("odds = [5, 8, 12, 25]", "odds = [5, 8, 1000001, 25]"), "prizes[0].odds[2]: "),
-        (demo_with("odds = [100000, 120000, 150000, 200000]", "odds = [100000, 120000, 150000, 990000]"), "levels[3]: odds of all prizes"),
-        (demo_with("id = \"bonus-50\"", "id = \"phone\""), "prizes[2].id: `phone` is used twice"),
-        (demo_with("kind = \"item\"", "kind = \"voucher\""), "unknown variant `voucher`"),
+        (
+            demo_with("daily_scan_limit = 30", "daily_scan_limit = 0"),
+            "daily_scan_limit: ",
+        ),
+        (
+            demo_with("min_growth = 0", "min_growth = 5"),
+            "levels[0].min_growth: ",
+        ),
+        (
+            demo_with("min_growth = 500", "min_growth = 100"),
+            "levels[2].min_growth: ",
+        ),
+        (
+            demo_with("name = \"master\"", "name = \"apprentice\""),
+            "levels[2].name: ",
+        ),
+        (
+            demo_with("value = 299900", "value = 5000001"),
+            "prizes[0].value: ",
+        ),
+        (
+            demo_with("daily_cap = 5", "daily_cap = 500"),
+            "prizes[0].daily_cap: ",
+        ),
+        (
+            demo_with("odds = [5, 8, 12, 25]", "odds = [5, 8, 12]"),
+            "prizes[0].odds: needs one entry per level",
+        ),
+        (
+            demo_with("odds = [5, 8, 12, 25]", "odds = [5, 8, 1000001, 25]"),
+            "prizes[0].odds[2]: ",
+        ),
+        (
+            demo_with(
+                "odds = [100000, 120000, 150000, 200000]",
+                "odds = [100000, 120000, 150000, 990000]",
+            ),
+            "levels[3]: odds of all prizes",
+        ),
+        (
+            demo_with("id = \"bonus-50\"", "id = \"phone\""),
+            "prizes[2].id: `phone` is used twice",
+        ),
+        (
+            demo_with("kind = \"item\"", "kind = \"voucher\""),
+            "unknown variant `voucher`",
+        ),
         (demo_with("stock = 100\n", "stock = -1\n"), "invalid value"),
-        (demo_with("points_per_scan = 10", "points_per_scan = 10\npoint_per_scan = 1"), "unknown field `point_per_scan`"),
+        (
+            demo_with(
+                "points_per_scan = 10",
+                "points_per_scan = 10\npoint_per_scan = 1",
+            ),
+            "unknown field `point_per_scan`",
+        ),
     ];
     for (text, expected) in cases {
         let found = problems(&text);
@@ -77,12 +131,20 @@ fn every_problem_is_listed_at_once() {
 #[test]
 fn level_counts_outside_one_to_six_are_refused() {
     let no_levels = "id = \"a\"\nname = \"a\"\nstarts_at = \"2026-01-01T00:00:00Z\"\nends_at = \"2026-02-01T00:00:00Z\"\ntimezone = \"UTC\"\npoints_per_scan = 1\ngrowth_per_scan = 1\ndaily_scan_limit = 1\nlevels = []\n";
-    assert!(problems(no_levels).iter().any(|p| p.starts_with("levels: needs 1 to 6")));
+    assert!(
+        problems(no_levels)
+            .iter()
+            .any(|p| p.starts_with("levels: needs 1 to 6"))
+    );
     let seven: String = (0..7)
         .map(|i| format!("[[levels]]\nname = \"l{i}\"\nmin_growth = {}\n", i * 10))
         .collect();
     let text = no_levels.replace("levels = []\n", &seven);
-    assert!(problems(&text).iter().any(|p| p.starts_with("levels: needs 1 to 6")));
+    assert!(
+        problems(&text)
+            .iter()
+            .any(|p| p.starts_with("levels: needs 1 to 6"))
+    );
 }
 
 #[test]

@@ -126,7 +126,11 @@ impl CodeKey {
 
     /// The codes of `serials` in `batch`, in serial order, without allocating.
     pub fn codes(&self, batch: u32, serials: Range<u32>) -> BatchCodes<'_> {
-        BatchCodes { key: self, batch, serials }
+        BatchCodes {
+            key: self,
+            batch,
+            serials,
+        }
     }
 
     /// Checks a code this key signed (the caller matched the key id already).
@@ -137,14 +141,19 @@ impl CodeKey {
         Ok(CodeId {
             key_id: self.id,
             batch: header.batch,
-            serial: self.permutation.inverse(header.batch, header.permuted_serial),
+            serial: self
+                .permutation
+                .inverse(header.batch, header.permuted_serial),
         })
     }
 }
 
 impl fmt::Debug for CodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CodeKey").field("id", &self.id).field("secret", &"<redacted>").finish()
+        f.debug_struct("CodeKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -192,8 +201,9 @@ impl KeyRing {
         let mut keys = BTreeMap::new();
         for (index, entry) in entries.enumerate() {
             let position = index + 1;
-            let (id, secret) =
-                entry.split_once(':').ok_or(KeyRingError::Malformed { position })?;
+            let (id, secret) = entry
+                .split_once(':')
+                .ok_or(KeyRingError::Malformed { position })?;
             let id: u8 = id.parse().map_err(|_| KeyRingError::BadId { position })?;
             let secret = hex::decode(secret).map_err(|_| KeyRingError::NotHex { id })?;
             if keys.insert(id, CodeKey::new(id, &secret)?).is_some() {
@@ -209,7 +219,10 @@ impl KeyRing {
     /// The key new batches are signed with: the one with the highest id.
     pub fn signing_key(&self) -> &CodeKey {
         // parse() refuses an empty ring, so there is always a last entry.
-        self.keys.values().next_back().expect("a key ring is never empty")
+        self.keys
+            .values()
+            .next_back()
+            .expect("a key ring is never empty")
     }
 
     /// The key with this id, if the ring still holds it.
@@ -230,13 +243,17 @@ impl KeyRing {
     pub fn verify(&self, code: &str) -> Result<CodeId, InvalidCode> {
         let value = Code::parse_value(code.as_bytes()).ok_or(InvalidCode)?;
         let (header, tag) = Header::unpack(value).ok_or(InvalidCode)?;
-        self.get(header.key_id).ok_or(InvalidCode)?.check(header, tag)
+        self.get(header.key_id)
+            .ok_or(InvalidCode)?
+            .check(header, tag)
     }
 }
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyRing").field("key_ids", &self.keys.keys()).finish_non_exhaustive()
+        f.debug_struct("KeyRing")
+            .field("key_ids", &self.keys.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -262,8 +279,22 @@ mod tests {
         let old = ring.get(1).expect("key 1").sign(5, 17);
         let new = ring.signing_key().sign(5, 17);
         assert_ne!(old, new);
-        assert_eq!(ring.verify(old.as_str()), Ok(CodeId { key_id: 1, batch: 5, serial: 17 }));
-        assert_eq!(ring.verify(new.as_str()), Ok(CodeId { key_id: 2, batch: 5, serial: 17 }));
+        assert_eq!(
+            ring.verify(old.as_str()),
+            Ok(CodeId {
+                key_id: 1,
+                batch: 5,
+                serial: 17
+            })
+        );
+        assert_eq!(
+            ring.verify(new.as_str()),
+            Ok(CodeId {
+                key_id: 2,
+                batch: 5,
+                serial: 17
+            })
+        );
     }
 
     #[test]
@@ -302,9 +333,21 @@ mod tests {
     #[test]
     fn parse_accepts_files_and_lists() {
         let file = format!("# rotated 2026-10\n1:{SECRET_1}\n\n  2:{SECRET_2}\n");
-        assert_eq!(KeyRing::parse(&file).expect("file").ids().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            KeyRing::parse(&file)
+                .expect("file")
+                .ids()
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
         let list = format!("1:{SECRET_1}, 2:{SECRET_2}");
-        assert_eq!(KeyRing::parse(&list).expect("list").ids().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            KeyRing::parse(&list)
+                .expect("list")
+                .ids()
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 
     #[test]
@@ -313,16 +356,35 @@ mod tests {
             (String::new(), KeyRingError::Empty),
             ("# only a comment".into(), KeyRingError::Empty),
             (SECRET_1.into(), KeyRingError::Malformed { position: 1 }),
-            (format!("1:{SECRET_1},x:{SECRET_2}"), KeyRingError::BadId { position: 2 }),
-            (format!("256:{SECRET_1}"), KeyRingError::BadId { position: 1 }),
+            (
+                format!("1:{SECRET_1},x:{SECRET_2}"),
+                KeyRingError::BadId { position: 2 },
+            ),
+            (
+                format!("256:{SECRET_1}"),
+                KeyRingError::BadId { position: 1 },
+            ),
             ("3:not-hex-at-all".into(), KeyRingError::NotHex { id: 3 }),
-            ("4:00ff".into(), KeyRingError::TooShort { id: 4, len: 2, min: 16 }),
-            (format!("1:{SECRET_1},1:{SECRET_2}"), KeyRingError::Duplicate { id: 1 }),
+            (
+                "4:00ff".into(),
+                KeyRingError::TooShort {
+                    id: 4,
+                    len: 2,
+                    min: 16,
+                },
+            ),
+            (
+                format!("1:{SECRET_1},1:{SECRET_2}"),
+                KeyRingError::Duplicate { id: 1 },
+            ),
         ];
         for (spec, expected) in cases {
             let error = KeyRing::parse(&spec).expect_err(&spec);
             assert_eq!(error, expected, "{spec}");
-            assert!(!error.to_string().contains(&SECRET_1[8..]), "{error} leaks a secret");
+            assert!(
+                !error.to_string().contains(&SECRET_1[8..]),
+                "{error} leaks a secret"
+            );
         }
     }
 

@@ -120,9 +120,18 @@ mod tests {
 
     #[test]
     fn smallest_and_largest_headers_encode_to_21_digits() {
-        let low = Header { key_id: 0, batch: 0, permuted_serial: 0 }.pack(0);
-        let high = Header { key_id: u8::MAX, batch: u32::MAX, permuted_serial: u32::MAX }
-            .pack(u64::MAX);
+        let low = Header {
+            key_id: 0,
+            batch: 0,
+            permuted_serial: 0,
+        }
+        .pack(0);
+        let high = Header {
+            key_id: u8::MAX,
+            batch: u32::MAX,
+            permuted_serial: u32::MAX,
+        }
+        .pack(u64::MAX);
         for value in [low, high] {
             let code = Code::from_value(value);
             assert_eq!(code.as_str().len(), CODE_LEN);
@@ -142,7 +151,14 @@ mod tests {
 
     #[test]
     fn wrong_lengths_and_alphabets_are_refused() {
-        let code = Code::from_value(Header { key_id: 1, batch: 7, permuted_serial: 9 }.pack(3));
+        let code = Code::from_value(
+            Header {
+                key_id: 1,
+                batch: 7,
+                permuted_serial: 9,
+            }
+            .pack(3),
+        );
         let text = code.as_str();
         assert!(Code::parse_value(&text.as_bytes()[1..]).is_none());
         assert!(Code::parse_value(format!("{text}0").as_bytes()).is_none());

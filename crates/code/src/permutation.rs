@@ -27,7 +27,10 @@ impl SerialPermutation {
     /// check bijectivity exhaustively on the very same code.
     pub(crate) fn with_half_bits(key: &[u8; 16], half_bits: u32) -> Self {
         debug_assert!((1..=16).contains(&half_bits));
-        Self { prf: SipHasher24::new_with_key(key), half_bits }
+        Self {
+            prf: SipHasher24::new_with_key(key),
+            half_bits,
+        }
     }
 
     fn mask(&self) -> u32 {
@@ -50,8 +53,10 @@ impl SerialPermutation {
     }
 
     pub(crate) fn inverse(&self, batch: u32, permuted: u32) -> u32 {
-        let (mut left, mut right) =
-            (permuted >> self.half_bits & self.mask(), permuted & self.mask());
+        let (mut left, mut right) = (
+            permuted >> self.half_bits & self.mask(),
+            permuted & self.mask(),
+        );
         for round in (0..ROUNDS).rev() {
             let previous = right ^ self.round(batch, round, left);
             right = left;
@@ -96,7 +101,12 @@ mod tests {
     fn neighbours_are_not_neighbours() {
         let permutation = SerialPermutation::new(&KEY);
         let close = (0..10_000u32)
-            .filter(|&s| permutation.forward(9, s).abs_diff(permutation.forward(9, s + 1)) < 65_536)
+            .filter(|&s| {
+                permutation
+                    .forward(9, s)
+                    .abs_diff(permutation.forward(9, s + 1))
+                    < 65_536
+            })
             .count();
         // Unrelated 32-bit values are this close with probability ~2^-15 each.
         assert!(close < 10, "{close} consecutive serials stayed adjacent");

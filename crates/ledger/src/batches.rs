@@ -50,7 +50,9 @@ impl NewBatch {
         }
         if let Some(region) = &self.region {
             let valid = (1..=32).contains(&region.len())
-                && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid {
                 problems.push(format!(
                     "region `{region}` must be 1 to 32 of A-Z, a-z, 0-9, '-' or '_'"
@@ -100,7 +102,11 @@ fn from_row(row: &PgRow) -> Result<Batch, sqlx::Error> {
         count: u32::try_from(row.try_get::<i64, _>("count")?).map_err(|e| narrow("count", e))?,
         region: row.try_get("region")?,
         key_id: u8::try_from(row.try_get::<i16, _>("key_id")?).map_err(|e| narrow("key_id", e))?,
-        status: if status == "void" { BatchStatus::Void } else { BatchStatus::Active },
+        status: if status == "void" {
+            BatchStatus::Void
+        } else {
+            BatchStatus::Active
+        },
     })
 }
 
@@ -130,11 +136,15 @@ impl Ledger {
 
     /// One batch by id.
     pub async fn batch(&self, id: u32) -> Result<Batch, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM batches WHERE id = $1"))
-            .bind(i64::from(id))
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(LedgerError::UnknownBatch(id))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM batches WHERE id = $1"
+        ))
+        .bind(i64::from(id))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(LedgerError::UnknownBatch(id))?;
         Ok(from_row(&row)?)
     }
 
@@ -170,7 +180,15 @@ mod tests {
     #[test]
     fn a_sound_batch_has_no_problems() {
         assert!(batch().problems().is_empty());
-        assert!(NewBatch { region: None, count: MAX_BATCH_COUNT, ..batch() }.problems().is_empty());
+        assert!(
+            NewBatch {
+                region: None,
+                count: MAX_BATCH_COUNT,
+                ..batch()
+            }
+            .problems()
+            .is_empty()
+        );
     }
 
     #[test]
@@ -186,7 +204,11 @@ mod tests {
         assert!(problems[0].contains("count"));
         assert!(problems[1].contains("sku"));
         assert!(problems[2].contains("region"));
-        let absurd = NewBatch { count: MAX_BATCH_COUNT + 1, sku: "x\n".into(), ..batch() };
+        let absurd = NewBatch {
+            count: MAX_BATCH_COUNT + 1,
+            sku: "x\n".into(),
+            ..batch()
+        };
         assert_eq!(absurd.problems().len(), 2);
     }
 }

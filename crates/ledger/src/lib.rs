@@ -11,8 +11,8 @@ mod campaigns;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,7 +61,9 @@ impl Ledger {
     /// driver's reason when the server is not there (a CLI should not hang on a typo).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(LedgerError::BadUrl("must start with postgres:// or postgresql://".into()));
+            return Err(LedgerError::BadUrl(
+                "must start with postgres:// or postgresql://".into(),
+            ));
         }
         let options =
             PgConnectOptions::from_str(url).map_err(|e| LedgerError::BadUrl(e.to_string()))?;

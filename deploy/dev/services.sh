@@ -1,0 +1,88 @@
+# Private Redis and PostgreSQL for the demo, the tests and the benches.
+# Source this file, then: yima_install_services; yima_start_services DIR PG_PORT REDIS_PORT;
+# yima_stop_services DIR. Nothing here touches a system-wide instance.
+
+yima_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+yima_pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+# Installs redis-server and postgresql with apt when they are missing.
+yima_install_services() {
+    local need=()
+    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+    command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+    [ -n "$(yima_pg_bin)" ] || need+=(postgresql)
+    [ ${#need[@]} -eq 0 ] && return 0
+    echo "yima: installing ${need[*]} with apt-get" >&2
+    yima_sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive yima_sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing is listening on.
+yima_free_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "yima: no free port found" >&2
+    return 1
+}
+
+# Runs a PostgreSQL tool as the user that owns the cluster (initdb refuses root).
+yima_as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# yima_start_services DIR PG_PORT REDIS_PORT [EXTRA_POSTGRES_OPTIONS]
+# Initialises DIR on first use; starting an already running set is a no-op.
+yima_start_services() {
+    local dir=$1 pg_port=$2 redis_port=$3 extra=${4:-}
+    local bin
+    bin=$(yima_pg_bin)
+    mkdir -p "$dir/postgres" "$dir/redis"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/postgres"
+    if [ ! -s "$dir/postgres/data/PG_VERSION" ]; then
+        yima_as_pg "$bin/initdb" -D "$dir/postgres/data" -U postgres --auth=trust \
+            -E UTF8 --no-locale >"$dir/postgres/initdb.log" 2>&1 \
+            || { cat "$dir/postgres/initdb.log" >&2; return 1; }
+    fi
+    if ! yima_as_pg "$bin/pg_ctl" -D "$dir/postgres/data" status >/dev/null 2>&1; then
+        yima_as_pg "$bin/pg_ctl" -D "$dir/postgres/data" -l "$dir/postgres/server.log" -w -t 60 \
+            -o "-p $pg_port -k $dir/postgres -c listen_addresses=127.0.0.1 -c max_connections=200 $extra" \
+            start >/dev/null || { tail -n 20 "$dir/postgres/server.log" >&2; return 1; }
+    fi
+    if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+        redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
+            --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+            --save "" --appendonly no >/dev/null
+        for _ in $(seq 100); do
+            redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        redis-cli -p "$redis_port" ping >/dev/null || { echo "yima: redis did not start" >&2; return 1; }
+    fi
+    echo "$pg_port $redis_port" >"$dir/ports"
+}
+
+# Creates database NAME on the private server unless it exists.
+yima_create_db() {
+    local dir=$1 name=$2 port
+    port=$(cut -d' ' -f1 "$dir/ports")
+    local psql
+    psql="$(yima_pg_bin)/psql"
+    "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAq \
+        -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 \
+        || "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -q -c "CREATE DATABASE \"$name\""
+}
+
+yima_stop_services() {
+    local dir=$1 redis_port
+    [ -f "$dir/ports" ] || return 0
+    redis_port=$(cut -d' ' -f2 "$dir/ports")
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+    yima_as_pg "$(yima_pg_bin)/pg_ctl" -D "$dir/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: private Redis and PostgreSQL on free ports under
+# a temporary directory, then fmt, clippy and every test against them. The servers
+# are stopped and removed on exit, also when something fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. deploy/dev/services.sh
+
+yima_install_services
+run_dir=$(mktemp -d /tmp/yima-test.XXXXXX)
+chmod 755 "$run_dir"
+trap 'yima_stop_services "$run_dir"; rm -rf "$run_dir"' EXIT
+
+pg_port=$(yima_free_port)
+redis_port=$(yima_free_port)
+while [ "$redis_port" = "$pg_port" ]; do redis_port=$(yima_free_port); done
+# Test data is thrown away, so durability is switched off for speed.
+yima_start_services "$run_dir" "$pg_port" "$redis_port" \
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+export YIMA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+export YIMA_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+echo "test services: postgres :$pg_port, redis :$redis_port (in $run_dir)"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
