@@ -12,10 +12,15 @@ yima_install_services() {
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
     [ -n "$(yima_pg_bin)" ] || need+=(postgresql)
-    [ ${#need[@]} -eq 0 ] && return 0
-    echo "yima: installing ${need[*]} with apt-get" >&2
+    yima_apt_install "${need[@]}"
+}
+
+# yima_apt_install PACKAGE... (nothing to do without packages)
+yima_apt_install() {
+    [ $# -eq 0 ] && return 0
+    echo "yima: installing $* with apt-get" >&2
     yima_sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive yima_sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive yima_sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # Prints a TCP port on 127.0.0.1 that nothing is listening on.

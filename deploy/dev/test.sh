@@ -23,4 +23,9 @@ echo "test services: postgres :$pg_port, redis :$redis_port (in $run_dir)"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Sum every test binary's result so the run ends with one closing line.
+status=0
+cargo test --workspace --locked 2>&1 | tee "$run_dir/test.log" || status=$?
+total() { grep -E '^test result:' "$run_dir/test.log" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }
+echo "tests: $(total passed) passed, $(total failed) failed"
+exit "$status"
