@@ -29,6 +29,12 @@ pub enum Command {
     Batch(BatchCommand),
     /// Write a batch's codes for the printer.
     Gen(GenArgs),
+    /// Serve HTTP: scans, member and campaign reads, admin routes.
+    Gateway {
+        /// HTTP worker threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
+    },
 }
 
 /// `yima campaign ...`

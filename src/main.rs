@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use yima_campaign::Campaign;
+use yima_gateway::{Clock, Gateway};
 use yima_ledger::{Applied, Ledger, NewBatch};
+use yima_store::Store;
 
 use crate::cli::{BatchCommand, CampaignCommand, Cli, Command};
 use crate::config::Config;
@@ -77,16 +79,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            let record = yima_ledger::CampaignRecord {
-                id: campaign.file.id.clone(),
-                name: campaign.file.name.clone(),
-                starts_at: campaign.starts_at.to_string(),
-                ends_at: campaign.ends_at.to_string(),
-                timezone: campaign.file.timezone.clone(),
-                definition_json: campaign.definition_json(),
-            };
-            let id = &record.id;
-            match ledger().await?.apply_campaign(&record).await? {
+            let id = &campaign.file.id;
+            match yima_gateway::apply_campaign(&ledger().await?, &campaign).await? {
                 Applied::Created => eprintln!("campaign {id} created"),
                 Applied::Updated(revision) => {
                     eprintln!("campaign {id} updated to revision {revision}")
@@ -147,6 +141,31 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             })
             .await
             .context("code generation stopped")??;
+        }
+        Command::Gateway { workers } => {
+            let ring = config.key_ring()?;
+            let store = Store::connect(
+                config.redis.url.expose(),
+                &config.redis.key_prefix,
+                std::time::Duration::from_secs(2),
+            )
+            .await
+            .context("cannot connect to Redis")?;
+            let ledger = ledger().await?;
+            let token = config.admin.token.as_ref().map(|t| t.expose().to_string());
+            if token.is_none() {
+                tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
+            }
+            let gateway = Gateway::new(ring, store, ledger.clone(), Clock::system(), token);
+            gateway.catalog().load_all(&ledger).await?;
+            tokio::spawn(gateway.catalog().clone().follow(ledger));
+            let listener = std::net::TcpListener::bind(&config.http.listen)
+                .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+            tracing::info!(address = %config.http.listen, "gateway listening");
+            let workers = workers.map(usize::from).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
+            yima_gateway::serve(gateway, listener, workers)?.await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,10 @@
 //! its path (`prizes[1].odds[3]`) so the file can be fixed in one pass. This crate
 //! does no IO: it turns TOML text into a [`Campaign`] or a list of [`Problem`]s.
 
+mod draw;
+
+pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
+
 use std::collections::HashSet;
 use std::fmt;
 
@@ -51,6 +55,15 @@ pub enum PrizeKind {
     Points,
 }
 
+/// How a prize's stock is released over the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// At time t, at most `ceil(stock × elapsed / duration)` may have been awarded, so a
+    /// launch-day rush cannot take the prizes meant for scanners in week ten.
+    Linear,
+}
+
 /// A member level: reached by accumulated growth, it selects the odds table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +91,10 @@ pub struct Prize {
     /// Most that may be awarded per campaign day, if capped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_cap: Option<u64>,
+    /// Release the stock evenly over the campaign instead of first come, first served
+    /// (extension key; see [`Campaign::available_stock`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<Pacing>,
     /// Chance per scan for each level, in parts per million.
     pub odds: Vec<u32>,
 }
@@ -107,6 +124,11 @@ pub struct CampaignFile {
     /// The prizes; may be empty for a points-only campaign.
     #[serde(default)]
     pub prizes: Vec<Prize>,
+    /// What a scan gets when the prize it drew is out of stock, over its daily cap or
+    /// not yet released by pacing: `no_prize` (the default) or a prize id to award
+    /// instead, such as bonus points (extension key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_stock: Option<String>,
 }
 
 /// A campaign that passed every check, with its times parsed.
@@ -271,6 +293,14 @@ impl Campaign {
                 }
             }
         }
+        if let Some(fallback) = file.out_of_stock.as_deref() {
+            if fallback != "no_prize" && !file.prizes.iter().any(|p| p.id == fallback) {
+                problem(
+                    "out_of_stock".into(),
+                    format!("`{fallback}` is neither `no_prize` nor a prize id"),
+                );
+            }
+        }
         for (level, spec) in file.levels.iter().enumerate() {
             let total: u64 = file
                 .prizes
@@ -298,6 +328,52 @@ impl Campaign {
             }),
             _ => Err(problems),
         }
+    }
+
+    /// How many of a prize may have been awarded by `now`: its stock, or for a paced
+    /// prize the share released so far (rounded up, so one is available at the start).
+    pub fn available_stock(&self, prize: &Prize, now: Timestamp) -> u64 {
+        match prize.pacing {
+            None => prize.stock,
+            Some(Pacing::Linear) => {
+                // Validation guarantees ends_at > starts_at, so total >= 1.
+                let total =
+                    (self.ends_at.as_millisecond() - self.starts_at.as_millisecond()).max(1);
+                let elapsed =
+                    (now.as_millisecond() - self.starts_at.as_millisecond()).clamp(0, total);
+                let (total, elapsed) = (total.unsigned_abs(), elapsed.unsigned_abs());
+                let released =
+                    (u128::from(prize.stock) * u128::from(elapsed)).div_ceil(u128::from(total));
+                u64::try_from(released)
+                    .unwrap_or(prize.stock)
+                    .min(prize.stock)
+            }
+        }
+    }
+
+    /// Whether scans are accepted at `now`: from `starts_at` up to, not including, `ends_at`.
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    /// The campaign day `now` falls on, in the campaign's time zone (`2026-11-23`):
+    /// daily limits and caps reset at local midnight, not UTC midnight.
+    pub fn day(&self, now: Timestamp) -> jiff::civil::Date {
+        self.timezone.to_datetime(now).date()
+    }
+
+    /// The level (0-based) a member with this much growth has reached.
+    pub fn level_for(&self, growth: u64) -> usize {
+        self.file
+            .levels
+            .iter()
+            .rposition(|level| level.min_growth <= growth)
+            .unwrap_or(0)
+    }
+
+    /// The odds of every level as cumulative bounds.
+    pub fn odds_table(&self) -> OddsTable {
+        OddsTable::new(self.file.levels.len(), &self.file.prizes)
     }
 
     /// The definition as JSON, the form kept in Postgres.

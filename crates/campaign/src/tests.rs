@@ -1,4 +1,5 @@
 use super::*;
+use jiff::Timestamp;
 
 const DEMO: &str = include_str!("../../../config/demo-campaign.toml");
 
@@ -152,4 +153,91 @@ fn garbage_is_a_problem_not_a_panic() {
     for text in ["", "=", "id = ", "\u{0}", "[[levels]]\nname = 3"] {
         assert!(!problems(text).is_empty(), "{text:?}");
     }
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().expect("timestamp")
+}
+
+#[test]
+fn linear_pacing_releases_stock_in_proportion_to_elapsed_time() {
+    let text = demo_with("daily_cap = 5\n", "pacing = \"linear\"\n")
+        .replace("2026-01-01T00:00:00+08:00", "2026-01-01T00:00:00Z")
+        .replace("2027-12-31T23:59:59+08:00", "2026-01-05T00:00:00Z");
+    let campaign = Campaign::from_toml(&text).expect("valid");
+    let phone = &campaign.file.prizes[0];
+    assert_eq!(phone.pacing, Some(Pacing::Linear));
+    let cases = [
+        ("2025-12-31T00:00:00Z", 0),
+        ("2026-01-01T00:00:00Z", 0),
+        ("2026-01-01T00:00:01Z", 1),
+        ("2026-01-02T00:00:00Z", 25),
+        ("2026-01-03T00:00:00Z", 50),
+        ("2026-01-04T23:59:59Z", 100),
+        ("2026-02-01T00:00:00Z", 100),
+    ];
+    for (now, expected) in cases {
+        assert_eq!(campaign.available_stock(phone, at(now)), expected, "{now}");
+    }
+    // unpaced prizes are all available from the start
+    assert_eq!(
+        campaign.available_stock(&campaign.file.prizes[1], at("2026-01-01T00:00:00Z")),
+        20000
+    );
+}
+
+#[test]
+fn days_and_windows_follow_the_campaign_time_zone() {
+    let campaign = Campaign::from_toml(DEMO).expect("valid");
+    // 16:30 UTC is already the next day in Shanghai (UTC+8).
+    assert_eq!(
+        campaign.day(at("2026-11-23T16:30:00Z")).to_string(),
+        "2026-11-24"
+    );
+    assert_eq!(
+        campaign.day(at("2026-11-23T15:59:59Z")).to_string(),
+        "2026-11-23"
+    );
+    assert!(!campaign.is_open(at("2025-12-31T15:59:59Z")));
+    assert!(campaign.is_open(at("2025-12-31T16:00:00Z")));
+    assert!(
+        !campaign.is_open(at("2027-12-31T15:59:59Z")),
+        "ends_at is exclusive"
+    );
+}
+
+#[test]
+fn levels_are_reached_at_their_min_growth() {
+    let campaign = Campaign::from_toml(DEMO).expect("valid");
+    let levels: Vec<usize> = [0, 99, 100, 499, 500, 1999, 2000, u64::MAX]
+        .iter()
+        .map(|&g| campaign.level_for(g))
+        .collect();
+    assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
+}
+
+#[test]
+fn out_of_stock_must_name_a_prize() {
+    assert!(
+        problems(&demo_with(
+            "daily_scan_limit = 30",
+            "daily_scan_limit = 30\nout_of_stock = \"bonus-50\""
+        ))
+        .is_empty()
+    );
+    assert!(
+        problems(&demo_with(
+            "daily_scan_limit = 30",
+            "daily_scan_limit = 30\nout_of_stock = \"no_prize\""
+        ))
+        .is_empty()
+    );
+    let found = problems(&demo_with(
+        "daily_scan_limit = 30",
+        "daily_scan_limit = 30\nout_of_stock = \"mug\"",
+    ));
+    assert!(
+        found.iter().any(|p| p.starts_with("out_of_stock: `mug`")),
+        "{found:?}"
+    );
 }

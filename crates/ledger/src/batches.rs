@@ -148,6 +148,15 @@ impl Ledger {
         Ok(from_row(&row)?)
     }
 
+    /// Every batch, for a gateway's start-up and full reloads (a few thousand rows
+    /// even for a national campaign: batches are print runs, not items).
+    pub async fn batches(&self) -> Result<Vec<Batch>, LedgerError> {
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM batches ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Voids a batch. Voiding twice is not an error and keeps the first timestamp.
     pub async fn void_batch(&self, id: u32) -> Result<Batch, LedgerError> {
         let row = sqlx::query(concat!(

@@ -32,11 +32,16 @@ pub enum Applied {
 
 impl Ledger {
     /// Creates or updates a campaign in one statement. Applying the same file twice
-    /// changes nothing, so `campaign apply` is safe to repeat.
-    pub async fn apply_campaign(&self, campaign: &CampaignRecord) -> Result<Applied, LedgerError> {
+    /// changes nothing, so `campaign apply` is safe to repeat. A new campaign gets
+    /// `draw_secret`; an existing one keeps the secret it was created with.
+    pub async fn apply_campaign(
+        &self,
+        campaign: &CampaignRecord,
+        draw_secret: &[u8; 32],
+    ) -> Result<Applied, LedgerError> {
         let row: Option<(i32,)> = sqlx::query_as(
-            "INSERT INTO campaigns (id, name, starts_at, ends_at, timezone, definition)
-             VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb)
+            "INSERT INTO campaigns (id, name, starts_at, ends_at, timezone, definition, draw_secret)
+             VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb, $7)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, starts_at = excluded.starts_at,
                  ends_at = excluded.ends_at, timezone = excluded.timezone,
@@ -51,6 +56,7 @@ impl Ledger {
         .bind(&campaign.ends_at)
         .bind(&campaign.timezone)
         .bind(&campaign.definition_json)
+        .bind(draw_secret.as_slice())
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
@@ -59,4 +65,51 @@ impl Ledger {
             Some((revision,)) => Applied::Updated(revision),
         })
     }
+}
+
+/// A stored campaign as gateways load it.
+#[derive(Debug, Clone)]
+pub struct StoredCampaign {
+    /// Bumped on every change.
+    pub revision: i32,
+    /// The validated definition as JSON.
+    pub definition_json: String,
+    /// The draw secret.
+    pub draw_secret: [u8; 32],
+}
+
+impl Ledger {
+    /// Every campaign, for a gateway's start-up and full reloads.
+    pub async fn campaigns(&self) -> Result<Vec<StoredCampaign>, LedgerError> {
+        let rows: Vec<(i32, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT revision, definition::text, draw_secret FROM campaigns ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(stored).collect()
+    }
+
+    /// One campaign, after a change notification.
+    pub async fn campaign(&self, id: &str) -> Result<Option<StoredCampaign>, LedgerError> {
+        let row: Option<(i32, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT revision, definition::text, draw_secret FROM campaigns WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(stored).transpose()
+    }
+}
+
+fn stored(
+    (revision, definition_json, secret): (i32, String, Vec<u8>),
+) -> Result<StoredCampaign, LedgerError> {
+    let draw_secret = secret
+        .try_into()
+        .map_err(|_| LedgerError::Invalid("a stored draw secret is not 32 bytes".into()))?;
+    Ok(StoredCampaign {
+        revision,
+        definition_json,
+        draw_secret,
+    })
 }

@@ -16,8 +16,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The NOTIFY channel the catalog triggers write to.
+pub const CATALOG_CHANNEL: &str = "yima_catalog";
+
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
-pub use campaigns::{Applied, CampaignRecord};
+pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
 
 /// What can go wrong talking to the book of record, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,14 @@ impl Ledger {
     pub async fn migrate(&self) -> Result<(), LedgerError> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
         Ok(())
+    }
+
+    /// A listener for catalog changes: each notification's payload is
+    /// `campaigns:<id>` or `batches:<id>`.
+    pub async fn catalog_listener(&self) -> Result<sqlx::postgres::PgListener, LedgerError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CATALOG_CHANNEL).await?;
+        Ok(listener)
     }
 
     /// The underlying pool, for crates that add their own queries.

@@ -1,0 +1,146 @@
+//! `/v1/admin/*`: the CLI's campaign and batch commands over HTTP, behind a bearer token.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use yima_campaign::Campaign;
+use yima_ledger::{Applied, CampaignRecord, Ledger, LedgerError, NewBatch};
+
+use crate::error::ApiError;
+use crate::{Gateway, read_body};
+
+/// Campaign files are a few kilobytes.
+const CAMPAIGN_BODY_LIMIT: usize = 256 * 1024;
+
+/// Why a validated campaign was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Postgres failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// No randomness for the draw secret.
+    #[error("cannot generate a draw secret: {0}")]
+    Random(String),
+}
+
+/// Stores a validated campaign with a fresh draw secret (kept only if the campaign is
+/// new): shared by `yima campaign apply` and the admin route.
+pub async fn apply_campaign(ledger: &Ledger, campaign: &Campaign) -> Result<Applied, ApplyError> {
+    let record = CampaignRecord {
+        id: campaign.file.id.clone(),
+        name: campaign.file.name.clone(),
+        starts_at: campaign.starts_at.to_string(),
+        ends_at: campaign.ends_at.to_string(),
+        timezone: campaign.file.timezone.clone(),
+        definition_json: campaign.definition_json(),
+    };
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| ApplyError::Random(e.to_string()))?;
+    Ok(ledger.apply_campaign(&record, &secret).await?)
+}
+
+fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
+    let Some(expected) = gateway.admin_token.as_deref() else {
+        return Err(ApiError::Unauthorized);
+    };
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `POST /v1/admin/campaigns` with the campaign file (TOML) as the body.
+pub async fn apply(
+    gateway: web::Data<Gateway>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&gateway, &request)?;
+    let body = read_body(payload, CAMPAIGN_BODY_LIMIT).await?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
+    let campaign = Campaign::from_toml(text).map_err(ApiError::InvalidCampaign)?;
+    let applied =
+        apply_campaign(&gateway.ledger, &campaign)
+            .await
+            .map_err(|error| match error {
+                ApplyError::Ledger(error) => error.into(),
+                ApplyError::Random(reason) => ApiError::Unavailable(reason),
+            })?;
+    let (result, revision) = match applied {
+        Applied::Created => ("created", Some(1)),
+        Applied::Updated(revision) => ("updated", Some(revision)),
+        Applied::Unchanged => ("unchanged", None),
+    };
+    Ok(HttpResponse::Ok()
+        .json(json!({"campaign": campaign.file.id, "result": result, "revision": revision})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRequest {
+    campaign: String,
+    sku: String,
+    count: u32,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// `POST /v1/admin/batches` with `{"campaign","sku","count","region"?}`.
+pub async fn create_batch(
+    gateway: web::Data<Gateway>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&gateway, &request)?;
+    let body = read_body(payload, 4096).await?;
+    let batch: BatchRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let new = NewBatch {
+        campaign: batch.campaign,
+        sku: batch.sku,
+        count: batch.count,
+        region: batch.region,
+        key_id: gateway.ring.signing_key().id(),
+    };
+    let created = gateway
+        .ledger
+        .create_batch(&new)
+        .await
+        .map_err(|error| match error {
+            LedgerError::Invalid(detail) => ApiError::BadRequest(detail),
+            LedgerError::UnknownCampaign(_) => ApiError::NotFound("unknown_campaign"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": created.id, "campaign": created.campaign, "sku": created.sku,
+        "count": created.count, "region": created.region, "key_id": created.key_id,
+    })))
+}
+
+/// `POST /v1/admin/batches/{id}/void`
+pub async fn void_batch(
+    gateway: web::Data<Gateway>,
+    request: HttpRequest,
+    path: web::Path<u32>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&gateway, &request)?;
+    let id = path.into_inner();
+    gateway
+        .ledger
+        .void_batch(id)
+        .await
+        .map_err(|error| match error {
+            LedgerError::UnknownBatch(_) => ApiError::NotFound("unknown_batch"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "status": "void"})))
+}

@@ -1,0 +1,205 @@
+//! Campaigns and batches held in memory, so a scan reads no database.
+//!
+//! Loaded at start-up; kept current by Postgres `NOTIFY` (triggers on both tables);
+//! a batch missing from memory is looked up once in Postgres (a batch registered a
+//! moment ago may be scanned before its notification arrives). Each campaign carries
+//! its revision: a scan always uses one consistent revision of the prize table.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use yima_campaign::{Campaign, CampaignFile, DrawSecret};
+use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
+use yima_store::ScanTable;
+
+/// A campaign revision ready for scans.
+#[derive(Debug)]
+pub struct LoadedCampaign {
+    /// The validated rules.
+    pub campaign: Campaign,
+    /// Its revision in Postgres.
+    pub revision: i32,
+    /// The script arguments compiled from it.
+    pub table: ScanTable,
+    /// The draw secret.
+    pub secret: DrawSecret,
+}
+
+impl LoadedCampaign {
+    fn from_stored(stored: StoredCampaign) -> Result<Self, String> {
+        let file: CampaignFile = serde_json::from_str(&stored.definition_json)
+            .map_err(|e| format!("stored definition: {e}"))?;
+        let id = file.id.clone();
+        let campaign = Campaign::validate(file).map_err(|problems| {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            format!(
+                "stored campaign {id} no longer validates: {}",
+                problems.join("; ")
+            )
+        })?;
+        let table = ScanTable::new(&campaign, stored.revision);
+        Ok(Self {
+            campaign,
+            revision: stored.revision,
+            table,
+            secret: DrawSecret::from_bytes(stored.draw_secret),
+        })
+    }
+}
+
+/// What the gateway knows of campaigns and batches.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    campaigns: RwLock<HashMap<String, Arc<LoadedCampaign>>>,
+    batches: RwLock<HashMap<u32, Arc<Batch>>>,
+    loaded: AtomicBool,
+}
+
+impl Catalog {
+    /// Whether the first full load has completed (readiness).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// A campaign by id.
+    pub fn campaign(&self, id: &str) -> Option<Arc<LoadedCampaign>> {
+        // A poisoned lock only means a writer panicked between whole-value inserts.
+        let guard = self
+            .campaigns
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.get(id).cloned()
+    }
+
+    /// Every loaded campaign.
+    pub fn campaigns(&self) -> Vec<Arc<LoadedCampaign>> {
+        let guard = self
+            .campaigns
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.values().cloned().collect()
+    }
+
+    /// A batch by id: memory first, then Postgres.
+    pub async fn batch(&self, ledger: &Ledger, id: u32) -> Result<Option<Arc<Batch>>, LedgerError> {
+        let cached = || {
+            let guard = self
+                .batches
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.get(&id).cloned()
+        };
+        if let Some(batch) = cached() {
+            return Ok(Some(batch));
+        }
+        self.reload_batch(ledger, id).await?;
+        Ok(cached())
+    }
+
+    /// Loads everything; replaces what was there.
+    pub async fn load_all(&self, ledger: &Ledger) -> Result<(), LedgerError> {
+        let mut campaigns = HashMap::new();
+        for stored in ledger.campaigns().await? {
+            match LoadedCampaign::from_stored(stored) {
+                Ok(loaded) => {
+                    campaigns.insert(loaded.campaign.file.id.clone(), Arc::new(loaded));
+                }
+                Err(reason) => tracing::error!(%reason, "campaign not loaded"),
+            }
+        }
+        let batches: HashMap<u32, Arc<Batch>> = ledger
+            .batches()
+            .await?
+            .into_iter()
+            .map(|b| (b.id, Arc::new(b)))
+            .collect();
+        tracing::info!(
+            campaigns = campaigns.len(),
+            batches = batches.len(),
+            "catalog loaded"
+        );
+        *self
+            .campaigns
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = campaigns;
+        *self
+            .batches
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = batches;
+        self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn reload_campaign(&self, ledger: &Ledger, id: &str) -> Result<(), LedgerError> {
+        let Some(stored) = ledger.campaign(id).await? else {
+            return Ok(());
+        };
+        match LoadedCampaign::from_stored(stored) {
+            Ok(loaded) => {
+                tracing::info!(
+                    campaign = id,
+                    revision = loaded.revision,
+                    "campaign reloaded"
+                );
+                self.campaigns
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.to_string(), Arc::new(loaded));
+            }
+            Err(reason) => tracing::error!(%reason, "campaign not reloaded"),
+        }
+        Ok(())
+    }
+
+    async fn reload_batch(&self, ledger: &Ledger, id: u32) -> Result<(), LedgerError> {
+        match ledger.batch(id).await {
+            Ok(batch) => {
+                self.batches
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id, Arc::new(batch));
+                Ok(())
+            }
+            Err(LedgerError::UnknownBatch(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Follows change notifications forever: reconnects with backoff, and reloads
+    /// everything after each (re)connect so nothing missed while away stays stale.
+    pub async fn follow(self: Arc<Self>, ledger: Ledger) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow_once(&ledger).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::warn!(%error, "catalog listener lost; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    async fn follow_once(&self, ledger: &Ledger) -> Result<(), LedgerError> {
+        let mut listener = ledger.catalog_listener().await?;
+        self.load_all(ledger).await?;
+        loop {
+            let notification = listener.recv().await?;
+            match notification.payload().split_once(':') {
+                Some(("campaigns", id)) => self.reload_campaign(ledger, id).await?,
+                Some(("batches", id)) => {
+                    if let Ok(id) = id.parse() {
+                        self.reload_batch(ledger, id).await?;
+                    }
+                }
+                _ => tracing::warn!(
+                    payload = notification.payload(),
+                    "unknown catalog notification"
+                ),
+            }
+        }
+    }
+}

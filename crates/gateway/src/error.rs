@@ -1,0 +1,96 @@
+//! Every error the API returns, mapped to a status and a stable code in one place.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use yima_campaign::Problem;
+
+/// An API failure with a stable machine-readable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; `detail` says how.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Forged, tampered, malformed or unregistered code. One body for all of them.
+    #[error("invalid code")]
+    InvalidCode,
+    /// A named thing does not exist (`unknown_member`, `unknown_campaign`, ...).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// Missing or wrong admin token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Body over the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A campaign file failed validation.
+    #[error("invalid campaign")]
+    InvalidCampaign(Vec<Problem>),
+    /// A dependency (Redis, Postgres) failed; details go to the log, not the client.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The exact bytes of every invalid-code answer, so no variation can tell a forger
+/// which check failed.
+pub const INVALID_CODE_BODY: &str = r#"{"error":"invalid_code"}"#;
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidCode | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/json");
+        match self {
+            Self::InvalidCode => response.body(INVALID_CODE_BODY),
+            Self::BadRequest(detail) => response
+                .body(serde_json::json!({"error": "bad_request", "detail": detail}).to_string()),
+            Self::NotFound(code) => response.body(serde_json::json!({"error": code}).to_string()),
+            Self::Unauthorized => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+                response.body(r#"{"error":"unauthorized"}"#)
+            }
+            Self::PayloadTooLarge => response.body(r#"{"error":"payload_too_large"}"#),
+            Self::InvalidCampaign(problems) => {
+                let problems: Vec<_> = problems
+                    .iter()
+                    .map(|p| serde_json::json!({"path": p.path, "message": p.message}))
+                    .collect();
+                response.body(
+                    serde_json::json!({"error": "invalid_campaign", "problems": problems})
+                        .to_string(),
+                )
+            }
+            Self::Unavailable(reason) => {
+                tracing::error!(%reason, "dependency unavailable");
+                response.body(r#"{"error":"unavailable"}"#)
+            }
+        }
+    }
+}
+
+impl From<yima_store::StoreError> for ApiError {
+    fn from(error: yima_store::StoreError) -> Self {
+        Self::Unavailable(format!(
+            "redis: {error}: {:?}",
+            std::error::Error::source(&error)
+        ))
+    }
+}
+
+impl From<yima_ledger::LedgerError> for ApiError {
+    fn from(error: yima_ledger::LedgerError) -> Self {
+        Self::Unavailable(format!(
+            "postgres: {error}: {:?}",
+            std::error::Error::source(&error)
+        ))
+    }
+}

@@ -1,0 +1,126 @@
+//! The scan gateway: actix-web in front of one Redis script per scan.
+//!
+//! A scan is verified in process (forged codes never reach Redis), its batch and
+//! campaign come from the in-memory [`Catalog`], and the redemption, limit, draw and
+//! credit happen atomically in `scan.lua`. Postgres is read only on start-up, on
+//! change notifications and for a batch not yet in memory.
+
+mod admin;
+mod catalog;
+mod clock;
+mod error;
+mod reads;
+mod scan;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpResponse, HttpServer};
+use yima_code::KeyRing;
+use yima_ledger::Ledger;
+use yima_store::Store;
+
+pub use admin::{ApplyError, apply_campaign};
+pub use catalog::{Catalog, LoadedCampaign};
+pub use clock::Clock;
+pub use error::{ApiError, INVALID_CODE_BODY};
+
+/// Everything a request handler needs, shared by all workers.
+pub struct Gateway {
+    ring: KeyRing,
+    store: Store,
+    ledger: Ledger,
+    catalog: Arc<Catalog>,
+    clock: Clock,
+    admin_token: Option<String>,
+}
+
+impl Gateway {
+    /// Assembles the gateway; call [`Gateway::catalog`]`.load_all` or
+    /// [`Catalog::follow`] before serving so scans find their campaigns.
+    pub fn new(
+        ring: KeyRing,
+        store: Store,
+        ledger: Ledger,
+        clock: Clock,
+        admin_token: Option<String>,
+    ) -> Self {
+        Self {
+            ring,
+            store,
+            ledger,
+            catalog: Arc::new(Catalog::default()),
+            clock,
+            admin_token,
+        }
+    }
+
+    /// The in-memory catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The ledger the gateway reads from.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
+/// Every route of the public contract.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/v1/scan", web::post().to(scan::scan))
+        .route("/v1/members/{member}", web::get().to(reads::member))
+        .route("/v1/campaigns/{id}", web::get().to(reads::campaign))
+        .route("/v1/campaigns/{id}/stats", web::get().to(reads::stats))
+        .route("/v1/admin/campaigns", web::post().to(admin::apply))
+        .route("/v1/admin/batches", web::post().to(admin::create_batch))
+        .route(
+            "/v1/admin/batches/{id}/void",
+            web::post().to(admin::void_batch),
+        )
+        .route("/healthz", web::get().to(reads::healthz))
+        .route("/readyz", web::get().to(reads::readyz))
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound()
+                .content_type("application/json")
+                .body(r#"{"error":"not_found"}"#)
+        }));
+}
+
+/// Starts serving on an already bound listener (tests bind port 0).
+pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let gateway = web::Data::new(gateway);
+    let server =
+        HttpServer::new(move || {
+            App::new()
+                .app_data(gateway.clone())
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    ApiError::BadRequest(format!("path: {error}")).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    ApiError::BadRequest(format!("query: {error}")).into()
+                }))
+                .configure(routes)
+        })
+        .workers(workers.max(1))
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+/// Reads a body up to `limit` bytes; a larger one is refused without reading it all.
+pub(crate) async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(ApiError::BadRequest(format!("body: {error}"))),
+        Err(_) => Err(ApiError::PayloadTooLarge),
+    }
+}
+
+/// Whether `text` is 1 to `max` characters, all `allowed`.
+pub(crate) fn valid_token(text: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
+    !text.is_empty() && text.len() <= max && text.chars().all(allowed)
+}

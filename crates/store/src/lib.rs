@@ -1,0 +1,148 @@
+//! Redis: the hot path's only store.
+//!
+//! Every scan is one call of `scan.lua` on one multiplexed connection: no pool, no
+//! pings, no second round trip. All keys of a campaign share one hash tag, so the
+//! script runs unchanged on Redis Cluster. Postgres stays the source of truth; this
+//! crate holds counters that `restore` can rebuild.
+
+mod event;
+mod keys;
+mod scan;
+
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+
+pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
+pub use keys::Keys;
+pub use scan::{ScanCall, ScanOutcome, ScanTable};
+
+/// Failures talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL could not be parsed.
+    #[error("invalid Redis URL")]
+    BadUrl(#[source] redis::RedisError),
+    /// Redis did not answer or refused.
+    #[error("Redis error")]
+    Redis(#[from] redis::RedisError),
+    /// The script answered something this version does not understand.
+    #[error("unexpected reply from Redis: {0}")]
+    Protocol(String),
+}
+
+/// A campaign's member counters as Redis holds them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberState {
+    /// Spendable points.
+    pub points: i64,
+    /// Level progress.
+    pub growth: i64,
+    /// Redeemed scans.
+    pub scans: i64,
+}
+
+/// Campaign-wide counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignCounters {
+    /// Redeemed scans.
+    pub scans: i64,
+    /// Scans that won a prize.
+    pub wins: i64,
+    /// Prize id -> awarded so far.
+    pub awarded: Vec<(String, i64)>,
+}
+
+/// A connection to the hot store, cheap to clone (one multiplexed socket).
+#[derive(Clone)]
+pub struct Store {
+    connection: MultiplexedConnection,
+    keys: Keys,
+    scan_script: redis::Script,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects one multiplexed connection. `response_timeout` bounds every reply so
+    /// a stalled Redis turns into an error instead of a hung request.
+    pub async fn connect(
+        url: &str,
+        key_prefix: &str,
+        response_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::BadUrl)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(response_timeout));
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(Self {
+            connection,
+            keys: Keys::new(key_prefix),
+            scan_script: redis::Script::new(include_str!("scan.lua")),
+        })
+    }
+
+    /// The key schema, for tests and tools that inspect Redis directly.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Round-trips a PING: used by readiness checks, never on the scan path.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// A member's counters in a campaign; `None` if the member never scanned there.
+    pub async fn member(
+        &self,
+        campaign: &str,
+        member: &str,
+    ) -> Result<Option<MemberState>, StoreError> {
+        let mut connection = self.connection.clone();
+        let values: Vec<Option<i64>> = redis::cmd("HMGET")
+            .arg(self.keys.member(campaign, member))
+            .arg(&["points", "growth", "scans"])
+            .query_async(&mut connection)
+            .await?;
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let value = |index: usize| values.get(index).copied().flatten().unwrap_or(0);
+        Ok(Some(MemberState {
+            points: value(0),
+            growth: value(1),
+            scans: value(2),
+        }))
+    }
+
+    /// Scans, wins and awards per prize.
+    pub async fn counters(&self, campaign: &str) -> Result<CampaignCounters, StoreError> {
+        let mut connection = self.connection.clone();
+        type Pairs = Vec<(String, i64)>;
+        let (stats, awarded): (Pairs, Pairs) = redis::pipe()
+            .hgetall(self.keys.stats(campaign))
+            .hgetall(self.keys.awarded(campaign))
+            .query_async(&mut connection)
+            .await?;
+        let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
+        Ok(CampaignCounters {
+            scans: stat("scans"),
+            wins: stat("wins"),
+            awarded,
+        })
+    }
+}

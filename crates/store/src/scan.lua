@@ -1,0 +1,137 @@
+-- One scan, atomically: redeem the code for a role, enforce the member's daily limit,
+-- draw against stock, credit points and growth, remember the answer for retries and
+-- append the settlement event. All keys share the campaign's hash tag.
+--
+-- KEYS[1] redemption bitmap of (batch, role)      bit = serial
+-- KEYS[2] stored result of (batch, serial, role)  hash {member, body}
+-- KEYS[3] member state                             hash {points, growth, scans}
+-- KEYS[4] member's scans today in this role        counter
+-- KEYS[5] prizes awarded, all time                 hash prize -> count
+-- KEYS[6] prizes awarded today                     hash prize -> count
+-- KEYS[7] campaign counters                        hash {scans, wins}
+-- KEYS[8] settlement stream
+--
+-- ARGV[1]  serial                 ARGV[2]  member
+-- ARGV[3]  scan id                ARGV[4]  daily scan limit
+-- ARGV[5]  result TTL (seconds)   ARGV[6]  points per scan
+-- ARGV[7]  growth per scan        ARGV[8]  draw number, 0..999999
+-- ARGV[9]  level thresholds, "0,100,500"
+-- ARGV[10] cumulative odds per level, "5,20005;8,30008;..." (prize order)
+-- ARGV[11] fallback prize index when the drawn one is unavailable (1-based, 0 = none)
+-- ARGV[12] number of prizes N
+-- ARGV[13..12+6N] per prize: id, available now, daily cap (-1 = none), kind, value,
+--          JSON object for the response
+-- ARGV[13+6N..] event fields (name, value, ...), appended to the stream entry
+--
+-- Returns {"new", body}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
+-- growth}. Nothing is written unless the answer is "new".
+
+local serial = tonumber(ARGV[1])
+local member = ARGV[2]
+
+local function level_of(growth)
+    local level = 0
+    for threshold in string.gmatch(ARGV[9], '[^,]+') do
+        if growth >= tonumber(threshold) then level = level + 1 else break end
+    end
+    return math.max(level, 1)
+end
+
+local function member_state()
+    local state = redis.call('HMGET', KEYS[3], 'points', 'growth')
+    return tonumber(state[1] or '0'), tonumber(state[2] or '0')
+end
+
+if redis.call('GETBIT', KEYS[1], serial) == 1 then
+    local stored = redis.call('HMGET', KEYS[2], 'member', 'body')
+    if stored[1] == member then
+        return {'retry', stored[2]}
+    end
+    local points, growth = member_state()
+    return {'already_redeemed', points, growth}
+end
+
+local today = tonumber(redis.call('GET', KEYS[4]) or '0')
+if today >= tonumber(ARGV[4]) then
+    local points, growth = member_state()
+    return {'daily_limit', points, growth}
+end
+
+local points, growth = member_state()
+local level = level_of(growth)
+
+-- The draw: the first cumulative bound above the number wins.
+local drawn = 0
+local number = tonumber(ARGV[8])
+local index = 0
+for bounds in string.gmatch(ARGV[10], '[^;]+') do
+    index = index + 1
+    if index == level then
+        local prize = 0
+        for bound in string.gmatch(bounds, '[^,]+') do
+            prize = prize + 1
+            if number < tonumber(bound) then drawn = prize break end
+        end
+        break
+    end
+end
+
+local count = tonumber(ARGV[12])
+local function field(prize, offset) return ARGV[12 + (prize - 1) * 6 + offset] end
+local function available(prize)
+    if prize == 0 then return false end
+    local id = field(prize, 1)
+    if tonumber(redis.call('HGET', KEYS[5], id) or '0') >= tonumber(field(prize, 2)) then
+        return false
+    end
+    local cap = tonumber(field(prize, 3))
+    return cap < 0 or tonumber(redis.call('HGET', KEYS[6], id) or '0') < cap
+end
+
+local awarded = 0
+if drawn > 0 then
+    if available(drawn) then
+        awarded = drawn
+    else
+        local fallback = tonumber(ARGV[11])
+        if fallback ~= drawn and available(fallback) then awarded = fallback end
+    end
+end
+
+local points_awarded = tonumber(ARGV[6])
+local prize_json = 'null'
+local prize_id = ''
+if awarded > 0 then
+    prize_id = field(awarded, 1)
+    prize_json = field(awarded, 6)
+    redis.call('HINCRBY', KEYS[5], prize_id, 1)
+    redis.call('HINCRBY', KEYS[6], prize_id, 1)
+    redis.call('EXPIRE', KEYS[6], 172800)
+    redis.call('HINCRBY', KEYS[7], 'wins', 1)
+    if field(awarded, 4) == 'points' then
+        points_awarded = points_awarded + tonumber(field(awarded, 5))
+    end
+end
+
+points = redis.call('HINCRBY', KEYS[3], 'points', points_awarded)
+growth = redis.call('HINCRBY', KEYS[3], 'growth', tonumber(ARGV[7]))
+redis.call('HINCRBY', KEYS[3], 'scans', 1)
+local level_after = level_of(growth)
+redis.call('SETBIT', KEYS[1], serial, 1)
+redis.call('INCR', KEYS[4])
+redis.call('EXPIRE', KEYS[4], 172800)
+redis.call('HINCRBY', KEYS[7], 'scans', 1)
+
+local status = 'no_prize'
+if awarded > 0 then status = 'won' end
+local body = '{"status":"' .. status .. '","scan_id":"' .. ARGV[3] .. '","prize":' .. prize_json ..
+    ',"points_awarded":' .. points_awarded .. ',"points":' .. points .. ',"level":' .. level_after .. '}'
+redis.call('HSET', KEYS[2], 'member', member, 'body', body)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+
+local event = {'status', status, 'member', member, 'serial', ARGV[1], 'level', tostring(level),
+    'draw', ARGV[8], 'drawn', drawn > 0 and field(drawn, 1) or '', 'prize', prize_id,
+    'points', tostring(points_awarded), 'growth', ARGV[7]}
+for i = 13 + count * 6, #ARGV do event[#event + 1] = ARGV[i] end
+redis.call('XADD', KEYS[8], '*', unpack(event))
+return {'new', body}
