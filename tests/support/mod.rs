@@ -175,3 +175,303 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+// ---------------------------------------------------------------------------------
+// The gateway, in process, on port 0.
+
+use std::sync::Arc;
+
+use yima_campaign::Campaign;
+use yima_gateway::{Catalog, Clock, Gateway};
+use yima_ledger::{Ledger, NewBatch};
+use yima_store::Store;
+
+/// The admin token of every test gateway.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub fn redis_url() -> String {
+    std::env::var("YIMA_TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!("YIMA_TEST_REDIS_URL is not set: run the suite with deploy/dev/test.sh")
+    })
+}
+
+/// A campaign file for tests: two levels (master from growth 100), 10 points and 10
+/// growth per scan, open through 2027 in Asia/Shanghai. `extra` holds top-level keys.
+pub fn campaign(daily_limit: u32, extra: &str, prizes: &str) -> String {
+    format!(
+        r#"id = "test"
+name = "test campaign"
+starts_at = "2026-01-01T00:00:00+08:00"
+ends_at = "2027-12-31T23:59:59+08:00"
+timezone = "Asia/Shanghai"
+points_per_scan = 10
+growth_per_scan = 10
+daily_scan_limit = {daily_limit}
+{extra}
+[[levels]]
+name = "apprentice"
+min_growth = 0
+
+[[levels]]
+name = "master"
+min_growth = 100
+
+{prizes}"#
+    )
+}
+
+/// Noon on 2026-06-01 in Shanghai: inside the test campaign.
+pub fn june_first() -> jiff::Timestamp {
+    "2026-06-01T12:00:00+08:00".parse().expect("timestamp")
+}
+
+pub struct TestGateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    pub ledger: Ledger,
+    pub catalog: Arc<Catalog>,
+    pub clock: Clock,
+    pub prefix: String,
+    pub redis_url: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestGateway {
+    pub async fn start(campaign_toml: &str, clock: Clock) -> Self {
+        Self::start_with_redis(campaign_toml, clock, &redis_url()).await
+    }
+
+    pub async fn start_with_redis(campaign_toml: &str, clock: Clock, redis_url: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let db = TestDb::new().await;
+        let ledger = Ledger::connect(&db.url).await.expect("ledger");
+        ledger.migrate().await.expect("migrate");
+        let campaign = Campaign::from_toml(campaign_toml).expect("test campaign is valid");
+        yima_gateway::apply_campaign(&ledger, &campaign)
+            .await
+            .expect("apply campaign");
+        let prefix = format!(
+            "t{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let store = Store::connect(redis_url, &prefix, std::time::Duration::from_secs(10))
+            .await
+            .expect("redis");
+        let gateway = Gateway::new(
+            key_ring(),
+            store,
+            ledger.clone(),
+            clock.clone(),
+            Some(ADMIN_TOKEN.into()),
+        );
+        let catalog = gateway.catalog().clone();
+        catalog.load_all(&ledger).await.expect("catalog");
+        tokio::spawn(catalog.clone().follow(ledger.clone()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let server = yima_gateway::serve(gateway, listener, 2).expect("serve");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            base,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(512)
+                .build()
+                .expect("client"),
+            db,
+            ledger,
+            catalog,
+            clock,
+            prefix,
+            redis_url: redis_url.to_string(),
+            server: handle,
+        }
+    }
+
+    /// Registers a batch and signs its codes in process.
+    pub async fn batch(&self, count: u32, region: Option<&str>) -> (u32, Vec<String>) {
+        let batch = self
+            .ledger
+            .create_batch(&NewBatch {
+                campaign: "test".into(),
+                sku: "SKU-1".into(),
+                count,
+                region: region.map(Into::into),
+                key_id: key_ring().signing_key().id(),
+            })
+            .await
+            .expect("create batch");
+        let ring = key_ring();
+        let codes = ring
+            .signing_key()
+            .codes(batch.id, 0..count)
+            .map(|(_, c)| c.to_string())
+            .collect();
+        (batch.id, codes)
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// One scan; the raw status and body.
+    pub async fn scan(&self, code: &str, member: &str, role: &str) -> (u16, String) {
+        let body = serde_json::json!({"code": code, "member": member, "role": role}).to_string();
+        self.post("/v1/scan", body, None).await
+    }
+
+    /// Many scans with at most `in_flight` outstanding; answers in input order.
+    pub async fn scan_all(
+        &self,
+        scans: Vec<(String, String, &'static str)>,
+        in_flight: usize,
+    ) -> Vec<(u16, String)> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, (code, member, role)) in scans.into_iter().enumerate() {
+            let permit = limit.clone().acquire_owned().await.expect("semaphore");
+            let http = self.http.clone();
+            let url = format!("{}/v1/scan", self.base);
+            tasks.spawn(async move {
+                let body =
+                    serde_json::json!({"code": code, "member": member, "role": role}).to_string();
+                let response = http.post(url).body(body).send().await.expect("request");
+                let status = response.status().as_u16();
+                let text = response.text().await.expect("body");
+                drop(permit);
+                (index, status, text)
+            });
+        }
+        let mut answers = vec![(0, String::new()); tasks.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (index, status, text) = done.expect("scan task");
+            answers[index] = (status, text);
+        }
+        answers
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis")
+    }
+
+    /// Waits (at most 10 s) until the catalog satisfies `ready`: change notifications
+    /// are asynchronous, so tests wait on the catalog's change signal for the effect.
+    pub async fn until_catalog(&self, what: &str, ready: impl Fn(&Catalog) -> bool) {
+        let mut changes = self.catalog.subscribe();
+        let wait = async {
+            while !ready(&self.catalog) {
+                changes.changed().await.expect("catalog alive");
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("catalog never showed {what}"));
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+        // Remove this test's keys (sync client: Drop runs outside the runtime's reach).
+        if let Ok(mut connection) =
+            redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}:*", self.prefix))
+                .query(&mut connection)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut connection);
+            }
+        }
+    }
+}
+
+/// Parses a JSON body.
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// A Redis server of the test's own, for assertions on server-wide statistics.
+pub struct PrivateRedis {
+    pub url: String,
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = temp_dir(&format!("redis-{port}"));
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (deploy/dev/test.sh installs it)");
+        let url = format!("redis://127.0.0.1:{port}");
+        let client = redis::Client::open(url.as_str()).expect("url");
+        // Wait for it to accept connections (bounded).
+        for attempt in 0.. {
+            match client.get_connection() {
+                Ok(_) => break,
+                Err(error) if attempt < 500 => {
+                    let _ = error;
+                    std::thread::yield_now();
+                    std::thread::park_timeout(std::time::Duration::from_millis(10));
+                }
+                Err(error) => panic!("private redis did not start: {error}"),
+            }
+        }
+        Self { url, child, dir }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -50,14 +50,36 @@ impl LoadedCampaign {
 }
 
 /// What the gateway knows of campaigns and batches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Catalog {
     campaigns: RwLock<HashMap<String, Arc<LoadedCampaign>>>,
     batches: RwLock<HashMap<u32, Arc<Batch>>>,
     loaded: AtomicBool,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self {
+            campaigns: RwLock::default(),
+            batches: RwLock::default(),
+            loaded: AtomicBool::new(false),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Catalog {
+    /// A receiver that sees every change applied to the catalog, so callers can wait
+    /// for a reload instead of guessing how long it takes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
     /// Whether the first full load has completed (readiness).
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
@@ -84,18 +106,20 @@ impl Catalog {
 
     /// A batch by id: memory first, then Postgres.
     pub async fn batch(&self, ledger: &Ledger, id: u32) -> Result<Option<Arc<Batch>>, LedgerError> {
-        let cached = || {
-            let guard = self
-                .batches
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            guard.get(&id).cloned()
-        };
-        if let Some(batch) = cached() {
+        if let Some(batch) = self.cached_batch(id) {
             return Ok(Some(batch));
         }
         self.reload_batch(ledger, id).await?;
-        Ok(cached())
+        Ok(self.cached_batch(id))
+    }
+
+    /// A batch by id if it is in memory.
+    pub fn cached_batch(&self, id: u32) -> Option<Arc<Batch>> {
+        let guard = self
+            .batches
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.get(&id).cloned()
     }
 
     /// Loads everything; replaces what was there.
@@ -129,6 +153,7 @@ impl Catalog {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = batches;
         self.loaded.store(true, Ordering::Release);
+        self.changed();
         Ok(())
     }
 
@@ -147,6 +172,7 @@ impl Catalog {
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(id.to_string(), Arc::new(loaded));
+                self.changed();
             }
             Err(reason) => tracing::error!(%reason, "campaign not reloaded"),
         }
@@ -160,6 +186,7 @@ impl Catalog {
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(id, Arc::new(batch));
+                self.changed();
                 Ok(())
             }
             Err(LedgerError::UnknownBatch(_)) => Ok(()),
