@@ -29,6 +29,16 @@ pub enum Command {
     Batch(BatchCommand),
     /// Write a batch's codes for the printer.
     Gen(GenArgs),
+    /// Re-derive one scan's draw from the campaign's draw secret and its record; exit
+    /// 0 and print the draw when it matches, 1 otherwise.
+    Audit {
+        /// The campaign.
+        #[arg(long)]
+        campaign: String,
+        /// The scan id from the scan's response.
+        #[arg(long)]
+        scan: String,
+    },
     /// Serve HTTP: scans, member and campaign reads, admin routes.
     Gateway {
         /// HTTP worker threads (default: one per core).

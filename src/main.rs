@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use yima_campaign::Campaign;
+use yima_campaign::{Campaign, CampaignFile, DrawSecret, RecordedDraw};
 use yima_gateway::{Clock, Gateway};
 use yima_ledger::{Applied, Ledger, NewBatch};
 use yima_store::Store;
@@ -142,15 +142,80 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             .await
             .context("code generation stopped")??;
         }
+        Command::Audit { campaign, scan } => {
+            let store = store(&config).await?;
+            let event = store
+                .find_event(&campaign, &scan)
+                .await?
+                .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
+            let stored = ledger()
+                .await?
+                .campaign_at(&campaign, event.revision)
+                .await?
+                .with_context(|| {
+                    format!("campaign {campaign} has no revision {}", event.revision)
+                })?;
+            let file: CampaignFile = serde_json::from_str(&stored.definition_json)?;
+            let rules = Campaign::validate(file).map_err(|_| {
+                anyhow::anyhow!("stored revision {} does not validate", event.revision)
+            })?;
+            let record = RecordedDraw {
+                scan_id: event.scan_id.clone(),
+                batch: event.batch,
+                serial: event.serial,
+                role: event.role,
+                level: event.level,
+                draw: event.draw,
+                drawn: event.drawn.clone(),
+                prize: event.prize.clone(),
+            };
+            let none = |id: &str| {
+                if id.is_empty() {
+                    "no_prize".to_string()
+                } else {
+                    id.to_string()
+                }
+            };
+            println!("scan      {}", event.scan_id);
+            println!("campaign  {campaign} revision {}", event.revision);
+            println!(
+                "code      batch {} serial {} role {}",
+                event.batch,
+                event.serial,
+                event.role.as_str()
+            );
+            println!("member    {} at level {}", event.member, event.level);
+            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), &record)
+            {
+                Ok(audited) => {
+                    println!(
+                        "draw      {} of 1000000 (recomputed from the draw secret)",
+                        audited.draw
+                    );
+                    println!("drawn     {}", none(&event.drawn));
+                    println!(
+                        "awarded   {}{}",
+                        none(&event.prize),
+                        if audited.substituted {
+                            " (drawn prize unavailable)"
+                        } else {
+                            ""
+                        }
+                    );
+                    println!("result    MATCH");
+                }
+                Err(mismatches) => {
+                    for mismatch in mismatches {
+                        println!("mismatch  {mismatch}");
+                    }
+                    println!("result    MISMATCH");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
         Command::Gateway { workers } => {
             let ring = config.key_ring()?;
-            let store = Store::connect(
-                config.redis.url.expose(),
-                &config.redis.key_prefix,
-                std::time::Duration::from_secs(2),
-            )
-            .await
-            .context("cannot connect to Redis")?;
+            let store = store(&config).await?;
             let ledger = ledger().await?;
             let token = config.admin.token.as_ref().map(|t| t.expose().to_string());
             if token.is_none() {
@@ -169,4 +234,14 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(
+        config.redis.url.expose(),
+        &config.redis.key_prefix,
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .context("cannot connect to Redis")
 }

@@ -5,8 +5,10 @@
 //! its path (`prizes[1].odds[3]`) so the file can be fixed in one pass. This crate
 //! does no IO: it turns TOML text into a [`Campaign`] or a list of [`Problem`]s.
 
+mod audit;
 mod draw;
 
+pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
 
 use std::collections::HashSet;

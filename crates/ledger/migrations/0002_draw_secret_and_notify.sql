@@ -15,3 +15,23 @@ CREATE TRIGGER campaigns_notify AFTER INSERT OR UPDATE ON campaigns
     FOR EACH ROW EXECUTE FUNCTION yima_notify_catalog();
 CREATE TRIGGER batches_notify AFTER INSERT OR UPDATE ON batches
     FOR EACH ROW EXECUTE FUNCTION yima_notify_catalog();
+
+-- Every revision's definition, so an auditor can re-derive a draw with the odds and
+-- levels that were in force when it happened.
+CREATE TABLE campaign_revisions (
+    campaign_id text        NOT NULL REFERENCES campaigns (id),
+    revision    integer     NOT NULL,
+    definition  jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (campaign_id, revision)
+);
+INSERT INTO campaign_revisions (campaign_id, revision, definition)
+    SELECT id, revision, definition FROM campaigns;
+CREATE FUNCTION yima_keep_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_revisions (campaign_id, revision, definition)
+        VALUES (NEW.id, NEW.revision, NEW.definition) ON CONFLICT DO NOTHING;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER campaigns_keep_revision AFTER INSERT OR UPDATE ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION yima_keep_revision();

@@ -113,3 +113,23 @@ fn stored(
         draw_secret,
     })
 }
+
+impl Ledger {
+    /// A campaign as it was at `revision`, with its draw secret: what an audit needs.
+    pub async fn campaign_at(
+        &self,
+        id: &str,
+        revision: i32,
+    ) -> Result<Option<StoredCampaign>, LedgerError> {
+        let row: Option<(i32, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT r.revision, r.definition::text, c.draw_secret
+               FROM campaign_revisions r JOIN campaigns c ON c.id = r.campaign_id
+              WHERE r.campaign_id = $1 AND r.revision = $2",
+        )
+        .bind(id)
+        .bind(revision)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(stored).transpose()
+    }
+}

@@ -129,6 +129,44 @@ impl Store {
         }))
     }
 
+    /// The stream entry of a scan, searched from the oldest entry: a tool for audits
+    /// and support, not for the hot path.
+    pub async fn find_event(
+        &self,
+        campaign: &str,
+        scan_id: &str,
+    ) -> Result<Option<ScanEvent>, StoreError> {
+        type Entries = Vec<(String, Vec<(String, String)>)>;
+        let mut connection = self.connection.clone();
+        let key = self.keys.events(campaign);
+        let mut start = "-".to_string();
+        loop {
+            let entries: Entries = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut connection)
+                .await?;
+            let Some((last, _)) = entries.last() else {
+                return Ok(None);
+            };
+            start = format!("({last}");
+            for (_, fields) in &entries {
+                if fields
+                    .iter()
+                    .any(|(name, value)| name == "scan_id" && value == scan_id)
+                {
+                    let fields = fields.iter().cloned().collect();
+                    return ScanEvent::from_fields(&fields)
+                        .map(Some)
+                        .map_err(|e| StoreError::Protocol(e.to_string()));
+                }
+            }
+        }
+    }
+
     /// Scans, wins and awards per prize.
     pub async fn counters(&self, campaign: &str) -> Result<CampaignCounters, StoreError> {
         let mut connection = self.connection.clone();

@@ -1,0 +1,152 @@
+//! Every draw the Lua script makes can be re-derived from the campaign's draw secret:
+//! the script's mapping and the Rust mapping agree, and `yima audit` says so — or says
+//! what does not match.
+
+mod support;
+
+use std::collections::HashMap;
+
+use support::*;
+use yima_campaign::{Campaign, CampaignFile, DrawSecret, RecordedDraw};
+use yima_gateway::Clock;
+use yima_store::ScanEvent;
+
+const PRIZES: &str = r#"
+[[prizes]]
+id = "phone"
+name = "5G phone"
+kind = "item"
+value = 299900
+stock = 20
+odds = [100000, 300000]
+
+[[prizes]]
+id = "cup"
+name = "Insulated cup"
+kind = "item"
+value = 5900
+stock = 1000
+odds = [200000, 300000]
+"#;
+
+async fn secret_and_rules(gateway: &TestGateway) -> (DrawSecret, Campaign) {
+    let (secret, definition): (Vec<u8>, String) =
+        sqlx::query_as("SELECT draw_secret, definition::text FROM campaigns WHERE id = 'test'")
+            .fetch_one(&mut gateway.db.connect().await)
+            .await
+            .expect("campaign row");
+    let secret = DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
+    let file: CampaignFile = serde_json::from_str(&definition).expect("definition");
+    (secret, Campaign::validate(file).expect("valid"))
+}
+
+async fn events(gateway: &TestGateway) -> Vec<(String, HashMap<String, String>)> {
+    redis::cmd("XRANGE")
+        .arg(format!("{}:{{test}}:events", gateway.prefix))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("xrange")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_recorded_draw_is_re_derived_from_the_secret() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(600, None).await;
+    // 20 members with 30 scans each: each crosses from level 1 to level 2 (growth 100),
+    // and the phone's stock of 20 runs out, so substitutions happen too.
+    let scans = codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), format!("m{}", i % 20), "consumer"))
+        .collect();
+    let answers = gateway.scan_all(scans, 20).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+
+    let (secret, rules) = secret_and_rules(&gateway).await;
+    let entries = events(&gateway).await;
+    assert_eq!(entries.len(), 600);
+    let (mut levels, mut substituted) = (HashMap::new(), 0);
+    for (_, fields) in &entries {
+        let event = ScanEvent::from_fields(fields).expect("event");
+        *levels.entry(event.level).or_insert(0) += 1;
+        let record = RecordedDraw {
+            scan_id: event.scan_id.clone(),
+            batch: event.batch,
+            serial: event.serial,
+            role: event.role,
+            level: event.level,
+            draw: event.draw,
+            drawn: event.drawn.clone(),
+            prize: event.prize.clone(),
+        };
+        let audited = yima_campaign::audit(&rules, &secret, &record)
+            .unwrap_or_else(|mismatches| panic!("{event:?}: {mismatches:?}"));
+        substituted += usize::from(audited.substituted);
+    }
+    assert!(levels.len() == 2, "both levels drew: {levels:?}");
+    assert!(
+        substituted > 0,
+        "the phone ran out, so some draws were substituted"
+    );
+
+    // The same through the CLI, for one genuine record and one tampered copy.
+    let scan_id = json(&answers[0].1)["scan_id"]
+        .as_str()
+        .expect("scan id")
+        .to_string();
+    let audit = |scan: &str| {
+        gateway
+            .db
+            .yima()
+            .env("YIMA_REDIS_URL", &gateway.redis_url)
+            .env("YIMA_KEY_PREFIX", &gateway.prefix)
+            .args(["audit", "--campaign", "test", "--scan", scan])
+            .output()
+            .expect("yima runs")
+    };
+    let genuine = audit(&scan_id);
+    assert!(genuine.status.success(), "{}", stderr(&genuine));
+    assert!(
+        stdout(&genuine).contains("result    MATCH"),
+        "{}",
+        stdout(&genuine)
+    );
+
+    let (_, fields) = &entries[0];
+    let mut forged: Vec<(String, String)> = fields.clone().into_iter().collect();
+    for (name, value) in &mut forged {
+        match name.as_str() {
+            "scan_id" => *value = "forgedforgedforgedforg".into(),
+            "drawn" | "prize" => *value = "phone".into(),
+            _ => {}
+        }
+    }
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{}:{{test}}:events", gateway.prefix))
+        .arg("*")
+        .arg(forged)
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("xadd");
+    let tampered = audit("forgedforgedforgedforg");
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(
+        stdout(&tampered).contains("result    MISMATCH"),
+        "{}",
+        stdout(&tampered)
+    );
+    assert!(
+        stdout(&tampered).contains("mismatch  scan id"),
+        "{}",
+        stdout(&tampered)
+    );
+    let missing = audit("no-such-scan");
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no scan no-such-scan recorded"),
+        "{}",
+        stderr(&missing)
+    );
+}
