@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: private Redis and PostgreSQL (installed with apt if missing), the schema,
-# the demo campaign, a batch of 100,000 codes written to target/demo/.
+# the demo campaign, a batch of 100,000 codes written to target/demo/, and the gateway
+# serving it. One real scan is shown; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
@@ -8,16 +9,26 @@ cd "$(dirname "$0")/../.."
 run_dir=${YIMA_DEMO_DIR:-/tmp/yima-demo}
 pg_port=${YIMA_DEMO_PG_PORT:-55432}
 redis_port=${YIMA_DEMO_REDIS_PORT:-56379}
+listen=${YIMA_HTTP_LISTEN:-127.0.0.1:8080}
 
 yima_install_services
+command -v curl >/dev/null || yima_apt_install curl
 mkdir -p "$run_dir" && chmod 755 "$run_dir"
-trap 'yima_stop_services "$run_dir"' EXIT
+gateway_pid=
+cleanup() {
+    [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+    yima_stop_services "$run_dir"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 yima_start_services "$run_dir" "$pg_port" "$redis_port"
 yima_create_db "$run_dir" yima
 
 export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
 export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
+export YIMA_HTTP_LISTEN="$listen"
 export YIMA_CODE_KEYS_FILE=${YIMA_CODE_KEYS_FILE:-config/dev-code-keys.txt}
+export YIMA_ADMIN_TOKEN=${YIMA_ADMIN_TOKEN:-demo-admin-token}
 
 cargo build --release --locked --quiet
 yima=target/release/yima
@@ -27,7 +38,41 @@ batch=$($yima batch create --campaign putty-demo --sku PUTTY-20KG --count 100000
 mkdir -p target/demo
 out=target/demo/batch-$batch.csv
 $yima gen --batch "$batch" --format csv --out "$out" --force
-
-echo
 echo "demo batch $batch: $(($(wc -l <"$out") - 1)) codes in $out"
-head -n 4 "$out"
+
+$yima gateway &
+gateway_pid=$!
+for _ in $(seq 100); do
+    curl -sf "http://$listen/readyz" >/dev/null && break
+    kill -0 "$gateway_pid" 2>/dev/null || { echo "the gateway did not start" >&2; exit 1; }
+    sleep 0.1
+done
+code=$(sed -n 2p "$out" | cut -d, -f2)
+other=$(sed -n 3p "$out" | cut -d, -f2)
+scan() { curl -s "http://$listen/v1/scan" -H 'content-type: application/json' -d "$1"; echo; }
+
+cat <<MSG
+
+yima is serving the demo campaign on http://$listen (admin token: $YIMA_ADMIN_TOKEN)
+
+A painter scans a label:
+  curl -s http://$listen/v1/scan -d '{"code":"$code","member":"painter-wang"}'
+MSG
+first=$(scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}")
+echo "$first"
+echo "The same scan again (a retry) returns the identical answer:"
+scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}"
+echo "Another member scanning that label:"
+scan "{\"code\":\"$code\",\"member\":\"painter-li\"}"
+scan_id=$(echo "$first" | sed -n 's/.*"scan_id":"\([^"]*\)".*/\1/p')
+cat <<MSG
+
+Try more:
+  curl -s http://$listen/v1/scan -d '{"code":"$other","member":"painter-li"}'
+  curl -s http://$listen/v1/members/painter-wang
+  curl -s http://$listen/v1/campaigns/putty-demo/stats
+  YIMA_POSTGRES_URL=$YIMA_POSTGRES_URL YIMA_REDIS_URL=$YIMA_REDIS_URL \\
+    $yima audit --campaign putty-demo --scan $scan_id
+Codes to scan: $out.  Ctrl-C stops the gateway and the servers.
+MSG
+wait "$gateway_pid"
