@@ -418,3 +418,54 @@ async fn malformed_requests_get_a_precise_400() {
         "no_prize"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_script_cache_is_reloaded_and_requests_carry_ids() {
+    let redis = PrivateRedis::start();
+    let gateway = TestGateway::start_with_redis(
+        &campaign(30, "", NO_PRIZES),
+        Clock::fixed(june_first()),
+        &redis.url,
+    )
+    .await;
+    let (_, codes) = gateway.batch(2, None).await;
+    assert_eq!(
+        status(&gateway.scan(&codes[0], "wang", "consumer").await.1),
+        "no_prize"
+    );
+    // A Redis failover or SCRIPT FLUSH empties the script cache: EVALSHA then fails
+    // with NOSCRIPT and the script must be loaded again, invisibly to the scanner.
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("flush");
+    assert_eq!(
+        status(&gateway.scan(&codes[1], "wang", "consumer").await.1),
+        "no_prize"
+    );
+
+    let response = gateway
+        .http
+        .post(format!("{}/v1/scan", gateway.base))
+        .header("x-request-id", "client-chosen-42")
+        .body(format!(r#"{{"code":"{}","member":"wang"}}"#, codes[1]))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-42");
+    let response = gateway
+        .http
+        .get(format!("{}/healthz", gateway.base))
+        .send()
+        .await
+        .expect("request");
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        generated.contains('-') && generated.len() > 8,
+        "{generated}"
+    );
+}

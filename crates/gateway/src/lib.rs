@@ -10,6 +10,7 @@ mod catalog;
 mod clock;
 mod error;
 mod reads;
+mod request_id;
 mod scan;
 
 use std::net::TcpListener;
@@ -96,6 +97,7 @@ pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io
     let server =
         HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(request_id::span))
                 .app_data(gateway.clone())
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::BadRequest(format!("path: {error}")).into()
