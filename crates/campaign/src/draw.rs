@@ -187,6 +187,7 @@ mod tests {
             stock: 10,
             daily_cap: None,
             pacing: None,
+            hourly_weights: None,
             odds,
         }
     }

@@ -64,6 +64,10 @@ pub enum Pacing {
     /// At time t, at most `ceil(stock × elapsed / duration)` may have been awarded, so a
     /// launch-day rush cannot take the prizes meant for scanners in week ten.
     Linear,
+    /// Like linear, but time is weighted by the local hour of day (`hourly_weights`,
+    /// 24 numbers in the campaign's zone): tradesmen scan after work, so the evening
+    /// releases more stock than 3 a.m.
+    Hourly,
 }
 
 /// A member level: reached by accumulated growth, it selects the odds table.
@@ -97,6 +101,9 @@ pub struct Prize {
     /// (extension key; see [`Campaign::available_stock`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pacing: Option<Pacing>,
+    /// With `pacing = "hourly"`: the relative weight of each local hour, 0 to 23.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_weights: Option<Vec<u32>>,
     /// Chance per scan for each level, in parts per million.
     pub odds: Vec<u32>,
 }
@@ -268,6 +275,25 @@ impl Campaign {
                     ),
                 );
             }
+            match (prize.pacing, &prize.hourly_weights) {
+                (Some(Pacing::Hourly), None) => problem(
+                    at("hourly_weights"),
+                    "pacing = \"hourly\" needs 24 hourly weights".into(),
+                ),
+                (Some(Pacing::Hourly), Some(weights))
+                    if weights.len() != 24 || weights.iter().all(|&w| w == 0) =>
+                {
+                    problem(
+                        at("hourly_weights"),
+                        format!("needs 24 weights, not all zero (got {})", weights.len()),
+                    )
+                }
+                (Some(Pacing::Linear) | None, Some(_)) => problem(
+                    at("hourly_weights"),
+                    "only applies with pacing = \"hourly\"".into(),
+                ),
+                _ => {}
+            }
             if let Some(cap) = prize.daily_cap {
                 if cap > prize.stock {
                     problem(
@@ -335,22 +361,43 @@ impl Campaign {
     /// How many of a prize may have been awarded by `now`: its stock, or for a paced
     /// prize the share released so far (rounded up, so one is available at the start).
     pub fn available_stock(&self, prize: &Prize, now: Timestamp) -> u64 {
-        match prize.pacing {
-            None => prize.stock,
-            Some(Pacing::Linear) => {
-                // Validation guarantees ends_at > starts_at, so total >= 1.
-                let total =
-                    (self.ends_at.as_millisecond() - self.starts_at.as_millisecond()).max(1);
-                let elapsed =
-                    (now.as_millisecond() - self.starts_at.as_millisecond()).clamp(0, total);
-                let (total, elapsed) = (total.unsigned_abs(), elapsed.unsigned_abs());
-                let released =
-                    (u128::from(prize.stock) * u128::from(elapsed)).div_ceil(u128::from(total));
-                u64::try_from(released)
-                    .unwrap_or(prize.stock)
-                    .min(prize.stock)
+        let now = now.clamp(self.starts_at, self.ends_at);
+        let (done, total) = match (prize.pacing, prize.hourly_weights.as_deref()) {
+            (Some(Pacing::Linear), _) => {
+                let ms = |t: Timestamp| i128::from(t.as_millisecond());
+                (
+                    ms(now) - ms(self.starts_at),
+                    ms(self.ends_at) - ms(self.starts_at),
+                )
             }
+            (Some(Pacing::Hourly), Some(weights)) => {
+                let mass = |t: Timestamp| self.hourly_mass(weights, t);
+                (
+                    mass(now) - mass(self.starts_at),
+                    mass(self.ends_at) - mass(self.starts_at),
+                )
+            }
+            _ => return prize.stock,
+        };
+        if total <= 0 {
+            return prize.stock;
         }
+        let released = (i128::from(prize.stock) * done.max(0) + total - 1) / total;
+        u64::try_from(released)
+            .unwrap_or(prize.stock)
+            .min(prize.stock)
+    }
+
+    /// Hour-weighted seconds from the local epoch to `at`: the weight of each local hour
+    /// times the seconds of it that have passed.
+    fn hourly_mass(&self, weights: &[u32], at: Timestamp) -> i128 {
+        let local = i128::from(at.as_second() + i64::from(self.timezone.to_offset(at).seconds()));
+        let day: i128 = weights.iter().map(|&w| i128::from(w)).sum();
+        let (days, second) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+        let hour = (second / 3600) as usize;
+        let before: i128 = weights.iter().take(hour).map(|&w| i128::from(w)).sum();
+        let current = weights.get(hour).map_or(0, |&w| i128::from(w));
+        days * day * 3600 + before * 3600 + current * (second - hour as i128 * 3600)
     }
 
     /// Whether scans are accepted at `now`: from `starts_at` up to, not including, `ends_at`.

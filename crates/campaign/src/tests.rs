@@ -241,3 +241,72 @@ fn out_of_stock_must_name_a_prize() {
         "{found:?}"
     );
 }
+
+#[test]
+fn hourly_pacing_follows_the_local_hour_profile() {
+    // Two days in Shanghai; only 12:00-24:00 local releases stock.
+    let weights = format!(
+        "[{}]",
+        [[0u32; 12], [1u32; 12]]
+            .concat()
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let text = demo_with(
+        "daily_cap = 5\n",
+        &format!("pacing = \"hourly\"\nhourly_weights = {weights}\n"),
+    )
+    .replace("2026-01-01T00:00:00+08:00", "2026-03-01T00:00:00+08:00")
+    .replace("2027-12-31T23:59:59+08:00", "2026-03-03T00:00:00+08:00");
+    let campaign = Campaign::from_toml(&text).expect("valid");
+    let phone = &campaign.file.prizes[0];
+    let cases = [
+        ("2026-03-01T11:59:59+08:00", 0),
+        ("2026-03-01T12:00:00+08:00", 0),
+        ("2026-03-01T18:00:00+08:00", 25),
+        ("2026-03-02T06:00:00+08:00", 50),
+        ("2026-03-02T12:00:00+08:00", 50),
+        ("2026-03-02T18:00:00+08:00", 75),
+        ("2026-03-03T00:00:00+08:00", 100),
+    ];
+    for (now, expected) in cases {
+        assert_eq!(campaign.available_stock(phone, at(now)), expected, "{now}");
+    }
+}
+
+#[test]
+fn hourly_weights_are_checked() {
+    let hourly = |weights: &str| {
+        demo_with(
+            "daily_cap = 5\n",
+            &format!("pacing = \"hourly\"\n{weights}"),
+        )
+    };
+    assert!(
+        problems(&hourly(""))
+            .iter()
+            .any(|p| p.starts_with("prizes[0].hourly_weights: pacing"))
+    );
+    assert!(
+        problems(&hourly("hourly_weights = [1, 2]\n"))
+            .iter()
+            .any(|p| p.contains("got 2"))
+    );
+    let zeros = format!("hourly_weights = [{}]\n", vec!["0"; 24].join(","));
+    assert!(
+        problems(&hourly(&zeros))
+            .iter()
+            .any(|p| p.contains("not all zero"))
+    );
+    let stray = demo_with(
+        "daily_cap = 5\n",
+        &format!("hourly_weights = [{}]\n", vec!["1"; 24].join(",")),
+    );
+    assert!(
+        problems(&stray)
+            .iter()
+            .any(|p| p.contains("only applies with pacing"))
+    );
+}
