@@ -39,6 +39,20 @@ pub enum Command {
         #[arg(long)]
         scan: String,
     },
+    /// Settle scans from the Redis streams into Postgres until SIGINT/SIGTERM, then
+    /// finish the batch in hand and exit 0.
+    Settle {
+        /// Name in the consumer group (default: host and process id).
+        #[arg(long)]
+        consumer: Option<String>,
+        /// Entries per read and per transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+        /// Milliseconds an entry may stay unacknowledged before this worker takes it
+        /// over from another (crashed) one.
+        #[arg(long, default_value_t = 30_000)]
+        claim_idle_ms: u64,
+    },
     /// Serve HTTP: scans, member and campaign reads, admin routes.
     Gateway {
         /// HTTP worker threads (default: one per core).

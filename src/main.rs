@@ -213,6 +213,45 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             }
         }
+        Command::Settle {
+            consumer,
+            batch_size,
+            claim_idle_ms,
+        } => {
+            let ledger = ledger().await?;
+            let consumer = consumer.unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yima".into());
+                format!("{host}-{}", std::process::id())
+            });
+            let settings = yima_settle::Settings {
+                consumer,
+                batch_size: batch_size as usize,
+                claim_idle: std::time::Duration::from_millis(claim_idle_ms),
+                ..yima_settle::Settings::default()
+            };
+            let reader = yima_store::StreamReader::connect(
+                config.redis.url.expose(),
+                &config.redis.key_prefix,
+                &settings.consumer,
+                settings.block,
+            )
+            .await
+            .context("cannot connect to Redis")?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping: finishing the batch in hand");
+                let _ = stop.send(true);
+            });
+            tracing::info!(consumer = %settings.consumer, "settlement worker started");
+            let totals = yima_settle::Worker::new(reader, ledger, settings)
+                .run(stopped)
+                .await?;
+            eprintln!(
+                "settled {}, redelivered {}, rejected {}, malformed {}",
+                totals.settled, totals.redelivered, totals.rejected, totals.malformed
+            );
+        }
         Command::Gateway { workers } => {
             let ring = config.key_ring()?;
             let store = store(&config).await?;
@@ -244,4 +283,19 @@ async fn store(config: &Config) -> anyhow::Result<Store> {
     )
     .await
     .context("cannot connect to Redis")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }

@@ -475,3 +475,52 @@ impl Drop for PrivateRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl TestGateway {
+    /// A settlement worker on this gateway's Redis keys, reading briefly.
+    pub async fn worker(&self, consumer: &str) -> yima_settle::Worker {
+        let settings = yima_settle::Settings {
+            consumer: consumer.into(),
+            block: std::time::Duration::from_millis(50),
+            ..yima_settle::Settings::default()
+        };
+        let reader = yima_store::StreamReader::connect(
+            &self.redis_url,
+            &self.prefix,
+            consumer,
+            settings.block,
+        )
+        .await
+        .expect("stream reader");
+        yima_settle::Worker::new(reader, self.ledger.clone(), settings)
+    }
+
+    /// Runs rounds until one finds nothing to do (at most 1,000 rounds).
+    pub async fn drain(&self, worker: &mut yima_settle::Worker) {
+        for _ in 0..1000 {
+            match worker.round().await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(error) => eprintln!("round failed (retrying): {error}"),
+            }
+        }
+        panic!("settlement never drained");
+    }
+
+    /// Deletes every Redis key of this test: a Redis that lost everything.
+    pub async fn lose_redis(&self) {
+        let mut connection = self.redis().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut connection)
+            .await
+            .expect("keys");
+        if !keys.is_empty() {
+            let () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut connection)
+                .await
+                .expect("del");
+        }
+    }
+}

@@ -133,3 +133,12 @@ impl Ledger {
         row.map(stored).transpose()
     }
 }
+
+impl Ledger {
+    /// The ids of all campaigns: the streams a settlement worker follows.
+    pub async fn campaign_ids(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}

@@ -40,6 +40,10 @@ pub struct ScanEvent {
     pub drawn: String,
     /// The prize awarded ("" for none).
     pub prize: String,
+    /// The awarded prize's kind (`item`, `cash`, `points`; "" for none).
+    pub kind: String,
+    /// The awarded prize's value: fen for items and cash, points for points.
+    pub value: i64,
     /// Points credited (per-scan points plus a points prize).
     pub points: i64,
     /// Growth credited.
@@ -93,6 +97,8 @@ impl ScanEvent {
             draw: parse("draw", get("draw")?)?,
             drawn: get("drawn")?,
             prize: get("prize")?,
+            kind: get("kind")?,
+            value: parse("value", get("value")?)?,
             points: parse("points", get("points")?)?,
             growth: parse("growth", get("growth")?)?,
             region: fields.get("region").cloned(),

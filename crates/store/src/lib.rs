@@ -8,6 +8,7 @@
 mod event;
 mod keys;
 mod scan;
+mod stream;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use redis::aio::MultiplexedConnection;
 pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
+pub use stream::{Entry, SETTLE_GROUP, StreamReader};
 
 /// Failures talking to Redis.
 #[derive(Debug, thiserror::Error)]

@@ -131,6 +131,7 @@ redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 
 local event = {'status', status, 'member', member, 'serial', ARGV[1], 'level', tostring(level),
     'draw', ARGV[8], 'drawn', drawn > 0 and field(drawn, 1) or '', 'prize', prize_id,
+    'kind', awarded > 0 and field(awarded, 4) or '', 'value', awarded > 0 and field(awarded, 5) or '0',
     'points', tostring(points_awarded), 'growth', ARGV[7]}
 for i = 13 + count * 6, #ARGV do event[#event + 1] = ARGV[i] end
 redis.call('XADD', KEYS[8], '*', unpack(event))

@@ -1,0 +1,228 @@
+//! The settlement worker: Redis answered the scan, this makes it a record.
+//!
+//! Each round claims entries other workers left unacknowledged (they crashed), reads
+//! new entries through the consumer group, writes them in one Postgres transaction and
+//! acknowledges them only after the commit. A crash at any point leaves entries pending,
+//! never lost: they are claimed again and the unique scan id makes the rewrite a no-op.
+//! Several workers may run at once.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use yima_ledger::{Award, Ledger, LedgerError, Redemption, Settled};
+use yima_store::{Entry, ScanEvent, StoreError, StreamReader};
+
+/// Failures that stop a round (the caller decides whether to retry).
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Postgres failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// How a worker reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This worker's name in the consumer group (unique per process).
+    pub consumer: String,
+    /// Entries per read and per transaction.
+    pub batch_size: usize,
+    /// How long a read waits for new entries.
+    pub block: Duration,
+    /// How long an entry may stay unacknowledged before another worker takes it over.
+    pub claim_idle: Duration,
+    /// How often the list of campaigns is refreshed.
+    pub campaign_refresh: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            consumer: "settle".into(),
+            batch_size: 1000,
+            block: Duration::from_secs(1),
+            claim_idle: Duration::from_secs(30),
+            campaign_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Running totals, logged and returned on shutdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Redemptions written.
+    pub settled: u64,
+    /// Entries that were already written.
+    pub redelivered: u64,
+    /// Double redemptions stored as rejected.
+    pub rejected: u64,
+    /// Entries that could not be parsed (left pending, logged).
+    pub malformed: u64,
+}
+
+/// One worker.
+pub struct Worker {
+    reader: StreamReader,
+    ledger: Ledger,
+    settings: Settings,
+    campaigns: Vec<String>,
+    refreshed: Option<Instant>,
+    totals: Totals,
+}
+
+impl Worker {
+    /// A worker reading with `reader` and writing to `ledger`.
+    pub fn new(reader: StreamReader, ledger: Ledger, settings: Settings) -> Self {
+        Self {
+            reader,
+            ledger,
+            settings,
+            campaigns: Vec::new(),
+            refreshed: None,
+            totals: Totals::default(),
+        }
+    }
+
+    /// Settles until `shutdown` turns true, then finishes the round in hand and returns.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<Totals, SettleError> {
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow_and_update() {
+            match self.round().await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    // Postgres or Redis away: wait and try again; nothing was acknowledged.
+                    tracing::warn!(%error, "settlement round failed; retrying in {backoff:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!(?self.totals, "settlement worker stopped");
+        Ok(self.totals)
+    }
+
+    /// One round: refresh campaigns, claim stale entries, read new ones, settle.
+    /// Returns how many entries it handled. After a failure the next round recreates
+    /// streams and groups, which may be gone if Redis restarted empty.
+    pub async fn round(&mut self) -> Result<usize, SettleError> {
+        let result = self.try_round().await;
+        if result.is_err() {
+            self.campaigns.clear();
+            self.refreshed = None;
+        }
+        result
+    }
+
+    async fn try_round(&mut self) -> Result<usize, SettleError> {
+        if self
+            .refreshed
+            .is_none_or(|at| at.elapsed() >= self.settings.campaign_refresh)
+        {
+            let mut campaigns: Vec<String> = self.ledger.campaign_ids().await?;
+            campaigns.sort();
+            for campaign in campaigns.iter().filter(|c| !self.campaigns.contains(c)) {
+                self.reader.ensure_group(campaign).await?;
+            }
+            self.campaigns = campaigns;
+            self.refreshed = Some(Instant::now());
+        }
+        let mut handled = 0;
+        for campaign in self.campaigns.clone() {
+            let claimed = self
+                .reader
+                .claim(
+                    &campaign,
+                    self.settings.claim_idle,
+                    self.settings.batch_size,
+                )
+                .await?;
+            handled += self.settle(claimed).await?;
+        }
+        let entries = self
+            .reader
+            .read(
+                &self.campaigns,
+                self.settings.batch_size,
+                self.settings.block,
+            )
+            .await?;
+        handled += self.settle(entries).await?;
+        Ok(handled)
+    }
+
+    async fn settle(&mut self, entries: Vec<Entry>) -> Result<usize, SettleError> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut redemptions = Vec::with_capacity(entries.len());
+        let mut acks: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match &entry.event {
+                Ok(event) => {
+                    redemptions.push(redemption(&entry.id, event));
+                    acks.push((entry.campaign.clone(), entry.id.clone()));
+                }
+                Err(reason) => {
+                    // Left pending: it is claimed again and logged again until fixed.
+                    self.totals.malformed += 1;
+                    tracing::error!(campaign = %entry.campaign, id = %entry.id, %reason, "malformed stream entry");
+                }
+            }
+        }
+        let settled: Settled = self.ledger.settle(&redemptions).await?;
+        self.totals.settled += settled.settled as u64;
+        self.totals.redelivered += settled.redelivered as u64;
+        self.totals.rejected += settled.rejected as u64;
+        if settled.rejected > 0 {
+            tracing::warn!(
+                count = settled.rejected,
+                "double redemptions rejected (Redis lost state?)"
+            );
+        }
+        acks.sort();
+        for campaign in &self.campaigns {
+            let ids: Vec<String> = acks
+                .iter()
+                .filter(|(c, _)| c == campaign)
+                .map(|(_, id)| id.clone())
+                .collect();
+            self.reader.ack(campaign, &ids).await?;
+        }
+        tracing::debug!(?settled, "batch settled");
+        Ok(entries.len())
+    }
+}
+
+fn redemption(stream_id: &str, event: &ScanEvent) -> Redemption {
+    Redemption {
+        stream_id: stream_id.to_string(),
+        scan_id: event.scan_id.clone(),
+        campaign: event.campaign.clone(),
+        revision: event.revision,
+        batch: event.batch,
+        serial: event.serial,
+        role: event.role.as_str().to_string(),
+        member: event.member.clone(),
+        day: event.day.clone(),
+        at_ms: event.at_ms,
+        level: i32::try_from(event.level).unwrap_or(i32::MAX),
+        draw: i32::try_from(event.draw).unwrap_or(i32::MAX),
+        drawn: event.drawn.clone(),
+        award: (!event.prize.is_empty()).then(|| Award {
+            prize: event.prize.clone(),
+            kind: event.kind.clone(),
+            value: event.value,
+        }),
+        points: event.points,
+        growth: event.growth,
+        region: event.region.clone(),
+        batch_region: event.batch_region.clone(),
+        request_id: event.request_id.clone(),
+    }
+}

@@ -1,0 +1,196 @@
+//! The settlement stream's consumer side: groups, reads, claims, acks.
+//!
+//! Entries are read through a consumer group so several workers share the work and an
+//! entry a worker read but never acknowledged (it crashed) is claimed by another after
+//! it has been idle for a while.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamReadOptions, StreamReadReply,
+};
+
+use crate::{Keys, ScanEvent, StoreError};
+
+/// The consumer group every settlement worker joins.
+pub const SETTLE_GROUP: &str = "settle";
+
+/// A stream entry read for settlement.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The campaign whose stream it is on.
+    pub campaign: String,
+    /// The entry id, acknowledged after the commit.
+    pub id: String,
+    /// The parsed event, or why it could not be parsed.
+    pub event: Result<ScanEvent, String>,
+}
+
+/// A connection dedicated to one worker's blocking reads.
+pub struct StreamReader {
+    connection: MultiplexedConnection,
+    keys: Keys,
+    consumer: String,
+}
+
+impl StreamReader {
+    /// Connects with a response timeout longer than any `BLOCK`, so an idle stream is
+    /// not mistaken for a dead server (redis-rs would otherwise give up after 500 ms).
+    pub async fn connect(
+        url: &str,
+        key_prefix: &str,
+        consumer: &str,
+        block: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::BadUrl)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(block + Duration::from_secs(5)));
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(Self {
+            connection,
+            keys: Keys::new(key_prefix),
+            consumer: consumer.to_string(),
+        })
+    }
+
+    /// Creates the group on a campaign's stream (and the stream) unless it exists;
+    /// a new group starts at the first entry, so nothing written before is skipped.
+    pub async fn ensure_group(&mut self, campaign: &str) -> Result<(), StoreError> {
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.events(campaign))
+            .arg(SETTLE_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.connection)
+            .await;
+        match created {
+            Err(error) if error.code() != Some("BUSYGROUP") => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// New entries for this consumer, waiting up to `block` when there are none.
+    pub async fn read(
+        &mut self,
+        campaigns: &[String],
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry>, StoreError> {
+        if campaigns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = campaigns.iter().map(|c| self.keys.events(c)).collect();
+        let ids: Vec<&str> = vec![">"; keys.len()];
+        let options = StreamReadOptions::default()
+            .group(SETTLE_GROUP, &self.consumer)
+            .count(count)
+            .block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX));
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut self.connection, &keys, &ids, &options)
+                .await?;
+        let mut entries = Vec::new();
+        for (stream, campaign) in reply.into_iter().flat_map(|r| r.keys).filter_map(|stream| {
+            let campaign = campaigns
+                .iter()
+                .find(|c| self.keys.events(c) == stream.key)?
+                .clone();
+            Some((stream, campaign))
+        }) {
+            for item in stream.ids {
+                entries.push(entry(&campaign, item.id, &item.map));
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries another consumer read but has not acknowledged for `idle`.
+    pub async fn claim(
+        &mut self,
+        campaign: &str,
+        idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let reply: StreamAutoClaimReply = redis::AsyncCommands::xautoclaim_options(
+            &mut self.connection,
+            self.keys.events(campaign),
+            SETTLE_GROUP,
+            &self.consumer,
+            u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+            "0-0",
+            StreamAutoClaimOptions::default().count(count),
+        )
+        .await?;
+        Ok(reply
+            .claimed
+            .into_iter()
+            .map(|item| entry(campaign, item.id, &item.map))
+            .collect())
+    }
+
+    /// Acknowledges settled entries.
+    pub async fn ack(&mut self, campaign: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = redis::AsyncCommands::xack(
+            &mut self.connection,
+            self.keys.events(campaign),
+            SETTLE_GROUP,
+            ids,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Entries delivered to some consumer and not yet acknowledged.
+    pub async fn pending(&mut self, campaign: &str) -> Result<u64, StoreError> {
+        let reply: redis::Value = redis::cmd("XPENDING")
+            .arg(self.keys.events(campaign))
+            .arg(SETTLE_GROUP)
+            .query_async(&mut self.connection)
+            .await?;
+        match reply {
+            redis::Value::Array(items) => Ok(items
+                .first()
+                .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
+                .unwrap_or(0)),
+            _ => Ok(0),
+        }
+    }
+
+    /// Entries added but not yet delivered to the group: the settlement lag.
+    pub async fn lag(&mut self, campaign: &str) -> Result<u64, StoreError> {
+        let groups: redis::streams::StreamInfoGroupsReply =
+            redis::AsyncCommands::xinfo_groups(&mut self.connection, self.keys.events(campaign))
+                .await?;
+        Ok(groups
+            .groups
+            .iter()
+            .find(|g| g.name == SETTLE_GROUP)
+            .and_then(|g| g.lag)
+            .map_or(0, |lag| lag as u64))
+    }
+}
+
+fn entry(campaign: &str, id: String, map: &HashMap<String, redis::Value>) -> Entry {
+    let fields: HashMap<String, String> = map
+        .iter()
+        .filter_map(|(name, value)| {
+            redis::from_redis_value_ref::<String>(value)
+                .ok()
+                .map(|v| (name.clone(), v))
+        })
+        .collect();
+    Entry {
+        campaign: campaign.to_string(),
+        id,
+        event: ScanEvent::from_fields(&fields).map_err(|e| e.to_string()),
+    }
+}
