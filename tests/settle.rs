@@ -193,3 +193,145 @@ async fn a_second_redemption_after_redis_loss_is_rejected_and_never_paid() {
         10
     );
 }
+
+/// Appends `count` synthetic redemptions of `batch` to the campaign stream, as the
+/// gateway would: every tenth wins a cash red packet.
+async fn append_events(gateway: &TestGateway, batch: u32, count: u32) {
+    let mut connection = gateway.redis().await;
+    let stream = format!("{}:{{test}}:events", gateway.prefix);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(2000) {
+        let mut pipe = redis::pipe();
+        for &serial in chunk {
+            let won = serial % 10 == 0;
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg(&[
+                    ("v", "1".to_string()),
+                    ("scan_id", format!("scan-{serial}")),
+                    ("campaign", "test".into()),
+                    ("revision", "1".into()),
+                    ("batch", batch.to_string()),
+                    ("serial", serial.to_string()),
+                    ("role", "consumer".into()),
+                    ("member", format!("m{}", serial % 997)),
+                    ("day", "2026-06-01".into()),
+                    ("at_ms", "1780286400000".into()),
+                    ("level", "1".into()),
+                    ("draw", "1".into()),
+                    ("drawn", if won { "red-packet" } else { "" }.into()),
+                    ("prize", if won { "red-packet" } else { "" }.into()),
+                    ("kind", if won { "cash" } else { "" }.into()),
+                    ("value", if won { "888" } else { "0" }.into()),
+                    ("points", "10".into()),
+                    ("growth", "10".into()),
+                    ("status", if won { "won" } else { "no_prize" }.into()),
+                ])
+                .ignore();
+        }
+        let () = pipe.query_async(&mut connection).await.expect("xadd");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
+    use std::hash::BuildHasher;
+    const EVENTS: u32 = 100_000;
+    let gateway = TestGateway::start(&campaign(1000, "", ""), Clock::fixed(june_first())).await;
+    let (batch, _) = gateway.batch(EVENTS, None).await;
+    append_events(&gateway, batch, EVENTS).await;
+
+    let spawn = || {
+        gateway
+            .db
+            .yima()
+            .env("YIMA_REDIS_URL", &gateway.redis_url)
+            .env("YIMA_KEY_PREFIX", &gateway.prefix)
+            .args(["settle", "--batch-size", "500", "--claim-idle-ms", "300"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("yima settle starts")
+    };
+    let settled = || async { scalar(&gateway, "SELECT count(*) FROM scans").await };
+    // Waits, bounded, until at least `target` scans are settled.
+    let reach = |target: i64| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let now = settled().await;
+            if now >= target {
+                return now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stuck at {now} of {target}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+
+    let random = std::collections::hash_map::RandomState::new();
+    for kill in 0..5u64 {
+        let mut worker = spawn();
+        // A random point within this worker's share of the work.
+        let target =
+            i64::from(EVENTS) * (kill as i64 * 2 + 1) / 12 + (random.hash_one(kill) % 4000) as i64;
+        let at = reach(target).await;
+        worker.kill().expect("SIGKILL");
+        let status = worker.wait().expect("reaped");
+        assert!(!status.success(), "killed worker exited cleanly");
+        eprintln!("kill {kill}: SIGKILL at {at} settled scans");
+    }
+    let last = spawn();
+    reach(i64::from(EVENTS)).await;
+    // Everything settled: SIGTERM drains and exits 0.
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &last.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let output = last.wait_with_output().expect("worker exits");
+    assert!(
+        output.status.success(),
+        "SIGTERM exit: {:?}\n{}",
+        output.status,
+        stderr(&output)
+    );
+
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM scans").await,
+        i64::from(EVENTS)
+    );
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM awards").await,
+        i64::from(EVENTS / 10)
+    );
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM payouts").await,
+        i64::from(EVENTS / 10)
+    );
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM points_ledger").await,
+        i64::from(EVENTS)
+    );
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM rejected_redemptions").await,
+        0
+    );
+    assert_eq!(
+        scalar(&gateway, "SELECT sum(scans)::bigint FROM members").await,
+        i64::from(EVENTS)
+    );
+    assert_eq!(
+        scalar(
+            &gateway,
+            "SELECT count(*) FROM members m
+               JOIN (SELECT campaign_id, member, sum(points)::bigint AS points, count(*) AS n
+                       FROM points_ledger GROUP BY campaign_id, member) l USING (campaign_id, member)
+              WHERE m.points <> l.points OR m.scans <> l.n OR m.points <> 10 * m.scans"
+        )
+        .await,
+        0,
+        "a balance differs from its ledger"
+    );
+}
