@@ -39,6 +39,21 @@ pub enum Command {
         #[arg(long)]
         scan: String,
     },
+    /// Compare the campaign's Redis state (redemption bits, stock used, member points,
+    /// growth and scans) with Postgres plus the scans not yet settled; exit 0 when they
+    /// agree, else print each difference and exit 1.
+    Reconcile {
+        /// The campaign.
+        #[arg(long)]
+        campaign: String,
+    },
+    /// Rebuild the campaign's Redis state from Postgres (after Redis lost its data).
+    /// Stop the campaign's gateways first; refuses while scans are still unsettled.
+    Restore {
+        /// The campaign.
+        #[arg(long)]
+        campaign: String,
+    },
     /// Settle scans from the Redis streams into Postgres until SIGINT/SIGTERM, then
     /// finish the batch in hand and exit 0.
     Settle {

@@ -213,6 +213,40 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             }
         }
+        Command::Reconcile { campaign } => {
+            let report =
+                yima_reconcile::reconcile(&store(&config).await?, &ledger().await?, &campaign)
+                    .await?;
+            for difference in &report.differences {
+                println!("{difference}");
+            }
+            eprintln!(
+                "campaign {campaign}: {} settled scan(s), {} unsettled, {} member(s): {}",
+                report.settled,
+                report.in_flight,
+                report.members,
+                match report.differences.len() {
+                    0 => "Redis agrees with Postgres".to_string(),
+                    n => format!("{n} difference(s)"),
+                }
+            );
+            if !report.differences.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Restore { campaign } => {
+            let restored = yima_reconcile::restore(
+                &store(&config).await?,
+                &ledger().await?,
+                &campaign,
+                jiff::Timestamp::now(),
+            )
+            .await?;
+            eprintln!(
+                "campaign {campaign} restored: {} scan(s), {} bitmap(s), {} member(s); {} stale key(s) removed",
+                restored.scans, restored.bitmaps, restored.members, restored.removed
+            );
+        }
         Command::Settle {
             consumer,
             batch_size,

@@ -524,3 +524,25 @@ impl TestGateway {
         }
     }
 }
+
+impl TestGateway {
+    /// The `yima` binary on this gateway's database, Redis and key prefix.
+    pub fn yima(&self) -> Command {
+        let mut command = self.db.yima();
+        command
+            .env("YIMA_REDIS_URL", &self.redis_url)
+            .env("YIMA_KEY_PREFIX", &self.prefix);
+        command
+    }
+
+    /// A second connection to the same Redis keys, as the CLI tools use.
+    pub async fn store(&self) -> Store {
+        Store::connect(
+            &self.redis_url,
+            &self.prefix,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("redis")
+    }
+}

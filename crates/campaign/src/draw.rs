@@ -25,7 +25,9 @@ use crate::{ODDS_SCALE, Prize};
 type HmacSha256 = Hmac<Sha256>;
 
 /// Who scans: the same code may be redeemed once by each role (一码两扫).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The end user: a tradesman or shopper.
@@ -40,6 +42,15 @@ impl Role {
         match self {
             Self::Consumer => "consumer",
             Self::Dealer => "dealer",
+        }
+    }
+
+    /// The role named `name` in the API, keys and events.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "consumer" => Some(Self::Consumer),
+            "dealer" => Some(Self::Dealer),
+            _ => None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod batches;
 mod campaigns;
+mod records;
 mod settlement;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
+pub use records::{MemberBalance, SettledRecord, SettledScan};
 pub use settlement::{Award, Redemption, Settled};
 
 /// What can go wrong talking to the book of record, phrased for the operator.

@@ -78,11 +78,9 @@ impl ScanEvent {
         if version != EVENT_VERSION {
             return Err(MalformedEvent(format!("unknown version {version}")));
         }
-        let role = match get("role")?.as_str() {
-            "consumer" => Role::Consumer,
-            "dealer" => Role::Dealer,
-            other => return Err(MalformedEvent(format!("bad `role`: {other}"))),
-        };
+        let role = get("role")?;
+        let role =
+            Role::from_name(&role).ok_or_else(|| MalformedEvent(format!("bad `role`: {role}")))?;
         Ok(Self {
             scan_id: get("scan_id")?,
             campaign: get("campaign")?,

@@ -27,24 +27,40 @@ impl Keys {
     /// Bitmap of redeemed serials of a batch in a role.
     pub fn redeemed(&self, campaign: &str, batch: u32, role: Role) -> String {
         format!(
-            "{}:redeemed:{batch}:{}",
-            self.campaign(campaign),
+            "{}{batch}:{}",
+            self.redeemed_prefix(campaign),
             role.as_str()
         )
+    }
+
+    /// What every redemption bitmap key of a campaign starts with; the rest is
+    /// `{batch}:{role}`.
+    pub fn redeemed_prefix(&self, campaign: &str) -> String {
+        format!("{}:redeemed:", self.campaign(campaign))
     }
 
     /// The stored answer of a redemption, for retries.
     pub fn result(&self, campaign: &str, batch: u32, serial: u32, role: Role) -> String {
         format!(
-            "{}:result:{batch}:{serial}:{}",
-            self.campaign(campaign),
+            "{}{batch}:{serial}:{}",
+            self.result_prefix(campaign),
             role.as_str()
         )
     }
 
+    /// What every stored answer's key starts with.
+    pub fn result_prefix(&self, campaign: &str) -> String {
+        format!("{}:result:", self.campaign(campaign))
+    }
+
     /// A member's points, growth and scans in a campaign.
     pub fn member(&self, campaign: &str, member: &str) -> String {
-        format!("{}:member:{member}", self.campaign(campaign))
+        format!("{}{member}", self.member_prefix(campaign))
+    }
+
+    /// What every member key of a campaign starts with; the rest is the member id.
+    pub fn member_prefix(&self, campaign: &str) -> String {
+        format!("{}:member:", self.campaign(campaign))
     }
 
     /// A member's scans on a campaign day in a role.
@@ -78,6 +94,55 @@ impl Keys {
 
     /// Every key of a campaign, for `SCAN ... MATCH` in tools and tests.
     pub fn campaign_pattern(&self, campaign: &str) -> String {
-        format!("{}:*", self.campaign(campaign))
+        format!("{}:*", glob_escape(&self.campaign(campaign)))
+    }
+
+    /// Every key starting with `prefix` (one of the `*_prefix` keys), for `SCAN ... MATCH`.
+    pub fn pattern(prefix: &str) -> String {
+        format!("{}*", glob_escape(prefix))
+    }
+}
+
+/// Escapes what `MATCH` would read as a wildcard, so a prefix or campaign id with `*`,
+/// `?` or `[` matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_start_with_their_prefixes() {
+        let keys = Keys::new("yima");
+        let member = keys.member("c1", "alice");
+        assert_eq!(member, "yima:{c1}:member:alice");
+        assert_eq!(
+            member.strip_prefix(&keys.member_prefix("c1")),
+            Some("alice")
+        );
+        let bits = keys.redeemed("c1", 7, Role::Dealer);
+        assert_eq!(
+            bits.strip_prefix(&keys.redeemed_prefix("c1")),
+            Some("7:dealer")
+        );
+    }
+
+    #[test]
+    fn patterns_escape_wildcards() {
+        let keys = Keys::new("t*[1]");
+        assert_eq!(keys.campaign_pattern("c?"), r"t\*\[1\]:{c\?}:*");
+        assert_eq!(
+            Keys::pattern(&keys.member_prefix("c")),
+            r"t\*\[1\]:{c}:member:*"
+        );
     }
 }

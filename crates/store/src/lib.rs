@@ -99,6 +99,12 @@ impl Store {
         &self.keys
     }
 
+    /// The connection itself, for tools (restore, reconcile) that read and write many
+    /// keys; the scan path never needs it.
+    pub fn connection(&self) -> MultiplexedConnection {
+        self.connection.clone()
+    }
+
     /// Round-trips a PING: used by readiness checks, never on the scan path.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();

@@ -194,3 +194,58 @@ fn entry(campaign: &str, id: String, map: &HashMap<String, redis::Value>) -> Ent
         event: ScanEvent::from_fields(&fields).map_err(|e| e.to_string()),
     }
 }
+
+impl crate::Store {
+    /// The id of the newest entry on a campaign's stream (`None` if it is empty or
+    /// gone). Reading it before and after a multi-key read tells whether scans landed
+    /// in between.
+    pub async fn stream_tail(&self, campaign: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let newest: redis::streams::StreamRangeReply = redis::AsyncCommands::xrevrange_count(
+            &mut connection,
+            self.keys.events(campaign),
+            "+",
+            "-",
+            1,
+        )
+        .await?;
+        Ok(newest.ids.into_iter().next().map(|entry| entry.id))
+    }
+
+    /// Entries the settlement group has not acknowledged: pending with some worker or
+    /// not yet delivered, oldest first. Without a group, every entry on the stream.
+    pub async fn unacknowledged(&self, campaign: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut connection = self.connection.clone();
+        let key = self.keys.events(campaign);
+        let exists: bool = redis::AsyncCommands::exists(&mut connection, &key).await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let groups: redis::streams::StreamInfoGroupsReply =
+            redis::AsyncCommands::xinfo_groups(&mut connection, &key).await?;
+        let mut start = "-".to_string();
+        if let Some(group) = groups.groups.iter().find(|g| g.name == SETTLE_GROUP) {
+            let pending: redis::streams::StreamPendingReply =
+                redis::AsyncCommands::xpending(&mut connection, &key, SETTLE_GROUP).await?;
+            start = match pending {
+                redis::streams::StreamPendingReply::Data(data) if data.count > 0 => data.start_id,
+                _ => format!("({}", group.last_delivered_id),
+            };
+        }
+        let mut entries = Vec::new();
+        loop {
+            let page: redis::streams::StreamRangeReply =
+                redis::AsyncCommands::xrange_count(&mut connection, &key, &start, "+", 1000)
+                    .await?;
+            let Some(last) = page.ids.last() else {
+                return Ok(entries);
+            };
+            start = format!("({}", last.id);
+            entries.extend(
+                page.ids
+                    .into_iter()
+                    .map(|item| entry(campaign, item.id, &item.map)),
+            );
+        }
+    }
+}

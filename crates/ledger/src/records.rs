@@ -1,0 +1,151 @@
+//! Reading the settled record back: what `restore` rebuilds Redis from and what
+//! `reconcile` compares Redis with.
+
+use std::collections::HashSet;
+
+use futures_util::TryStreamExt;
+
+use crate::{Ledger, LedgerError};
+
+/// One settled redemption, reduced to what Redis counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledScan {
+    /// The stream entry it was settled from: orders it against a Redis snapshot.
+    pub stream_id: String,
+    /// Batch of the code.
+    pub batch: u32,
+    /// Serial of the code.
+    pub serial: u32,
+    /// `consumer` or `dealer`.
+    pub role: String,
+    /// Member id.
+    pub member: String,
+    /// Campaign day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Prize awarded, if any.
+    pub prize: Option<String>,
+    /// Points credited.
+    pub points: i64,
+    /// Growth credited.
+    pub growth: i64,
+}
+
+/// A member's balance row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberBalance {
+    /// Member id.
+    pub member: String,
+    /// Spendable points: the sum of the member's ledger entries.
+    pub points: i64,
+    /// Level progress: the sum of the member's ledger entries.
+    pub growth: i64,
+    /// Settled scans.
+    pub scans: i64,
+}
+
+/// What one consistent read of the settled record found.
+#[derive(Debug, Clone, Default)]
+pub struct SettledRecord {
+    /// Every member's balance.
+    pub balances: Vec<MemberBalance>,
+    /// Which of the stream entries asked about are settled (their stream ids).
+    pub settled_entries: HashSet<String>,
+    /// Settled scans visited.
+    pub scans: u64,
+}
+
+type ScanRow = (
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+impl Ledger {
+    /// Reads a campaign's settled record in one read-only snapshot: calls `visit` for
+    /// every settled scan (streamed, so hundreds of millions of scans are never held at
+    /// once), returns the member balances, and says which of `entries` (`(stream id,
+    /// scan id)` pairs still on the Redis stream) are settled, as a scan or as a
+    /// rejected double redemption. One snapshot, so a worker committing meanwhile can
+    /// never make an entry count twice or not at all.
+    pub async fn read_settled(
+        &self,
+        campaign: &str,
+        entries: &[(String, String)],
+        mut visit: impl FnMut(SettledScan),
+    ) -> Result<SettledRecord, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let stream_ids: Vec<&str> = entries.iter().map(|(s, _)| s.as_str()).collect();
+        let scan_ids: Vec<&str> = entries.iter().map(|(_, s)| s.as_str()).collect();
+        let settled: Vec<String> = sqlx::query_scalar(
+            "SELECT stream_id FROM scans
+              WHERE scan_id = ANY($2) AND campaign_id = $1 AND stream_id = ANY($3)
+             UNION
+             SELECT stream_id FROM rejected_redemptions
+              WHERE campaign_id = $1 AND stream_id = ANY($3)",
+        )
+        .bind(campaign)
+        .bind(&scan_ids)
+        .bind(&stream_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let balances: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT member, points, growth, scans FROM members WHERE campaign_id = $1",
+        )
+        .bind(campaign)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut scans = 0;
+        {
+            let mut rows = sqlx::query_as::<_, ScanRow>(
+                "SELECT stream_id, batch_id, serial, role, member, day::text, prize, points, growth
+                   FROM scans WHERE campaign_id = $1",
+            )
+            .bind(campaign)
+            .fetch(&mut *tx);
+            while let Some((stream_id, batch, serial, role, member, day, prize, points, growth)) =
+                rows.try_next().await?
+            {
+                let narrow = |value: i64| {
+                    u32::try_from(value).map_err(|_| {
+                        LedgerError::Invalid(format!("stored value {value} out of range"))
+                    })
+                };
+                visit(SettledScan {
+                    stream_id,
+                    batch: narrow(batch)?,
+                    serial: narrow(serial)?,
+                    role,
+                    member,
+                    day,
+                    prize,
+                    points,
+                    growth,
+                });
+                scans += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(SettledRecord {
+            balances: balances
+                .into_iter()
+                .map(|(member, points, growth, scans)| MemberBalance {
+                    member,
+                    points,
+                    growth,
+                    scans,
+                })
+                .collect(),
+            settled_entries: settled.into_iter().collect(),
+            scans,
+        })
+    }
+}

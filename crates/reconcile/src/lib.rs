@@ -1,0 +1,291 @@
+//! Redis against the book of record: `yima reconcile` and `yima restore`.
+//!
+//! Redis holds the hot counters (redemption bits, stock used, member balances), which
+//! are derived data: every one of them follows from the settled scans in Postgres plus
+//! the scans still on the stream. `reconcile` recomputes them that way and names each
+//! difference; `restore` writes them back after Redis lost its data.
+
+mod redis_state;
+mod state;
+
+use jiff::Timestamp;
+use yima_campaign::{Campaign, CampaignFile, Role};
+use yima_ledger::{Ledger, LedgerError, SettledRecord};
+use yima_store::{Entry, ScanEvent, Store, StoreError};
+
+pub use state::{Balance, Bitmap, CampaignState, Difference, SERIALS_NAMED};
+
+use crate::redis_state::Recent;
+
+/// How many times reconcile re-reads Redis when scans land during the read.
+const READ_ATTEMPTS: u32 = 5;
+
+/// Why a reconcile or restore could not finish; nothing was written for any of these
+/// except a Redis failure in the middle of a restore, which a rerun completes.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis failed.
+    #[error("Redis error")]
+    Redis(#[from] redis::RedisError),
+    /// Postgres failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// No such campaign in Postgres.
+    #[error("unknown campaign `{0}`")]
+    UnknownCampaign(String),
+    /// Scans kept landing while Redis was read, so no consistent view was had.
+    #[error(
+        "scans kept arriving while Redis was read ({0} attempts); reconcile when the campaign is quieter"
+    )]
+    Busy(u32),
+    /// The stream holds scans Postgres does not have yet; restoring now would lose them.
+    #[error(
+        "{0} scan(s) on the stream are not settled yet; run `yima settle` until they are, then restore"
+    )]
+    Unsettled(usize),
+    /// Data that this build cannot account for.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a reconciliation compared and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Each way Redis differs; empty when they agree.
+    pub differences: Vec<Difference>,
+    /// Settled scans read from Postgres.
+    pub settled: u64,
+    /// Scans on the stream not yet settled, counted on Postgres's side.
+    pub in_flight: usize,
+    /// Members compared.
+    pub members: usize,
+}
+
+/// What a restore wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Settled scans replayed.
+    pub scans: u64,
+    /// Member balances written.
+    pub members: usize,
+    /// Redemption bitmaps written.
+    pub bitmaps: usize,
+    /// Stale keys removed first.
+    pub removed: usize,
+}
+
+/// Compares the campaign's Redis state with Postgres plus the unsettled stream.
+///
+/// Safe while scans and settlement run: Redis is read between two looks at the
+/// stream's newest entry (and read again if it moved), settled scans newer than that
+/// entry are left out, and the settled record and stream entries are matched in one
+/// Postgres snapshot. Only member balances and bitmaps are read with `SCAN`, so the
+/// time it takes grows with the campaign.
+pub async fn reconcile(
+    store: &Store,
+    ledger: &Ledger,
+    campaign: &str,
+) -> Result<Report, ReconcileError> {
+    rules(ledger, campaign).await?;
+    for _ in 0..READ_ATTEMPTS {
+        let before = store.stream_tail(campaign).await?;
+        let redis = redis_state::read(store, campaign).await?;
+        if store.stream_tail(campaign).await? != before {
+            continue;
+        }
+        let bound = before.as_deref().and_then(position);
+        let newer = |id: &str| match (bound, position(id)) {
+            (Some(bound), Some(id)) => id > bound,
+            _ => false,
+        };
+        let entries = events(store.unacknowledged(campaign).await?)?;
+        let entries: Vec<(String, ScanEvent)> =
+            entries.into_iter().filter(|(id, _)| !newer(id)).collect();
+        let mut postgres = CampaignState::default();
+        let mut failure = None;
+        let record = ledger
+            .read_settled(campaign, &pairs(&entries), |scan| {
+                let Some(role) = role(&scan.role, &mut failure) else {
+                    return;
+                };
+                if newer(&scan.stream_id) {
+                    // Settled after Redis was read: Redis had not counted it.
+                    postgres.debit(&scan.member, balance(scan.points, scan.growth));
+                } else {
+                    postgres.record(scan.batch, scan.serial, role, scan.prize.as_deref());
+                }
+            })
+            .await?;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let in_flight = add_balances_and_in_flight(&mut postgres, &record, &entries);
+        return Ok(Report {
+            differences: postgres.differences(&redis),
+            settled: record.scans,
+            in_flight,
+            members: postgres.members.len().max(redis.members.len()),
+        });
+    }
+    Err(ReconcileError::Busy(READ_ATTEMPTS))
+}
+
+/// Rebuilds the campaign's Redis state from Postgres: redemption bitmaps, stock used,
+/// campaign counters, member balances, and today's and yesterday's (campaign time)
+/// daily limits and prize caps.
+///
+/// Run it with the campaign's gateways stopped: a scan answered while it runs may be
+/// overwritten. It refuses while the stream holds unsettled scans, since their effect
+/// would be lost. Stored answers of earlier scans are kept; where Redis lost them a
+/// retried scan answers `already_redeemed` instead of repeating its body.
+pub async fn restore(
+    store: &Store,
+    ledger: &Ledger,
+    campaign: &str,
+    now: Timestamp,
+) -> Result<Restored, ReconcileError> {
+    let rules = rules(ledger, campaign).await?;
+    let today = rules.day(now);
+    let yesterday = today
+        .yesterday()
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    let mut recent = Recent {
+        days: vec![today.to_string(), yesterday.to_string()],
+        ..Recent::default()
+    };
+    let entries = events(store.unacknowledged(campaign).await?)?;
+    let mut state = CampaignState::default();
+    let mut failure = None;
+    let record = ledger
+        .read_settled(campaign, &pairs(&entries), |scan| {
+            let Some(role) = role(&scan.role, &mut failure) else {
+                return;
+            };
+            state.record(scan.batch, scan.serial, role, scan.prize.as_deref());
+            recent.count(&scan.day, role, &scan.member, scan.prize.as_deref());
+        })
+        .await?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let unsettled = entries
+        .iter()
+        .filter(|(id, _)| !record.settled_entries.contains(id))
+        .count();
+    if unsettled > 0 {
+        return Err(ReconcileError::Unsettled(unsettled));
+    }
+    add_balances_and_in_flight(&mut state, &record, &[]);
+    let removed = redis_state::write(store, campaign, &state, &recent).await?;
+    Ok(Restored {
+        scans: record.scans,
+        members: state.members.len(),
+        bitmaps: state.redeemed.len(),
+        removed,
+    })
+}
+
+async fn rules(ledger: &Ledger, campaign: &str) -> Result<Campaign, ReconcileError> {
+    let stored = ledger
+        .campaign(campaign)
+        .await?
+        .ok_or_else(|| ReconcileError::UnknownCampaign(campaign.to_string()))?;
+    let file: CampaignFile = serde_json::from_str(&stored.definition_json)
+        .map_err(|e| ReconcileError::Invalid(format!("stored campaign {campaign}: {e}")))?;
+    Campaign::validate(file).map_err(|_| {
+        ReconcileError::Invalid(format!("stored campaign {campaign} does not validate"))
+    })
+}
+
+/// Parsed stream entries; one that cannot be parsed is counted by Redis and cannot be
+/// accounted for, so it stops the comparison.
+fn events(entries: Vec<Entry>) -> Result<Vec<(String, ScanEvent)>, ReconcileError> {
+    entries
+        .into_iter()
+        .map(|entry| match entry.event {
+            Ok(event) => Ok((entry.id, event)),
+            Err(reason) => Err(ReconcileError::Invalid(format!(
+                "stream entry {} cannot be read: {reason}",
+                entry.id
+            ))),
+        })
+        .collect()
+}
+
+fn pairs(entries: &[(String, ScanEvent)]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .map(|(id, event)| (id.clone(), event.scan_id.clone()))
+        .collect()
+}
+
+fn role(name: &str, failure: &mut Option<ReconcileError>) -> Option<Role> {
+    let role = Role::from_name(name);
+    if role.is_none() && failure.is_none() {
+        *failure = Some(ReconcileError::Invalid(format!(
+            "settled scan with unknown role `{name}`"
+        )));
+    }
+    role
+}
+
+fn balance(points: i64, growth: i64) -> Balance {
+    Balance {
+        points,
+        growth,
+        scans: 1,
+    }
+}
+
+/// Credits the settled balances, then counts each unsettled entry as Redis did.
+/// Returns how many entries were unsettled.
+fn add_balances_and_in_flight(
+    state: &mut CampaignState,
+    record: &SettledRecord,
+    entries: &[(String, ScanEvent)],
+) -> usize {
+    for row in &record.balances {
+        state.credit(
+            &row.member,
+            Balance {
+                points: row.points,
+                growth: row.growth,
+                scans: row.scans,
+            },
+        );
+    }
+    let mut in_flight = 0;
+    for (_, event) in entries
+        .iter()
+        .filter(|(id, _)| !record.settled_entries.contains(id))
+    {
+        let prize = (!event.prize.is_empty()).then_some(event.prize.as_str());
+        state.record(event.batch, event.serial, event.role, prize);
+        state.credit(&event.member, balance(event.points, event.growth));
+        in_flight += 1;
+    }
+    in_flight
+}
+
+/// A stream id's position, `(milliseconds, sequence)`.
+fn position(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position;
+
+    #[test]
+    fn stream_ids_order_by_time_then_sequence() {
+        assert!(position("1700000000000-5") < position("1700000000000-10"));
+        assert!(position("1700000000000-99") < position("1700000000001-0"));
+        assert!(position("999-0") < position("1000-0"));
+        assert_eq!(position("garbage"), None);
+        assert_eq!(position("1-x"), None);
+    }
+}

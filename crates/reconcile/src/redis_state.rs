@@ -1,0 +1,221 @@
+//! Reading and writing a campaign's countable state in Redis.
+
+use std::collections::BTreeMap;
+
+use redis::aio::MultiplexedConnection;
+use yima_campaign::Role;
+use yima_store::{Keys, Store};
+
+use crate::ReconcileError;
+use crate::state::{Balance, Bitmap, CampaignState};
+
+/// Keys written per pipeline round trip.
+const PIPELINE: usize = 1000;
+/// Bytes of a bitmap written per `SETRANGE`.
+const BITMAP_CHUNK: usize = 1 << 20;
+/// How long day-scoped counters live, as `scan.lua` sets them.
+const DAY_TTL_SECONDS: i64 = 172_800;
+
+/// Day-scoped counters for the days whose limits are still enforced.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    /// The campaign days kept (today and yesterday in the campaign's zone).
+    pub days: Vec<String>,
+    /// (day, role, member) -> scans.
+    pub daily: BTreeMap<(String, Role, String), i64>,
+    /// (day, prize) -> awards.
+    pub awarded_on: BTreeMap<(String, String), i64>,
+}
+
+impl Recent {
+    /// Counts a settled scan if it fell on a kept day.
+    pub fn count(&mut self, day: &str, role: Role, member: &str, prize: Option<&str>) {
+        if !self.days.iter().any(|d| d == day) {
+            return;
+        }
+        *self
+            .daily
+            .entry((day.to_string(), role, member.to_string()))
+            .or_default() += 1;
+        if let Some(prize) = prize {
+            *self
+                .awarded_on
+                .entry((day.to_string(), prize.to_string()))
+                .or_default() += 1;
+        }
+    }
+}
+
+/// Every key matching `pattern`, by `SCAN` (never `KEYS`: Redis keeps serving).
+async fn scan_keys(
+    connection: &mut MultiplexedConnection,
+    pattern: &str,
+) -> Result<Vec<String>, ReconcileError> {
+    let mut cursor: u64 = 0;
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(connection)
+            .await?;
+        found.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The campaign's counters, member balances and redemption bitmaps as Redis holds them.
+pub(crate) async fn read(store: &Store, campaign: &str) -> Result<CampaignState, ReconcileError> {
+    let keys = store.keys();
+    let mut connection = store.connection();
+    let counters = store.counters(campaign).await?;
+    let mut state = CampaignState {
+        scans: counters.scans,
+        wins: counters.wins,
+        awarded: counters.awarded.into_iter().collect(),
+        ..CampaignState::default()
+    };
+
+    let prefix = keys.member_prefix(campaign);
+    let member_keys = scan_keys(&mut connection, &Keys::pattern(&prefix)).await?;
+    for chunk in member_keys.chunks(PIPELINE) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("HMGET")
+                .arg(key)
+                .arg(&["points", "growth", "scans"]);
+        }
+        let values: Vec<Vec<Option<i64>>> = pipe.query_async(&mut connection).await?;
+        for (key, values) in chunk.iter().zip(values) {
+            let value = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
+            let member = key.strip_prefix(&prefix).unwrap_or(key);
+            state.members.insert(
+                member.to_string(),
+                Balance {
+                    points: value(0),
+                    growth: value(1),
+                    scans: value(2),
+                },
+            );
+        }
+    }
+
+    let prefix = keys.redeemed_prefix(campaign);
+    for key in scan_keys(&mut connection, &Keys::pattern(&prefix)).await? {
+        let rest = key.strip_prefix(&prefix).unwrap_or(&key);
+        let parsed = rest
+            .split_once(':')
+            .and_then(|(batch, role)| Some((batch.parse().ok()?, Role::from_name(role)?)));
+        let Some((batch, role)) = parsed else {
+            return Err(ReconcileError::Invalid(format!(
+                "unexpected redemption key `{key}`"
+            )));
+        };
+        let bytes: Vec<u8> = redis::AsyncCommands::get(&mut connection, &key).await?;
+        state
+            .redeemed
+            .insert((batch, role), Bitmap::from_bytes(bytes));
+    }
+    Ok(state)
+}
+
+/// Replaces the campaign's counters, balances, bitmaps and day-scoped counters with
+/// `state` and `recent`. Stored scan answers (for retries) and the stream are kept.
+/// Bitmaps are written first: should this be interrupted, codes already redeemed are
+/// refused again before anything else is counted, and running it again completes it.
+pub(crate) async fn write(
+    store: &Store,
+    campaign: &str,
+    state: &CampaignState,
+    recent: &Recent,
+) -> Result<usize, ReconcileError> {
+    let keys = store.keys();
+    let mut connection = store.connection();
+    let kept = [keys.events(campaign), keys.result_prefix(campaign)];
+    let stale: Vec<String> = scan_keys(&mut connection, &keys.campaign_pattern(campaign))
+        .await?
+        .into_iter()
+        .filter(|key| key != &kept[0] && !key.starts_with(&kept[1]))
+        .collect();
+    for chunk in stale.chunks(PIPELINE) {
+        redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async::<()>(&mut connection)
+            .await?;
+    }
+
+    for ((batch, role), bitmap) in &state.redeemed {
+        let key = keys.redeemed(campaign, *batch, *role);
+        for (index, chunk) in bitmap.as_bytes().chunks(BITMAP_CHUNK).enumerate() {
+            redis::cmd("SETRANGE")
+                .arg(&key)
+                .arg(index * BITMAP_CHUNK)
+                .arg(chunk)
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+    }
+
+    let mut pipe = redis::pipe();
+    pipe.cmd("HSET")
+        .arg(keys.stats(campaign))
+        .arg("scans")
+        .arg(state.scans)
+        .arg("wins")
+        .arg(state.wins)
+        .ignore();
+    for (prize, count) in &state.awarded {
+        pipe.cmd("HSET")
+            .arg(keys.awarded(campaign))
+            .arg(prize)
+            .arg(count)
+            .ignore();
+    }
+    for ((day, prize), count) in &recent.awarded_on {
+        let key = keys.awarded_on(campaign, day);
+        pipe.cmd("HSET").arg(&key).arg(prize).arg(count).ignore();
+        pipe.cmd("EXPIRE").arg(&key).arg(DAY_TTL_SECONDS).ignore();
+    }
+    pipe.query_async::<()>(&mut connection).await?;
+
+    let members: Vec<(&String, &Balance)> = state.members.iter().collect();
+    for chunk in members.chunks(PIPELINE) {
+        let mut pipe = redis::pipe();
+        for (member, balance) in chunk {
+            pipe.cmd("HSET")
+                .arg(keys.member(campaign, member))
+                .arg("points")
+                .arg(balance.points)
+                .arg("growth")
+                .arg(balance.growth)
+                .arg("scans")
+                .arg(balance.scans)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await?;
+    }
+
+    let daily: Vec<_> = recent.daily.iter().collect();
+    for chunk in daily.chunks(PIPELINE) {
+        let mut pipe = redis::pipe();
+        for ((day, role, member), count) in chunk {
+            pipe.cmd("SET")
+                .arg(keys.daily(campaign, day, *role, member))
+                .arg(*count)
+                .arg("EX")
+                .arg(DAY_TTL_SECONDS)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await?;
+    }
+    Ok(stale.len())
+}
