@@ -24,6 +24,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Code signing and printing.
     pub code: CodeConfig,
+    /// Cash payouts through the payment webhook.
+    pub payouts: PayoutsConfig,
 }
 
 /// `[postgres]`
@@ -110,6 +112,41 @@ impl Default for CodeConfig {
     }
 }
 
+/// `[payouts]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PayoutsConfig {
+    /// `YIMA_PAYOUTS_WEBHOOK_URL`: where `yima settle` POSTs cash payouts; unset, they
+    /// wait in the outbox.
+    pub webhook_url: Option<Secret>,
+    /// `YIMA_PAYOUTS_SECRET`: the HMAC-SHA256 key of the signature header.
+    pub secret: Option<Secret>,
+    /// Attempts before a payout is marked failed.
+    pub max_attempts: u32,
+    /// Wait after the first failure, doubled each time.
+    pub retry_base_ms: u64,
+    /// Longest wait between attempts.
+    pub retry_max_ms: u64,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// Requests in flight at once.
+    pub concurrency: u16,
+}
+
+impl Default for PayoutsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            secret: None,
+            max_attempts: 12,
+            retry_base_ms: 1_000,
+            retry_max_ms: 600_000,
+            timeout_ms: 5_000,
+            concurrency: 16,
+        }
+    }
+}
+
 /// A string setting as written in TOML or the environment, where `YIMA_ADMIN_TOKEN=1234`
 /// arrives as a number; all scalars are taken as their text.
 #[derive(Deserialize)]
@@ -162,7 +199,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-const SECTIONS: [&str; 5] = ["postgres", "redis", "http", "admin", "code"];
+const SECTIONS: [&str; 6] = ["postgres", "redis", "http", "admin", "code", "payouts"];
 
 impl Config {
     /// Loads `path` (an explicit path must exist; the default one may be absent), then
@@ -203,7 +240,35 @@ impl Config {
                 "code.url_prefix must not contain commas, quotes or whitespace (it goes into CSV)"
             );
         }
+        let payouts = &self.payouts;
+        if payouts.webhook_url.is_some() && payouts.secret.is_none() {
+            bail!(
+                "payouts.secret is required when payouts.webhook_url is set (it signs each request)"
+            );
+        }
+        if payouts.max_attempts == 0 || payouts.concurrency == 0 || payouts.timeout_ms == 0 {
+            bail!(
+                "payouts.max_attempts, payouts.concurrency and payouts.timeout_ms must be at least 1"
+            );
+        }
         Ok(())
+    }
+
+    /// The payout dispatcher's settings, when a webhook is configured.
+    pub fn payouts(&self) -> Option<yima_payout::Settings> {
+        let payouts = &self.payouts;
+        let url = payouts.webhook_url.as_ref()?.expose().to_string();
+        let ms = std::time::Duration::from_millis;
+        Some(yima_payout::Settings {
+            url,
+            secret: payouts.secret.as_ref()?.expose().as_bytes().to_vec(),
+            max_attempts: payouts.max_attempts,
+            retry_base: ms(payouts.retry_base_ms),
+            retry_max: ms(payouts.retry_max_ms),
+            timeout: ms(payouts.timeout_ms),
+            concurrency: usize::from(payouts.concurrency),
+            poll: ms(500),
+        })
     }
 
     /// The code keys from `code.keys` or `code.keys_file`; an error says how to set them.

@@ -277,10 +277,23 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 tracing::info!("stopping: finishing the batch in hand");
                 let _ = stop.send(true);
             });
+            let payouts = match config.payouts() {
+                Some(payouts) => {
+                    let dispatcher = yima_payout::Dispatcher::new(ledger.clone(), payouts)?;
+                    Some(tokio::spawn(dispatcher.run(stopped.clone())))
+                }
+                None => {
+                    tracing::warn!("no payouts.webhook_url: cash payouts wait in the outbox");
+                    None
+                }
+            };
             tracing::info!(consumer = %settings.consumer, "settlement worker started");
             let totals = yima_settle::Worker::new(reader, ledger, settings)
                 .run(stopped)
                 .await?;
+            if let Some(payouts) = payouts {
+                payouts.await.context("payout dispatcher stopped")?;
+            }
             eprintln!(
                 "settled {}, redelivered {}, rejected {}, malformed {}",
                 totals.settled, totals.redelivered, totals.rejected, totals.malformed

@@ -276,10 +276,13 @@ impl TestGateway {
         tokio::spawn(server);
         Self {
             base,
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(512)
-                .build()
-                .expect("client"),
+            http: {
+                yima_payout::install_crypto_provider();
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(512)
+                    .build()
+                    .expect("client")
+            },
             db,
             ledger,
             catalog,
