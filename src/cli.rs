@@ -67,6 +67,10 @@ pub enum Command {
         /// over from another (crashed) one.
         #[arg(long, default_value_t = 30_000)]
         claim_idle_ms: u64,
+        /// Serve Prometheus metrics at http://ADDR/metrics (settled events, batch size,
+        /// stream lag, rejected duplicates, payouts).
+        #[arg(long, value_name = "ADDR", env = "YIMA_SETTLE_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
     },
     /// Serve HTTP: scans, member and campaign reads, admin routes.
     Gateway {

@@ -4,6 +4,7 @@
 mod cli;
 mod codegen;
 mod config;
+mod metrics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -251,8 +252,15 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             consumer,
             batch_size,
             claim_idle_ms,
+            metrics_listen,
         } => {
             let ledger = ledger().await?;
+            let recorder = metrics::install()?;
+            yima_settle::describe_metrics();
+            yima_payout::describe_metrics();
+            if let Some(listen) = &metrics_listen {
+                metrics::serve(listen, recorder)?;
+            }
             let consumer = consumer.unwrap_or_else(|| {
                 let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yima".into());
                 format!("{host}-{}", std::process::id())

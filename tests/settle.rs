@@ -282,8 +282,54 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
         assert!(!status.success(), "killed worker exited cleanly");
         eprintln!("kill {kill}: SIGKILL at {at} settled scans");
     }
-    let last = spawn();
+    let before = settled().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let last = gateway
+        .db
+        .yima()
+        .env("YIMA_REDIS_URL", &gateway.redis_url)
+        .env("YIMA_KEY_PREFIX", &gateway.prefix)
+        .args(["settle", "--batch-size", "500", "--claim-idle-ms", "300"])
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("yima settle starts");
     reach(i64::from(EVENTS)).await;
+    // Its metrics count what it settled, and the lag falls to zero (bounded wait: the
+    // gauge is sampled once a second).
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if metric(&text, "yima_settle_lag{campaign=\"test\"}") == Some(0.0) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lag never reached 0:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        metric(&text, "yima_settled_events_total"),
+        Some((i64::from(EVENTS) - before) as f64),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "yima_settle_rejected_duplicates_total"),
+        Some(0.0)
+    );
+    assert!(text.contains("yima_settle_batch_size_bucket"), "{text}");
     // Everything settled: SIGTERM drains and exits 0.
     let terminated = std::process::Command::new("kill")
         .args(["-TERM", &last.id().to_string()])

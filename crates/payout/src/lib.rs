@@ -26,6 +26,14 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Registers the dispatcher's metrics with their help text.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "yima_payouts_total",
+        "Payout attempts by outcome: delivered, retried, failed."
+    );
+}
+
 /// Why the dispatcher could not start or finish a round.
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutError {
@@ -141,6 +149,7 @@ impl Dispatcher {
             match outcome(status) {
                 Outcome::Delivered => {
                     self.ledger.payout_delivered(&payout.scan_id).await?;
+                    metrics::counter!("yima_payouts_total", "outcome" => "delivered").increment(1);
                     round.delivered += 1;
                 }
                 Outcome::Retry
@@ -158,11 +167,13 @@ impl Dispatcher {
                     self.ledger
                         .payout_retry(&payout.scan_id, wait, &detail)
                         .await?;
+                    metrics::counter!("yima_payouts_total", "outcome" => "retried").increment(1);
                     round.retried += 1;
                 }
                 Outcome::Retry | Outcome::Refused => {
                     tracing::error!(scan_id = %payout.scan_id, attempt = payout.attempt, %detail, "payout failed; left for finance");
                     self.ledger.payout_failed(&payout.scan_id, &detail).await?;
+                    metrics::counter!("yima_payouts_total", "outcome" => "failed").increment(1);
                     round.failed += 1;
                 }
             }

@@ -8,9 +8,42 @@
 
 use std::time::{Duration, Instant};
 
+use metrics::{counter, gauge, histogram};
+
 use tokio::sync::watch;
 use yima_ledger::{Award, Ledger, LedgerError, Redemption, Settled};
 use yima_store::{Entry, ScanEvent, StoreError, StreamReader};
+
+/// Registers the worker's metrics with their help text, so they are listed (at zero)
+/// before the first event arrives.
+pub fn describe_metrics() {
+    metrics::describe_counter!("yima_settled_events_total", "Scans written to Postgres.");
+    metrics::describe_counter!(
+        "yima_settle_redelivered_total",
+        "Stream entries delivered again that were already settled (no effect)."
+    );
+    metrics::describe_counter!(
+        "yima_settle_rejected_duplicates_total",
+        "Second redemptions of a settled code and role (Redis lost state); stored as rejected, never paid."
+    );
+    metrics::describe_counter!(
+        "yima_settle_malformed_total",
+        "Stream entries that could not be read; left pending."
+    );
+    metrics::describe_histogram!(
+        "yima_settle_batch_size",
+        "Entries per settlement transaction."
+    );
+    metrics::describe_histogram!(
+        "yima_settle_commit_seconds",
+        metrics::Unit::Seconds,
+        "Time to write one batch to Postgres."
+    );
+    metrics::describe_gauge!(
+        "yima_settle_lag",
+        "Stream entries not yet settled (undelivered plus pending), per campaign."
+    );
+}
 
 /// Failures that stop a round (the caller decides whether to retry).
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +103,7 @@ pub struct Worker {
     settings: Settings,
     campaigns: Vec<String>,
     refreshed: Option<Instant>,
+    lag_measured: Option<Instant>,
     totals: Totals,
 }
 
@@ -82,6 +116,7 @@ impl Worker {
             settings,
             campaigns: Vec::new(),
             refreshed: None,
+            lag_measured: None,
             totals: Totals::default(),
         }
     }
@@ -153,6 +188,16 @@ impl Worker {
             )
             .await?;
         handled += self.settle(entries).await?;
+        if self
+            .lag_measured
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            for campaign in &self.campaigns {
+                let lag = self.reader.lag(campaign).await? + self.reader.pending(campaign).await?;
+                gauge!("yima_settle_lag", "campaign" => campaign.clone()).set(lag as f64);
+            }
+            self.lag_measured = Some(Instant::now());
+        }
         Ok(handled)
     }
 
@@ -171,11 +216,18 @@ impl Worker {
                 Err(reason) => {
                     // Left pending: it is claimed again and logged again until fixed.
                     self.totals.malformed += 1;
+                    counter!("yima_settle_malformed_total").increment(1);
                     tracing::error!(campaign = %entry.campaign, id = %entry.id, %reason, "malformed stream entry");
                 }
             }
         }
+        let started = Instant::now();
         let settled: Settled = self.ledger.settle(&redemptions).await?;
+        histogram!("yima_settle_commit_seconds").record(started.elapsed().as_secs_f64());
+        histogram!("yima_settle_batch_size").record(redemptions.len() as f64);
+        counter!("yima_settled_events_total").increment(settled.settled as u64);
+        counter!("yima_settle_redelivered_total").increment(settled.redelivered as u64);
+        counter!("yima_settle_rejected_duplicates_total").increment(settled.rejected as u64);
         self.totals.settled += settled.settled as u64;
         self.totals.redelivered += settled.redelivered as u64;
         self.totals.rejected += settled.rejected as u64;

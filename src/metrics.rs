@@ -1,0 +1,52 @@
+//! The process's metrics recorder and, for the worker, a listener that serves them.
+//! Prometheus scrapes `GET /metrics`; the names are documented in the README.
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Installs the Prometheus recorder for this process, with histogram buckets sized for
+/// what yima measures (a summary cannot be aggregated across workers; buckets can).
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ],
+        )
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full("yima_settle_batch_size".into()),
+                &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0],
+            )
+        })
+        .context("metric buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
+}
+
+/// Serves `GET /metrics` on `listen` until the process exits.
+pub fn serve(listen: &str, handle: PrometheusHandle) -> anyhow::Result<()> {
+    let server = actix_web::HttpServer::new(move || {
+        let handle = handle.clone();
+        actix_web::App::new().route(
+            "/metrics",
+            actix_web::web::get().to(move || {
+                let body = handle.render();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)
+    .with_context(|| format!("cannot listen on {listen} for metrics"))?
+    .run();
+    tokio::spawn(server);
+    tracing::info!(address = listen, "metrics at /metrics");
+    Ok(())
+}
