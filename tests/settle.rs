@@ -381,3 +381,65 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
         "a balance differs from its ledger"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (batch, _) = gateway.batch(400, None).await;
+    let redemptions: Vec<yima_ledger::Redemption> = (0..400u32)
+        .map(|serial| yima_ledger::Redemption {
+            stream_id: format!("1780286400000-{serial}"),
+            scan_id: format!("scan-{serial}"),
+            campaign: "test".into(),
+            revision: 1,
+            batch,
+            serial,
+            role: "consumer".into(),
+            member: format!("m{}", serial % 13),
+            day: "2026-06-01".into(),
+            at_ms: 1_780_286_400_000,
+            level: 1,
+            draw: 7,
+            drawn: String::new(),
+            award: (serial % 4 == 0).then(|| yima_ledger::Award {
+                prize: "red-packet".into(),
+                kind: "cash".into(),
+                value: 888,
+            }),
+            points: 10,
+            growth: 10,
+            region: None,
+            batch_region: None,
+            request_id: None,
+        })
+        .collect();
+    let other = yima_ledger::Ledger::connect(&gateway.db.url)
+        .await
+        .expect("second pool");
+    // Two workers holding the same entries (one claimed them from the other) commit
+    // at once, in opposite orders: one writes them; the other writes nothing, or fails
+    // and on its retry finds them written.
+    let reversed: Vec<_> = redemptions.iter().rev().cloned().collect();
+    let (first, second) =
+        tokio::join!(gateway.ledger.settle(&redemptions), other.settle(&reversed));
+    let mut written = 0;
+    for (result, batch) in [(first, &redemptions), (second, &reversed)] {
+        let settled = match result {
+            Ok(settled) => settled,
+            Err(_) => gateway.ledger.settle(batch).await.expect("retry succeeds"),
+        };
+        assert_eq!(settled.rejected, 0);
+        written += settled.settled;
+    }
+    assert_eq!(written, 400, "exactly one of them wrote each entry");
+    assert_eq!(scalar(&gateway, "SELECT count(*) FROM scans").await, 400);
+    assert_eq!(
+        scalar(&gateway, "SELECT count(*) FROM points_ledger").await,
+        400
+    );
+    assert_eq!(scalar(&gateway, "SELECT count(*) FROM payouts").await, 100);
+    assert_eq!(
+        scalar(&gateway, "SELECT sum(scans)::bigint FROM members").await,
+        400
+    );
+}
