@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: private Redis and PostgreSQL (installed with apt if missing), the schema,
-# the demo campaign, a batch of 100,000 codes written to target/demo/, and the gateway
-# serving it. One real scan is shown; Ctrl-C stops everything.
+# the demo campaign, a batch of 100,000 codes written to target/demo/, the gateway
+# serving it and the settlement worker writing every scan to Postgres. Real scans are
+# shown, then their settled rows and a reconciliation; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
@@ -15,8 +16,9 @@ yima_install_services
 command -v curl >/dev/null || yima_apt_install curl
 mkdir -p "$run_dir" && chmod 755 "$run_dir"
 gateway_pid=
+settle_pid=
 cleanup() {
-    [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+    for pid in $gateway_pid $settle_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
     yima_stop_services "$run_dir"
 }
 trap cleanup EXIT
@@ -42,6 +44,9 @@ echo "demo batch $batch: $(($(wc -l <"$out") - 1)) codes in $out"
 
 $yima gateway &
 gateway_pid=$!
+metrics=127.0.0.1:${YIMA_DEMO_METRICS_PORT:-9187}
+$yima settle --metrics-listen "$metrics" &
+settle_pid=$!
 for _ in $(seq 100); do
     curl -sf "http://$listen/readyz" >/dev/null && break
     kill -0 "$gateway_pid" 2>/dev/null || { echo "the gateway did not start" >&2; exit 1; }
@@ -65,6 +70,16 @@ scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}"
 echo "Another member scanning that label:"
 scan "{\"code\":\"$code\",\"member\":\"painter-li\"}"
 scan_id=$(echo "$first" | sed -n 's/.*"scan_id":"\([^"]*\)".*/\1/p')
+psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima "$@"; }
+for _ in $(seq 100); do
+    [ "$(psql -tAq -c "SELECT count(*) FROM scans WHERE scan_id = '$scan_id'")" = 1 ] && break
+    sleep 0.1
+done
+echo
+echo "The settlement worker wrote the scan to Postgres, the book of record:"
+psql -c "SELECT scan_id, member, prize, points, growth, settled_at FROM scans"
+echo "Redis agrees with Postgres (yima reconcile):"
+$yima reconcile --campaign putty-demo
 cat <<MSG
 
 Try more:
@@ -73,6 +88,8 @@ Try more:
   curl -s http://$listen/v1/campaigns/putty-demo/stats
   YIMA_POSTGRES_URL=$YIMA_POSTGRES_URL YIMA_REDIS_URL=$YIMA_REDIS_URL \\
     $yima audit --campaign putty-demo --scan $scan_id
-Codes to scan: $out.  Ctrl-C stops the gateway and the servers.
+  curl -s http://$metrics/metrics | grep ^yima_        # settlement metrics
+  psql -h 127.0.0.1 -p $pg_port -U postgres yima       # the book of record
+Codes to scan: $out.  Ctrl-C stops the gateway, the worker and the servers.
 MSG
-wait "$gateway_pid"
+wait -n "$gateway_pid" "$settle_pid"
