@@ -144,32 +144,17 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             .context("code generation stopped")??;
         }
         Command::Audit { campaign, scan } => {
-            let store = store(&config).await?;
-            let event = store
-                .find_event(&campaign, &scan)
+            let ledger = ledger().await?;
+            let (record, revision, member, source) =
+                recorded_draw(&config, &ledger, &campaign, &scan).await?;
+            let stored = ledger
+                .campaign_at(&campaign, revision)
                 .await?
-                .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
-            let stored = ledger()
-                .await?
-                .campaign_at(&campaign, event.revision)
-                .await?
-                .with_context(|| {
-                    format!("campaign {campaign} has no revision {}", event.revision)
-                })?;
+                .with_context(|| format!("campaign {campaign} has no revision {revision}"))?;
             let file: CampaignFile = serde_json::from_str(&stored.definition_json)?;
-            let rules = Campaign::validate(file).map_err(|_| {
-                anyhow::anyhow!("stored revision {} does not validate", event.revision)
-            })?;
-            let record = RecordedDraw {
-                scan_id: event.scan_id.clone(),
-                batch: event.batch,
-                serial: event.serial,
-                role: event.role,
-                level: event.level,
-                draw: event.draw,
-                drawn: event.drawn.clone(),
-                prize: event.prize.clone(),
-            };
+            let rules = Campaign::validate(file)
+                .map_err(|_| anyhow::anyhow!("stored revision {revision} does not validate"))?;
+            let event = (&record, revision, member);
             let none = |id: &str| {
                 if id.is_empty() {
                     "no_prize".to_string()
@@ -177,26 +162,27 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     id.to_string()
                 }
             };
-            println!("scan      {}", event.scan_id);
-            println!("campaign  {campaign} revision {}", event.revision);
+            let (record, revision, member) = event;
+            println!("scan      {} ({source})", record.scan_id);
+            println!("campaign  {campaign} revision {revision}");
             println!(
                 "code      batch {} serial {} role {}",
-                event.batch,
-                event.serial,
-                event.role.as_str()
+                record.batch,
+                record.serial,
+                record.role.as_str()
             );
-            println!("member    {} at level {}", event.member, event.level);
-            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), &record)
+            println!("member    {member} at level {}", record.level);
+            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), record)
             {
                 Ok(audited) => {
                     println!(
                         "draw      {} of 1000000 (recomputed from the draw secret)",
                         audited.draw
                     );
-                    println!("drawn     {}", none(&event.drawn));
+                    println!("drawn     {}", none(&record.drawn));
                     println!(
                         "awarded   {}{}",
-                        none(&event.prize),
+                        none(&record.prize),
                         if audited.substituted {
                             " (drawn prize unavailable)"
                         } else {
@@ -328,6 +314,54 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A scan's recorded draw: the settled row in Postgres, or — not settled yet — its
+/// entry on the Redis stream. Returns the record, the revision, the member and which
+/// record was read.
+async fn recorded_draw(
+    config: &Config,
+    ledger: &Ledger,
+    campaign: &str,
+    scan: &str,
+) -> anyhow::Result<(RecordedDraw, i32, String, &'static str)> {
+    if let Some(settled) = ledger.settled_draw(campaign, scan).await? {
+        let role = yima_campaign::Role::from_name(&settled.role)
+            .with_context(|| format!("settled scan has unknown role `{}`", settled.role))?;
+        let narrow = |value: i32| u32::try_from(value).context("settled level or draw is negative");
+        let record = RecordedDraw {
+            scan_id: scan.to_string(),
+            batch: settled.batch,
+            serial: settled.serial,
+            role,
+            level: narrow(settled.level)?,
+            draw: narrow(settled.draw)?,
+            drawn: settled.drawn,
+            prize: settled.prize,
+        };
+        return Ok((record, settled.revision, settled.member, "settled record"));
+    }
+    let event = store(config)
+        .await?
+        .find_event(campaign, scan)
+        .await?
+        .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
+    let record = RecordedDraw {
+        scan_id: event.scan_id.clone(),
+        batch: event.batch,
+        serial: event.serial,
+        role: event.role,
+        level: event.level,
+        draw: event.draw,
+        drawn: event.drawn.clone(),
+        prize: event.prize.clone(),
+    };
+    Ok((
+        record,
+        event.revision,
+        event.member,
+        "stream entry, not settled yet",
+    ))
 }
 
 async fn store(config: &Config) -> anyhow::Result<Store> {

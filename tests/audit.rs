@@ -149,4 +149,49 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
         "{}",
         stderr(&missing)
     );
+
+    // Once settled, the record of reference is Postgres: the audit holds without the
+    // stream, and a settled row changed afterwards is caught.
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    let (settled, rejected): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM scans), (SELECT count(*) FROM rejected_redemptions)",
+    )
+    .fetch_one(&mut gateway.db.connect().await)
+    .await
+    .expect("counts");
+    // The forged entry names a settled code under another scan id: rejected, and the
+    // rest of its batch still settles.
+    assert_eq!((settled, rejected), (600, 1));
+    gateway.lose_redis().await;
+    let settled = audit(&scan_id);
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    let out = stdout(&settled);
+    assert!(
+        out.contains("(settled record)") && out.contains("result    MATCH"),
+        "{out}"
+    );
+    let drawn: Option<String> = sqlx::query_scalar("SELECT drawn FROM scans WHERE scan_id = $1")
+        .bind(&scan_id)
+        .fetch_one(&mut gateway.db.connect().await)
+        .await
+        .expect("settled scan");
+    let altered = if drawn.as_deref() == Some("phone") {
+        "cup"
+    } else {
+        "phone"
+    };
+    sqlx::query("UPDATE scans SET drawn = $2, prize = $2 WHERE scan_id = $1")
+        .bind(&scan_id)
+        .bind(altered)
+        .execute(&mut gateway.db.connect().await)
+        .await
+        .expect("alter the settled row");
+    let altered = audit(&scan_id);
+    assert_eq!(altered.status.code(), Some(1), "{}", stdout(&altered));
+    assert!(
+        stdout(&altered).contains("result    MISMATCH"),
+        "{}",
+        stdout(&altered)
+    );
 }

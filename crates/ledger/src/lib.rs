@@ -25,7 +25,7 @@ pub const CATALOG_CHANNEL: &str = "yima_catalog";
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
 pub use payouts::{DuePayout, PayoutCounts};
-pub use records::{MemberBalance, SettledRecord, SettledScan};
+pub use records::{MemberBalance, SettledDraw, SettledRecord, SettledScan};
 pub use settlement::{Award, Redemption, Settled};
 
 /// What can go wrong talking to the book of record, phrased for the operator.

@@ -149,3 +149,74 @@ impl Ledger {
         })
     }
 }
+
+/// A settled scan's draw, as `yima audit` re-derives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledDraw {
+    /// Campaign revision whose odds applied.
+    pub revision: i32,
+    /// Batch of the code.
+    pub batch: u32,
+    /// Serial of the code.
+    pub serial: u32,
+    /// `consumer` or `dealer`.
+    pub role: String,
+    /// Member id.
+    pub member: String,
+    /// Level whose odds applied.
+    pub level: i32,
+    /// The draw number.
+    pub draw: i32,
+    /// Prize drawn ("" for none).
+    pub drawn: String,
+    /// Prize awarded ("" for none).
+    pub prize: String,
+}
+
+type DrawRow = (
+    i32,
+    i64,
+    i64,
+    String,
+    String,
+    i32,
+    i32,
+    Option<String>,
+    Option<String>,
+);
+
+impl Ledger {
+    /// The settled record of one scan, if it is settled.
+    pub async fn settled_draw(
+        &self,
+        campaign: &str,
+        scan_id: &str,
+    ) -> Result<Option<SettledDraw>, LedgerError> {
+        let row: Option<DrawRow> = sqlx::query_as(
+            "SELECT revision, batch_id, serial, role, member, level, draw, drawn, prize
+               FROM scans WHERE scan_id = $1 AND campaign_id = $2",
+        )
+        .bind(scan_id)
+        .bind(campaign)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((revision, batch, serial, role, member, level, draw, drawn, prize)) = row else {
+            return Ok(None);
+        };
+        let narrow = |value: i64| {
+            u32::try_from(value)
+                .map_err(|_| LedgerError::Invalid(format!("stored value {value} out of range")))
+        };
+        Ok(Some(SettledDraw {
+            revision,
+            batch: narrow(batch)?,
+            serial: narrow(serial)?,
+            role,
+            member,
+            level,
+            draw,
+            drawn: drawn.unwrap_or_default(),
+            prize: prize.unwrap_or_default(),
+        }))
+    }
+}

@@ -86,27 +86,54 @@ impl Ledger {
         let column = |f: &dyn Fn(&Redemption) -> String| batch.iter().map(f).collect::<Vec<_>>();
         let mut tx = self.pool.begin().await?;
 
-        // Which scan ids are settled already, and from which stream entry. Checked up
-        // front rather than with ON CONFLICT, which costs every insert a speculative
-        // pass over each unique index. Should another worker commit one of these
-        // meanwhile (it claimed the same entry), the insert below fails on the unique
-        // index, nothing commits, and the retry finds it here.
-        let mut settled_from: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-            "SELECT scan_id, stream_id FROM scans WHERE scan_id = ANY($1)",
+        // Which entries are settled already, under their scan id or their code and role,
+        // and from which stream entry. Checked up front rather than with ON CONFLICT,
+        // which costs every insert a speculative pass over each unique index. Should
+        // another worker commit one of these meanwhile (it claimed the same entry), the
+        // insert below fails on a unique index, nothing commits, and the retry finds it.
+        type Key = (i64, i64, String);
+        let key =
+            |r: &Redemption| -> Key { (i64::from(r.batch), i64::from(r.serial), r.role.clone()) };
+        let settled: Vec<(String, String, i64, i64, String)> = sqlx::query_as(
+            "SELECT scan_id, stream_id, batch_id, serial, role FROM scans WHERE scan_id = ANY($1)
+             UNION
+             SELECT s.scan_id, s.stream_id, s.batch_id, s.serial, s.role
+               FROM scans s
+               JOIN UNNEST($2::bigint[], $3::bigint[], $4::text[]) AS k(batch_id, serial, role)
+                 USING (batch_id, serial, role)",
         )
         .bind(column(&|r| r.scan_id.clone()))
+        .bind(batch.iter().map(|r| i64::from(r.batch)).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|r| i64::from(r.serial))
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(&|r| r.role.clone()))
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+        let mut by_scan: HashMap<String, String> = HashMap::with_capacity(batch.len());
+        let mut by_key: HashMap<Key, String> = HashMap::with_capacity(batch.len());
+        for (scan_id, stream_id, batch_id, serial, role) in settled {
+            by_key.insert((batch_id, serial, role), stream_id.clone());
+            by_scan.insert(scan_id, stream_id);
+        }
         let mut fresh: Vec<&Redemption> = Vec::with_capacity(batch.len());
-        let mut others: Vec<&Redemption> = Vec::new();
+        let mut redelivered = 0;
+        let mut rejected: Vec<&Redemption> = Vec::new();
         for redemption in batch {
-            if settled_from.contains_key(&redemption.scan_id) {
-                others.push(redemption);
-            } else {
-                settled_from.insert(redemption.scan_id.clone(), redemption.stream_id.clone());
-                fresh.push(redemption);
+            let taken = by_scan
+                .get(&redemption.scan_id)
+                .or_else(|| by_key.get(&key(redemption)));
+            match taken {
+                None => {
+                    by_scan.insert(redemption.scan_id.clone(), redemption.stream_id.clone());
+                    by_key.insert(key(redemption), redemption.stream_id.clone());
+                    fresh.push(redemption);
+                }
+                Some(stream_id) if *stream_id == redemption.stream_id => redelivered += 1,
+                Some(_) => rejected.push(redemption),
             }
         }
         let fresh_column =
@@ -155,11 +182,6 @@ impl Ledger {
             .await?;
         }
 
-        let rejected: Vec<&Redemption> = others
-            .iter()
-            .copied()
-            .filter(|r| settled_from.get(&r.scan_id) != Some(&r.stream_id))
-            .collect();
         if !rejected.is_empty() {
             sqlx::query(
                 "INSERT INTO rejected_redemptions (stream_id, scan_id, campaign_id, member, prize, points, scanned_at)
@@ -264,7 +286,7 @@ impl Ledger {
         tx.commit().await?;
         Ok(Settled {
             settled: fresh.len(),
-            redelivered: others.len() - rejected.len(),
+            redelivered,
             rejected: rejected.len(),
         })
     }
