@@ -330,6 +330,13 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
         Some(0.0)
     );
     assert!(text.contains("yima_settle_batch_size_bucket"), "{text}");
+    // Settled entries were trimmed: the stream keeps at most about a node of them.
+    let length: u64 = redis::cmd("XLEN")
+        .arg(format!("{}:{{test}}:events", gateway.prefix))
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("xlen");
+    assert!(length < 1000, "{length} settled entries left on the stream");
     // Everything settled: SIGTERM drains and exits 0.
     let terminated = std::process::Command::new("kill")
         .args(["-TERM", &last.id().to_string()])

@@ -4,7 +4,8 @@
 //! new entries through the consumer group, writes them in one Postgres transaction and
 //! acknowledges them only after the commit. A crash at any point leaves entries pending,
 //! never lost: they are claimed again and the unique scan id makes the rewrite a no-op.
-//! Several workers may run at once.
+//! Several workers may run at once. Acknowledged entries are trimmed from the stream
+//! about once a second, so Redis holds only what is still on its way.
 
 use std::time::{Duration, Instant};
 
@@ -193,6 +194,7 @@ impl Worker {
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
         {
             for campaign in &self.campaigns {
+                self.reader.trim(campaign).await?;
                 let lag = self.reader.lag(campaign).await? + self.reader.pending(campaign).await?;
                 gauge!("yima_settle_lag", "campaign" => campaign.clone()).set(lag as f64);
             }

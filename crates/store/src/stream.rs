@@ -161,6 +161,34 @@ impl StreamReader {
         Ok(())
     }
 
+    /// Drops the entries every worker has acknowledged (they are settled), so the stream
+    /// holds only what is still on its way to Postgres. Entries older than the oldest
+    /// pending one — or, with none pending, than the last delivered one — are acked.
+    /// Approximate (`~`): Redis frees whole nodes, keeping at most a node more.
+    pub async fn trim(&mut self, campaign: &str) -> Result<u64, StoreError> {
+        let key = self.keys.events(campaign);
+        let pending: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut self.connection, &key, SETTLE_GROUP).await?;
+        let oldest_unacked = match pending {
+            redis::streams::StreamPendingReply::Data(data) if data.count > 0 => data.start_id,
+            _ => {
+                let groups: redis::streams::StreamInfoGroupsReply =
+                    redis::AsyncCommands::xinfo_groups(&mut self.connection, &key).await?;
+                match groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) {
+                    Some(group) => group.last_delivered_id,
+                    None => return Ok(0),
+                }
+            }
+        };
+        Ok(redis::cmd("XTRIM")
+            .arg(&key)
+            .arg("MINID")
+            .arg("~")
+            .arg(oldest_unacked)
+            .query_async(&mut self.connection)
+            .await?)
+    }
+
     /// Entries delivered to some consumer and not yet acknowledged.
     pub async fn pending(&mut self, campaign: &str) -> Result<u64, StoreError> {
         let reply: redis::Value = redis::cmd("XPENDING")
