@@ -7,7 +7,7 @@
 //! settled under another stream entry is a double redemption (only possible after Redis
 //! lost state) and is stored as rejected, never paid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{Ledger, LedgerError};
 
@@ -84,104 +84,79 @@ impl Ledger {
             return Ok(Settled::default());
         }
         let column = |f: &dyn Fn(&Redemption) -> String| batch.iter().map(f).collect::<Vec<_>>();
+        let optional =
+            |f: &dyn Fn(&Redemption) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
         let mut tx = self.pool.begin().await?;
 
-        // Which entries are settled already, under their scan id or their code and role,
-        // and from which stream entry. Checked up front rather than with ON CONFLICT,
-        // which costs every insert a speculative pass over each unique index. Should
-        // another worker commit one of these meanwhile (it claimed the same entry), the
-        // insert below fails on a unique index, nothing commits, and the retry finds it.
-        type Key = (i64, i64, String);
-        let key =
-            |r: &Redemption| -> Key { (i64::from(r.batch), i64::from(r.serial), r.role.clone()) };
-        let settled: Vec<(String, String, i64, i64, String)> = sqlx::query_as(
-            "SELECT scan_id, stream_id, batch_id, serial, role FROM scans WHERE scan_id = ANY($1)
-             UNION
-             SELECT s.scan_id, s.stream_id, s.batch_id, s.serial, s.role
-               FROM scans s
-               JOIN UNNEST($2::bigint[], $3::bigint[], $4::text[]) AS k(batch_id, serial, role)
-                 USING (batch_id, serial, role)",
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
+                                member, day, scanned_at, level, draw, drawn, prize, points, growth,
+                                region, batch_region, request_id)
+             SELECT s.scan_id, s.stream_id, s.campaign_id, s.revision, s.batch_id, s.serial, s.role,
+                    s.member, s.day::date, to_timestamp(s.at_ms / 1000.0), s.level, s.draw,
+                    nullif(s.drawn, ''), nullif(s.prize, ''), s.points, s.growth,
+                    s.region, s.batch_region, s.request_id
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[],
+                           $7::text[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::int[],
+                           $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[],
+                           $18::text[], $19::text[])
+                 AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member, day,
+                      at_ms, level, draw, drawn, prize, points, growth, region, batch_region, request_id)
+             ON CONFLICT DO NOTHING
+             RETURNING scan_id",
         )
         .bind(column(&|r| r.scan_id.clone()))
+        .bind(column(&|r| r.stream_id.clone()))
+        .bind(column(&|r| r.campaign.clone()))
+        .bind(batch.iter().map(|r| r.revision).collect::<Vec<_>>())
         .bind(batch.iter().map(|r| i64::from(r.batch)).collect::<Vec<_>>())
-        .bind(
-            batch
-                .iter()
-                .map(|r| i64::from(r.serial))
-                .collect::<Vec<_>>(),
-        )
+        .bind(batch.iter().map(|r| i64::from(r.serial)).collect::<Vec<_>>())
         .bind(column(&|r| r.role.clone()))
+        .bind(column(&|r| r.member.clone()))
+        .bind(column(&|r| r.day.clone()))
+        .bind(batch.iter().map(|r| r.at_ms).collect::<Vec<_>>())
+        .bind(batch.iter().map(|r| r.level).collect::<Vec<_>>())
+        .bind(batch.iter().map(|r| r.draw).collect::<Vec<_>>())
+        .bind(column(&|r| r.drawn.clone()))
+        .bind(column(&|r| r.award.as_ref().map(|a| a.prize.clone()).unwrap_or_default()))
+        .bind(batch.iter().map(|r| r.points).collect::<Vec<_>>())
+        .bind(batch.iter().map(|r| r.growth).collect::<Vec<_>>())
+        .bind(optional(&|r| r.region.clone()))
+        .bind(optional(&|r| r.batch_region.clone()))
+        .bind(optional(&|r| r.request_id.clone()))
         .fetch_all(&mut *tx)
         .await?;
-        let mut by_scan: HashMap<String, String> = HashMap::with_capacity(batch.len());
-        let mut by_key: HashMap<Key, String> = HashMap::with_capacity(batch.len());
-        for (scan_id, stream_id, batch_id, serial, role) in settled {
-            by_key.insert((batch_id, serial, role), stream_id.clone());
-            by_scan.insert(scan_id, stream_id);
-        }
-        let mut fresh: Vec<&Redemption> = Vec::with_capacity(batch.len());
-        let mut redelivered = 0;
-        let mut rejected: Vec<&Redemption> = Vec::new();
+        let inserted: HashSet<String> = inserted.into_iter().collect();
+        // The same scan id may appear twice in one batch; only the first entry is new.
+        let mut fresh: Vec<&Redemption> = Vec::with_capacity(inserted.len());
+        let mut taken = HashSet::new();
+        let mut others: Vec<&Redemption> = Vec::new();
         for redemption in batch {
-            let taken = by_scan
-                .get(&redemption.scan_id)
-                .or_else(|| by_key.get(&key(redemption)));
-            match taken {
-                None => {
-                    by_scan.insert(redemption.scan_id.clone(), redemption.stream_id.clone());
-                    by_key.insert(key(redemption), redemption.stream_id.clone());
-                    fresh.push(redemption);
-                }
-                Some(stream_id) if *stream_id == redemption.stream_id => redelivered += 1,
-                Some(_) => rejected.push(redemption),
+            if inserted.contains(&redemption.scan_id) && taken.insert(redemption.scan_id.as_str()) {
+                fresh.push(redemption);
+            } else {
+                others.push(redemption);
             }
         }
-        let fresh_column =
-            |f: &dyn Fn(&Redemption) -> String| fresh.iter().map(|r| f(r)).collect::<Vec<_>>();
-        let fresh_optional = |f: &dyn Fn(&Redemption) -> Option<String>| {
-            fresh.iter().map(|r| f(r)).collect::<Vec<_>>()
-        };
-        if !fresh.is_empty() {
-            sqlx::query(
-                "INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
-                                    member, day, scanned_at, level, draw, drawn, prize, points, growth,
-                                    region, batch_region, request_id)
-                 SELECT s.scan_id, s.stream_id, s.campaign_id, s.revision, s.batch_id, s.serial, s.role,
-                        s.member, s.day::date, to_timestamp(s.at_ms / 1000.0), s.level, s.draw,
-                        nullif(s.drawn, ''), nullif(s.prize, ''), s.points, s.growth,
-                        s.region, s.batch_region, s.request_id
-                   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[],
-                               $7::text[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::int[],
-                               $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[],
-                               $18::text[], $19::text[])
-                     AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member, day,
-                          at_ms, level, draw, drawn, prize, points, growth, region, batch_region, request_id)",
-            )
-            .bind(fresh_column(&|r| r.scan_id.clone()))
-            .bind(fresh_column(&|r| r.stream_id.clone()))
-            .bind(fresh_column(&|r| r.campaign.clone()))
-            .bind(fresh.iter().map(|r| r.revision).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| i64::from(r.batch)).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| i64::from(r.serial)).collect::<Vec<_>>())
-            .bind(fresh_column(&|r| r.role.clone()))
-            .bind(fresh_column(&|r| r.member.clone()))
-            .bind(fresh_column(&|r| r.day.clone()))
-            .bind(fresh.iter().map(|r| r.at_ms).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.level).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.draw).collect::<Vec<_>>())
-            .bind(fresh_column(&|r| r.drawn.clone()))
-            .bind(fresh_column(&|r| {
-                r.award.as_ref().map(|a| a.prize.clone()).unwrap_or_default()
-            }))
-            .bind(fresh.iter().map(|r| r.points).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.growth).collect::<Vec<_>>())
-            .bind(fresh_optional(&|r| r.region.clone()))
-            .bind(fresh_optional(&|r| r.batch_region.clone()))
-            .bind(fresh_optional(&|r| r.request_id.clone()))
-            .execute(&mut *tx)
-            .await?;
-        }
 
+        // Which of the others are redeliveries of the entry already settled?
+        let settled_from: HashMap<String, String> = if others.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT scan_id, stream_id FROM scans WHERE scan_id = ANY($1)",
+            )
+            .bind(others.iter().map(|r| r.scan_id.clone()).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let rejected: Vec<&Redemption> = others
+            .iter()
+            .copied()
+            .filter(|r| settled_from.get(&r.scan_id) != Some(&r.stream_id))
+            .collect();
         if !rejected.is_empty() {
             sqlx::query(
                 "INSERT INTO rejected_redemptions (stream_id, scan_id, campaign_id, member, prize, points, scanned_at)
@@ -286,7 +261,7 @@ impl Ledger {
         tx.commit().await?;
         Ok(Settled {
             settled: fresh.len(),
-            redelivered,
+            redelivered: others.len() - rejected.len(),
             rejected: rejected.len(),
         })
     }
