@@ -346,18 +346,8 @@ async fn recorded_draw(
         .find_event(campaign, scan)
         .await?
         .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
-    let record = RecordedDraw {
-        scan_id: event.scan_id.clone(),
-        batch: event.batch,
-        serial: event.serial,
-        role: event.role,
-        level: event.level,
-        draw: event.draw,
-        drawn: event.drawn.clone(),
-        prize: event.prize.clone(),
-    };
     Ok((
-        record,
+        event.recorded_draw(),
         event.revision,
         event.member,
         "stream entry, not settled yet",

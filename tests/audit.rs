@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashMap;
 
 use support::*;
-use yima_campaign::{Campaign, CampaignFile, DrawSecret, RecordedDraw};
+use yima_campaign::{Campaign, CampaignFile, DrawSecret};
 use yima_gateway::Clock;
 use yima_store::ScanEvent;
 
@@ -71,17 +71,7 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
     for (_, fields) in &entries {
         let event = ScanEvent::from_fields(fields).expect("event");
         *levels.entry(event.level).or_insert(0) += 1;
-        let record = RecordedDraw {
-            scan_id: event.scan_id.clone(),
-            batch: event.batch,
-            serial: event.serial,
-            role: event.role,
-            level: event.level,
-            draw: event.draw,
-            drawn: event.drawn.clone(),
-            prize: event.prize.clone(),
-        };
-        let audited = yima_campaign::audit(&rules, &secret, &record)
+        let audited = yima_campaign::audit(&rules, &secret, &event.recorded_draw())
             .unwrap_or_else(|mismatches| panic!("{event:?}: {mismatches:?}"));
         substituted += usize::from(audited.substituted);
     }

@@ -24,13 +24,6 @@ stock = 100000
 odds = [300000, 300000]
 "#;
 
-async fn scalar(gateway: &TestGateway, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(&mut gateway.db.connect().await)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 fn status(body: &str) -> String {
     json(body)["status"]
         .as_str()
@@ -103,11 +96,11 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
     let stats = json(&gateway.get("/v1/campaigns/test/stats").await.1);
     for prize in stats["prizes"].as_array().expect("prizes") {
         let id = prize["id"].as_str().expect("id");
-        let settled = scalar(
-            &gateway,
-            &format!("SELECT count(*) FROM awards WHERE prize_id = '{id}'"),
-        )
-        .await;
+        let settled = gateway
+            .scalar(&format!(
+                "SELECT count(*) FROM awards WHERE prize_id = '{id}'"
+            ))
+            .await;
         assert_eq!(prize["awarded"].as_i64(), Some(settled), "{id}");
     }
     assert_eq!(stats["scans"].as_i64(), Some(350));
@@ -144,15 +137,15 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
     }
     gateway.drain(&mut worker).await;
     assert!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM awards WHERE prize_id = 'phone'"
-        )
-        .await
+        gateway
+            .scalar("SELECT count(*) FROM awards WHERE prize_id = 'phone'")
+            .await
             <= 3
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM rejected_redemptions").await,
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
         0
     );
     let (code, out, err) = reconcile(&gateway);
@@ -165,11 +158,9 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
         .fetch_one(&mut gateway.db.connect().await)
         .await
         .expect("m3");
-    let phones = scalar(
-        &gateway,
-        "SELECT count(*) FROM awards WHERE prize_id = 'phone'",
-    )
-    .await;
+    let phones = gateway
+        .scalar("SELECT count(*) FROM awards WHERE prize_id = 'phone'")
+        .await;
     let () = redis::pipe()
         .cmd("HINCRBY")
         .arg(keys.member("test", "m3"))

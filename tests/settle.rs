@@ -32,13 +32,6 @@ stock = 100000
 odds = [200000, 200000]
 "#;
 
-async fn scalar(gateway: &TestGateway, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(&mut gateway.db.connect().await)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
     let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
@@ -58,39 +51,37 @@ async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
     let mut worker = gateway.worker("w1").await;
     gateway.drain(&mut worker).await;
 
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM scans").await, 300);
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM awards").await, wins);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 300);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM awards").await, wins);
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM awards WHERE prize_id = 'phone'"
-        )
-        .await,
+        gateway
+            .scalar("SELECT count(*) FROM awards WHERE prize_id = 'phone'")
+            .await,
         3
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM payouts").await,
-        scalar(&gateway, "SELECT count(*) FROM awards WHERE kind = 'cash'").await
+        gateway.scalar("SELECT count(*) FROM payouts").await,
+        gateway
+            .scalar("SELECT count(*) FROM awards WHERE kind = 'cash'")
+            .await
     );
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM payouts WHERE amount_fen <> 888"
-        )
-        .await,
+        gateway
+            .scalar("SELECT count(*) FROM payouts WHERE amount_fen <> 888")
+            .await,
         0
     );
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM members m
+        gateway
+            .scalar(
+                "SELECT count(*) FROM members m
                LEFT JOIN (SELECT campaign_id, member, sum(points)::bigint AS points,
                                  sum(growth)::bigint AS growth
                             FROM points_ledger GROUP BY campaign_id, member) l
                  USING (campaign_id, member)
               WHERE (m.points, m.growth) IS DISTINCT FROM (l.points, l.growth)"
-        )
-        .await,
+            )
+            .await,
         0,
         "a balance differs from the sum of its ledger"
     );
@@ -126,17 +117,21 @@ async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
         .expect("rewind");
     let mut again = gateway.worker("w2").await;
     gateway.drain(&mut again).await;
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM scans").await, 300);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 300);
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_ledger").await,
         300
     );
     assert_eq!(
-        scalar(&gateway, "SELECT sum(scans)::bigint FROM members").await,
+        gateway
+            .scalar("SELECT sum(scans)::bigint FROM members")
+            .await,
         300
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM rejected_redemptions").await,
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
         0
     );
 }
@@ -167,29 +162,27 @@ async fn a_second_redemption_after_redis_loss_is_rejected_and_never_paid() {
     gateway.drain(&mut worker).await;
 
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM rejected_redemptions WHERE member = 'li'"
-        )
-        .await,
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions WHERE member = 'li'")
+            .await,
         1
     );
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM scans").await, 2);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 2);
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM payouts").await,
+        gateway.scalar("SELECT count(*) FROM payouts").await,
         2,
         "one per code, not per redemption"
     );
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM awards WHERE member = 'wang'"
-        )
-        .await,
+        gateway
+            .scalar("SELECT count(*) FROM awards WHERE member = 'wang'")
+            .await,
         1
     );
     assert_eq!(
-        scalar(&gateway, "SELECT points FROM members WHERE member = 'li'").await,
+        gateway
+            .scalar("SELECT points FROM members WHERE member = 'li'")
+            .await,
         10
     );
 }
@@ -253,7 +246,7 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
             .spawn()
             .expect("yima settle starts")
     };
-    let settled = || async { scalar(&gateway, "SELECT count(*) FROM scans").await };
+    let settled = || async { gateway.scalar("SELECT count(*) FROM scans").await };
     // Waits, bounded, until at least `target` scans are settled.
     let reach = |target: i64| async move {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -352,33 +345,35 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
     );
 
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM scans").await,
+        gateway.scalar("SELECT count(*) FROM scans").await,
         i64::from(EVENTS)
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM awards").await,
+        gateway.scalar("SELECT count(*) FROM awards").await,
         i64::from(EVENTS / 10)
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM payouts").await,
+        gateway.scalar("SELECT count(*) FROM payouts").await,
         i64::from(EVENTS / 10)
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_ledger").await,
         i64::from(EVENTS)
     );
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM rejected_redemptions").await,
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
         0
     );
     assert_eq!(
-        scalar(&gateway, "SELECT sum(scans)::bigint FROM members").await,
+        gateway
+            .scalar("SELECT sum(scans)::bigint FROM members")
+            .await,
         i64::from(EVENTS)
     );
     assert_eq!(
-        scalar(
-            &gateway,
-            "SELECT count(*) FROM members m
+        gateway.scalar("SELECT count(*) FROM members m
                JOIN (SELECT campaign_id, member, sum(points)::bigint AS points, count(*) AS n
                        FROM points_ledger GROUP BY campaign_id, member) l USING (campaign_id, member)
               WHERE m.points <> l.points OR m.scans <> l.n OR m.points <> 10 * m.scans"
@@ -439,14 +434,16 @@ async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
         written += settled.settled;
     }
     assert_eq!(written, 400, "exactly one of them wrote each entry");
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM scans").await, 400);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 400);
     assert_eq!(
-        scalar(&gateway, "SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_ledger").await,
         400
     );
-    assert_eq!(scalar(&gateway, "SELECT count(*) FROM payouts").await, 100);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM payouts").await, 100);
     assert_eq!(
-        scalar(&gateway, "SELECT sum(scans)::bigint FROM members").await,
+        gateway
+            .scalar("SELECT sum(scans)::bigint FROM members")
+            .await,
         400
     );
 }

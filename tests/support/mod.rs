@@ -538,6 +538,14 @@ impl TestGateway {
         command
     }
 
+    /// One number from this gateway's database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&mut self.db.connect().await)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// A second connection to the same Redis keys, as the CLI tools use.
     pub async fn store(&self) -> Store {
         Store::connect(

@@ -54,6 +54,12 @@ pub struct SettledRecord {
     pub scans: u64,
 }
 
+/// A stored batch or serial as the `u32` it was written from.
+fn narrow(value: i64) -> Result<u32, LedgerError> {
+    u32::try_from(value)
+        .map_err(|_| LedgerError::Invalid(format!("stored value {value} out of range")))
+}
+
 type ScanRow = (
     String,
     i64,
@@ -114,11 +120,6 @@ impl Ledger {
             while let Some((stream_id, batch, serial, role, member, day, prize, points, growth)) =
                 rows.try_next().await?
             {
-                let narrow = |value: i64| {
-                    u32::try_from(value).map_err(|_| {
-                        LedgerError::Invalid(format!("stored value {value} out of range"))
-                    })
-                };
                 visit(SettledScan {
                     stream_id,
                     batch: narrow(batch)?,
@@ -202,10 +203,6 @@ impl Ledger {
         .await?;
         let Some((revision, batch, serial, role, member, level, draw, drawn, prize)) = row else {
             return Ok(None);
-        };
-        let narrow = |value: i64| {
-            u32::try_from(value)
-                .map_err(|_| LedgerError::Invalid(format!("stored value {value} out of range")))
         };
         Ok(Some(SettledDraw {
             revision,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use yima_campaign::Role;
+use yima_campaign::{RecordedDraw, Role};
 
 /// The layout version written by this build.
 pub const EVENT_VERSION: u32 = 1;
@@ -103,5 +103,21 @@ impl ScanEvent {
             batch_region: fields.get("batch_region").cloned(),
             request_id: fields.get("request_id").cloned(),
         })
+    }
+}
+
+impl ScanEvent {
+    /// The draw this event records, for `yima audit` to re-derive.
+    pub fn recorded_draw(&self) -> RecordedDraw {
+        RecordedDraw {
+            scan_id: self.scan_id.clone(),
+            batch: self.batch,
+            serial: self.serial,
+            role: self.role,
+            level: self.level,
+            draw: self.draw,
+            drawn: self.drawn.clone(),
+            prize: self.prize.clone(),
+        }
     }
 }
