@@ -447,3 +447,65 @@ async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
         400
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_of_gone_workers_are_forgotten_unless_they_hold_entries() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(20, None).await;
+    let scans = codes
+        .iter()
+        .map(|c| (c.clone(), "wang".to_string(), "consumer"))
+        .collect();
+    gateway.scan_all(scans, 4).await;
+    let reader = |name: &'static str| {
+        yima_store::StreamReader::connect(
+            &gateway.redis_url,
+            &gateway.prefix,
+            name,
+            std::time::Duration::from_millis(10),
+        )
+    };
+    // "holder" read five entries and died; "ghost" joined and died with nothing.
+    let mut holder = reader("holder").await.expect("reader");
+    holder.ensure_group("test").await.expect("group");
+    let taken = holder
+        .read(&["test".into()], 5, std::time::Duration::from_millis(10))
+        .await
+        .expect("read");
+    assert_eq!(taken.len(), 5);
+    let stream = format!("{}:{{test}}:events", gateway.prefix);
+    let created: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&stream)
+        .arg(yima_store::SETTLE_GROUP)
+        .arg("ghost")
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("create consumer");
+    assert_eq!(created, 1);
+
+    let settings = yima_settle::Settings {
+        consumer: "w1".into(),
+        block: std::time::Duration::from_millis(50),
+        forget_consumers_after: std::time::Duration::ZERO,
+        ..yima_settle::Settings::default()
+    };
+    let mut worker = yima_settle::Worker::new(
+        reader("w1").await.expect("reader"),
+        gateway.ledger.clone(),
+        settings,
+    );
+    gateway.drain(&mut worker).await;
+    let consumers: redis::streams::StreamInfoConsumersReply =
+        redis::AsyncCommands::xinfo_consumers(
+            &mut gateway.redis().await,
+            &stream,
+            yima_store::SETTLE_GROUP,
+        )
+        .await
+        .expect("consumers");
+    let mut names: Vec<String> = consumers.consumers.into_iter().map(|c| c.name).collect();
+    names.sort();
+    assert_eq!(names, vec!["holder", "w1"]);
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 15);
+}

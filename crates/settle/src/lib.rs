@@ -70,6 +70,9 @@ pub struct Settings {
     pub claim_idle: Duration,
     /// How often the list of campaigns is refreshed.
     pub campaign_refresh: Duration,
+    /// How long another consumer with nothing pending may stay idle before it is
+    /// removed from the group (a worker process that is gone).
+    pub forget_consumers_after: Duration,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             block: Duration::from_secs(1),
             claim_idle: Duration::from_secs(30),
             campaign_refresh: Duration::from_secs(10),
+            forget_consumers_after: Duration::from_secs(3600),
         }
     }
 }
@@ -164,6 +168,11 @@ impl Worker {
             campaigns.sort();
             for campaign in campaigns.iter().filter(|c| !self.campaigns.contains(c)) {
                 self.reader.ensure_group(campaign).await?;
+            }
+            for campaign in &campaigns {
+                self.reader
+                    .forget_idle_consumers(campaign, self.settings.forget_consumers_after)
+                    .await?;
             }
             self.campaigns = campaigns;
             self.refreshed = Some(Instant::now());

@@ -189,6 +189,36 @@ impl StreamReader {
             .await?)
     }
 
+    /// Removes other consumers that hold no pending entries and have been idle for
+    /// `idle`: every worker process joins under a name of its own, so without this the
+    /// group would list every worker that ever ran. One holding entries is kept until
+    /// they are claimed from it. Returns how many were removed.
+    pub async fn forget_idle_consumers(
+        &mut self,
+        campaign: &str,
+        idle: Duration,
+    ) -> Result<usize, StoreError> {
+        let key = self.keys.events(campaign);
+        let consumers: redis::streams::StreamInfoConsumersReply =
+            redis::AsyncCommands::xinfo_consumers(&mut self.connection, &key, SETTLE_GROUP).await?;
+        let idle_ms = usize::try_from(idle.as_millis()).unwrap_or(usize::MAX);
+        let mut removed = 0;
+        for consumer in consumers.consumers {
+            if consumer.name == self.consumer || consumer.pending > 0 || consumer.idle < idle_ms {
+                continue;
+            }
+            let _: i64 = redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(&key)
+                .arg(SETTLE_GROUP)
+                .arg(&consumer.name)
+                .query_async(&mut self.connection)
+                .await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Entries delivered to some consumer and not yet acknowledged.
     pub async fn pending(&mut self, campaign: &str) -> Result<u64, StoreError> {
         let reply: redis::Value = redis::cmd("XPENDING")
