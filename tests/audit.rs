@@ -69,7 +69,8 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
     assert_eq!(entries.len(), 600);
     let (mut levels, mut substituted) = (HashMap::new(), 0);
     for (_, fields) in &entries {
-        let event = ScanEvent::from_fields(fields).expect("event");
+        let event = ScanEvent::from_pairs(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            .expect("event");
         *levels.entry(event.level).or_insert(0) += 1;
         let audited = yima_campaign::audit(&rules, &secret, &event.recorded_draw())
             .unwrap_or_else(|mismatches| panic!("{event:?}: {mismatches:?}"));

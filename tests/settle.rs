@@ -398,7 +398,7 @@ async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
             serial,
             role: "consumer".into(),
             member: format!("m{}", serial % 13),
-            day: "2026-06-01".into(),
+            day: jiff::civil::date(2026, 6, 1),
             at_ms: 1_780_286_400_000,
             level: 1,
             draw: 7,

@@ -30,8 +30,8 @@ pub struct Redemption {
     pub role: String,
     /// Member id.
     pub member: String,
-    /// Campaign day, `YYYY-MM-DD`.
-    pub day: String,
+    /// Campaign day in the campaign's zone.
+    pub day: jiff::civil::Date,
     /// Gateway time, ms since the epoch.
     pub at_ms: i64,
     /// Level whose odds applied.
@@ -113,7 +113,7 @@ impl Ledger {
         .bind(batch.iter().map(|r| i64::from(r.serial)).collect::<Vec<_>>())
         .bind(column(&|r| r.role.clone()))
         .bind(column(&|r| r.member.clone()))
-        .bind(column(&|r| r.day.clone()))
+        .bind(column(&|r| r.day.to_string()))
         .bind(batch.iter().map(|r| r.at_ms).collect::<Vec<_>>())
         .bind(batch.iter().map(|r| r.level).collect::<Vec<_>>())
         .bind(batch.iter().map(|r| r.draw).collect::<Vec<_>>())
@@ -235,28 +235,7 @@ impl Ledger {
             .bind(fresh.iter().map(|r| r.scan_id.clone()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
-            // Sorted, so concurrent workers lock member rows in the same order.
-            let mut balances: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
-            for r in &fresh {
-                let entry = balances
-                    .entry((r.campaign.as_str(), r.member.as_str()))
-                    .or_default();
-                *entry = (entry.0 + r.points, entry.1 + r.growth, entry.2 + 1);
-            }
-            sqlx::query(
-                "INSERT INTO members AS m (campaign_id, member, points, growth, scans)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
-                 ON CONFLICT (campaign_id, member) DO UPDATE SET
-                     points = m.points + excluded.points, growth = m.growth + excluded.growth,
-                     scans = m.scans + excluded.scans, updated_at = now()",
-            )
-            .bind(balances.keys().map(|(c, _)| c.to_string()).collect::<Vec<_>>())
-            .bind(balances.keys().map(|(_, m)| m.to_string()).collect::<Vec<_>>())
-            .bind(balances.values().map(|v| v.0).collect::<Vec<_>>())
-            .bind(balances.values().map(|v| v.1).collect::<Vec<_>>())
-            .bind(balances.values().map(|v| v.2).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
+            add_to_balances(&mut tx, fresh.iter().copied()).await?;
         }
         tx.commit().await?;
         Ok(Settled {
@@ -265,4 +244,37 @@ impl Ledger {
             rejected: rejected.len(),
         })
     }
+}
+
+/// Adds a batch's new redemptions to their members' balances. Members are updated in
+/// sorted order, so concurrent workers lock rows in the same order and cannot deadlock.
+async fn add_to_balances<'r>(
+    tx: &mut sqlx::PgTransaction<'_>,
+    redemptions: impl Iterator<Item = &'r Redemption>,
+) -> Result<(), LedgerError> {
+    let mut balances: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
+    for r in redemptions {
+        let entry = balances
+            .entry((r.campaign.as_str(), r.member.as_str()))
+            .or_default();
+        *entry = (entry.0 + r.points, entry.1 + r.growth, entry.2 + 1);
+    }
+    if balances.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO members AS m (campaign_id, member, points, growth, scans)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+         ON CONFLICT (campaign_id, member) DO UPDATE SET
+             points = m.points + excluded.points, growth = m.growth + excluded.growth,
+             scans = m.scans + excluded.scans, updated_at = now()",
+    )
+    .bind(balances.keys().map(|(c, _)| *c).collect::<Vec<_>>())
+    .bind(balances.keys().map(|(_, m)| *m).collect::<Vec<_>>())
+    .bind(balances.values().map(|v| v.0).collect::<Vec<_>>())
+    .bind(balances.values().map(|v| v.1).collect::<Vec<_>>())
+    .bind(balances.values().map(|v| v.2).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

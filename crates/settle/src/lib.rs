@@ -109,7 +109,11 @@ pub struct Worker {
     campaigns: Vec<String>,
     refreshed: Option<Instant>,
     lag_measured: Option<Instant>,
+    claimed: Option<Instant>,
     totals: Totals,
+    /// Entries delivered to this consumer and not yet written: read while the previous
+    /// batch was being written, settled next.
+    in_hand: Batch,
 }
 
 impl Worker {
@@ -122,7 +126,9 @@ impl Worker {
             campaigns: Vec::new(),
             refreshed: None,
             lag_measured: None,
+            claimed: None,
             totals: Totals::default(),
+            in_hand: Batch::default(),
         }
     }
 
@@ -142,6 +148,12 @@ impl Worker {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+        // What was read ahead is delivered to this consumer: settle it before leaving
+        // rather than leave it for another worker to claim after `claim_idle`.
+        let in_hand = std::mem::take(&mut self.in_hand);
+        if let Err(error) = self.write_and_ack(in_hand).await {
+            tracing::warn!(%error, "entries in hand stay pending; another worker claims them");
         }
         tracing::info!(?self.totals, "settlement worker stopped");
         Ok(self.totals)
@@ -178,26 +190,15 @@ impl Worker {
             self.refreshed = Some(Instant::now());
         }
         let mut handled = 0;
-        for campaign in self.campaigns.clone() {
-            let claimed = self
-                .reader
-                .claim(
-                    &campaign,
-                    self.settings.claim_idle,
-                    self.settings.batch_size,
-                )
-                .await?;
-            handled += self.settle(claimed).await?;
+        // An entry becomes claimable only after `claim_idle`, so looking more often than
+        // twice per that (or once a second) finds nothing new; and each look walks this
+        // consumer's own pending entries, which include the batch read ahead.
+        let claim_every = (self.settings.claim_idle / 2).min(Duration::from_secs(1));
+        if self.claimed.is_none_or(|at| at.elapsed() >= claim_every) {
+            handled += self.claim().await?;
+            self.claimed = Some(Instant::now());
         }
-        let entries = self
-            .reader
-            .read(
-                &self.campaigns,
-                self.settings.batch_size,
-                self.settings.block,
-            )
-            .await?;
-        handled += self.settle(entries).await?;
+        handled += self.settle_and_read_ahead().await?;
         if self
             .lag_measured
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
@@ -212,30 +213,102 @@ impl Worker {
         Ok(handled)
     }
 
-    async fn settle(&mut self, entries: Vec<Entry>) -> Result<usize, SettleError> {
-        if entries.is_empty() {
-            return Ok(0);
+    /// Settles the batch in hand while the next is read, so Postgres and Redis work at
+    /// the same time; with nothing in hand, waits up to `block` for new entries.
+    /// Returns how many entries it wrote or read.
+    async fn settle_and_read_ahead(&mut self) -> Result<usize, SettleError> {
+        let (size, block) = (self.settings.batch_size, self.settings.block);
+        if self.in_hand.is_empty() {
+            let entries = self.reader.read(&self.campaigns, size, block).await?;
+            let read = entries.len();
+            self.in_hand = self.parse(entries);
+            return Ok(read);
         }
-        let mut redemptions = Vec::with_capacity(entries.len());
-        let mut acks: Vec<(String, String)> = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            match &entry.event {
+        let batch = std::mem::take(&mut self.in_hand);
+        let started = Instant::now();
+        let (written, next) = tokio::join!(
+            self.ledger.settle(&batch.redemptions),
+            self.reader.read(&self.campaigns, size, Duration::ZERO)
+        );
+        // Entries read are delivered to this consumer whatever happened to the write:
+        // keep them in hand.
+        let next = next.map(|entries| self.parse(entries));
+        let settled = match written {
+            Ok(settled) => settled,
+            Err(error) => {
+                self.in_hand = batch;
+                if let Ok(next) = next {
+                    self.in_hand.append(next);
+                }
+                return Err(error.into());
+            }
+        };
+        self.record(settled, batch.redemptions.len(), started);
+        let written = batch.redemptions.len();
+        let read = match next {
+            Ok(next) => {
+                self.in_hand = next;
+                Ok(())
+            }
+            Err(error) => Err(SettleError::Store(error)),
+        };
+        self.ack(batch.acks).await?;
+        read?;
+        Ok(written)
+    }
+
+    /// Takes over and settles entries other consumers left unacknowledged (crashed).
+    async fn claim(&mut self) -> Result<usize, SettleError> {
+        let mut claimed = 0;
+        for campaign in self.campaigns.clone() {
+            let entries = self
+                .reader
+                .claim(
+                    &campaign,
+                    self.settings.claim_idle,
+                    self.settings.batch_size,
+                )
+                .await?;
+            claimed += entries.len();
+            let batch = self.parse(entries);
+            self.write_and_ack(batch).await?;
+        }
+        Ok(claimed)
+    }
+
+    async fn write_and_ack(&mut self, batch: Batch) -> Result<(), SettleError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let settled = self.ledger.settle(&batch.redemptions).await?;
+        self.record(settled, batch.redemptions.len(), started);
+        self.ack(batch.acks).await
+    }
+
+    /// The entries as redemptions to write; malformed ones are counted, logged and
+    /// left out (they stay pending and are claimed, and logged, again until fixed).
+    fn parse(&mut self, entries: Vec<Entry>) -> Batch {
+        let mut batch = Batch::with_capacity(entries.len());
+        for entry in entries {
+            match entry.event {
                 Ok(event) => {
-                    redemptions.push(redemption(&entry.id, event));
-                    acks.push((entry.campaign.clone(), entry.id.clone()));
+                    batch.redemptions.push(redemption(entry.id.clone(), event));
+                    batch.acks.push((entry.campaign, entry.id));
                 }
                 Err(reason) => {
-                    // Left pending: it is claimed again and logged again until fixed.
                     self.totals.malformed += 1;
                     counter!("yima_settle_malformed_total").increment(1);
                     tracing::error!(campaign = %entry.campaign, id = %entry.id, %reason, "malformed stream entry");
                 }
             }
         }
-        let started = Instant::now();
-        let settled: Settled = self.ledger.settle(&redemptions).await?;
+        batch
+    }
+
+    fn record(&mut self, settled: Settled, size: usize, started: Instant) {
         histogram!("yima_settle_commit_seconds").record(started.elapsed().as_secs_f64());
-        histogram!("yima_settle_batch_size").record(redemptions.len() as f64);
+        histogram!("yima_settle_batch_size").record(size as f64);
         counter!("yima_settled_events_total").increment(settled.settled as u64);
         counter!("yima_settle_redelivered_total").increment(settled.redelivered as u64);
         counter!("yima_settle_rejected_duplicates_total").increment(settled.rejected as u64);
@@ -248,44 +321,70 @@ impl Worker {
                 "double redemptions rejected (Redis lost state?)"
             );
         }
-        acks.sort();
-        for campaign in &self.campaigns {
-            let ids: Vec<String> = acks
-                .iter()
-                .filter(|(c, _)| c == campaign)
-                .map(|(_, id)| id.clone())
-                .collect();
-            self.reader.ack(campaign, &ids).await?;
-        }
         tracing::debug!(?settled, "batch settled");
-        Ok(entries.len())
+    }
+
+    /// Acknowledges written entries, campaign by campaign.
+    async fn ack(&mut self, mut acks: Vec<(String, String)>) -> Result<(), SettleError> {
+        acks.sort();
+        for chunk in acks.chunk_by(|a, b| a.0 == b.0) {
+            let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
+            self.reader.ack(&chunk[0].0, &ids).await?;
+        }
+        Ok(())
     }
 }
 
-fn redemption(stream_id: &str, event: &ScanEvent) -> Redemption {
+/// Redemptions to write in one transaction and the stream entries they came from.
+#[derive(Default)]
+struct Batch {
+    redemptions: Vec<Redemption>,
+    /// (campaign, entry id), acknowledged after the commit.
+    acks: Vec<(String, String)>,
+}
+
+impl Batch {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            redemptions: Vec::with_capacity(capacity),
+            acks: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.redemptions.is_empty()
+    }
+
+    fn append(&mut self, mut other: Batch) {
+        self.redemptions.append(&mut other.redemptions);
+        self.acks.append(&mut other.acks);
+    }
+}
+
+fn redemption(stream_id: String, event: ScanEvent) -> Redemption {
     Redemption {
-        stream_id: stream_id.to_string(),
-        scan_id: event.scan_id.clone(),
-        campaign: event.campaign.clone(),
+        stream_id,
+        scan_id: event.scan_id,
+        campaign: event.campaign,
         revision: event.revision,
         batch: event.batch,
         serial: event.serial,
         role: event.role.as_str().to_string(),
-        member: event.member.clone(),
-        day: event.day.clone(),
+        member: event.member,
+        day: event.day,
         at_ms: event.at_ms,
         level: i32::try_from(event.level).unwrap_or(i32::MAX),
         draw: i32::try_from(event.draw).unwrap_or(i32::MAX),
-        drawn: event.drawn.clone(),
-        award: (!event.prize.is_empty()).then(|| Award {
-            prize: event.prize.clone(),
-            kind: event.kind.clone(),
+        drawn: event.drawn,
+        award: (!event.prize.is_empty()).then_some(Award {
+            prize: event.prize,
+            kind: event.kind,
             value: event.value,
         }),
         points: event.points,
         growth: event.growth,
-        region: event.region.clone(),
-        batch_region: event.batch_region.clone(),
-        request_id: event.request_id.clone(),
+        region: event.region,
+        batch_region: event.batch_region,
+        request_id: event.request_id,
     }
 }

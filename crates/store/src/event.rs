@@ -4,8 +4,6 @@
 //! worker and by `yima audit`. The `v` field versions the layout: a reader refuses a
 //! version it does not know rather than guessing.
 
-use std::collections::HashMap;
-
 use yima_campaign::{RecordedDraw, Role};
 
 /// The layout version written by this build.
@@ -28,8 +26,8 @@ pub struct ScanEvent {
     pub role: Role,
     /// Member id.
     pub member: String,
-    /// Campaign day, `YYYY-MM-DD` in the campaign's zone.
-    pub day: String,
+    /// Campaign day in the campaign's zone (`YYYY-MM-DD` on the stream).
+    pub day: jiff::civil::Date,
     /// Gateway clock, milliseconds since the epoch.
     pub at_ms: i64,
     /// Member level (1-based) the draw used.
@@ -61,48 +59,96 @@ pub struct ScanEvent {
 #[error("malformed scan event: {0}")]
 pub struct MalformedEvent(pub String);
 
+/// The fields an entry of this version carries; the last three may be absent.
+const FIELDS: [&str; 21] = [
+    "v",
+    "scan_id",
+    "campaign",
+    "revision",
+    "batch",
+    "serial",
+    "role",
+    "member",
+    "day",
+    "at_ms",
+    "level",
+    "draw",
+    "drawn",
+    "prize",
+    "kind",
+    "value",
+    "points",
+    "growth",
+    "region",
+    "batch_region",
+    "request_id",
+];
+
 impl ScanEvent {
-    /// Reads a stream entry's fields.
-    pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, MalformedEvent> {
-        let get = |name: &str| {
-            fields
-                .get(name)
-                .cloned()
-                .ok_or_else(|| MalformedEvent(format!("missing `{name}`")))
-        };
-        fn parse<T: std::str::FromStr>(name: &str, text: String) -> Result<T, MalformedEvent> {
-            text.parse()
-                .map_err(|_| MalformedEvent(format!("bad `{name}`: {text}")))
+    /// Reads a stream entry's (field, value) pairs; unknown fields are ignored.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, MalformedEvent> {
+        let mut fields = Fields([None; FIELDS.len()]);
+        for (name, value) in pairs {
+            if let Some(slot) = Fields::slot(name) {
+                fields.0[slot] = Some(value);
+            }
         }
-        let version: u32 = parse("v", get("v")?)?;
+        let version: u32 = fields.number("v")?;
         if version != EVENT_VERSION {
             return Err(MalformedEvent(format!("unknown version {version}")));
         }
-        let role = get("role")?;
+        let role = fields.text("role")?;
         let role =
-            Role::from_name(&role).ok_or_else(|| MalformedEvent(format!("bad `role`: {role}")))?;
+            Role::from_name(role).ok_or_else(|| MalformedEvent(format!("bad `role`: {role}")))?;
         Ok(Self {
-            scan_id: get("scan_id")?,
-            campaign: get("campaign")?,
-            revision: parse("revision", get("revision")?)?,
-            batch: parse("batch", get("batch")?)?,
-            serial: parse("serial", get("serial")?)?,
+            scan_id: fields.text("scan_id")?.to_string(),
+            campaign: fields.text("campaign")?.to_string(),
+            revision: fields.number("revision")?,
+            batch: fields.number("batch")?,
+            serial: fields.number("serial")?,
             role,
-            member: get("member")?,
-            day: get("day")?,
-            at_ms: parse("at_ms", get("at_ms")?)?,
-            level: parse("level", get("level")?)?,
-            draw: parse("draw", get("draw")?)?,
-            drawn: get("drawn")?,
-            prize: get("prize")?,
-            kind: get("kind")?,
-            value: parse("value", get("value")?)?,
-            points: parse("points", get("points")?)?,
-            growth: parse("growth", get("growth")?)?,
-            region: fields.get("region").cloned(),
-            batch_region: fields.get("batch_region").cloned(),
-            request_id: fields.get("request_id").cloned(),
+            member: fields.text("member")?.to_string(),
+            day: fields.number("day")?,
+            at_ms: fields.number("at_ms")?,
+            level: fields.number("level")?,
+            draw: fields.number("draw")?,
+            drawn: fields.text("drawn")?.to_string(),
+            prize: fields.text("prize")?.to_string(),
+            kind: fields.text("kind")?.to_string(),
+            value: fields.number("value")?,
+            points: fields.number("points")?,
+            growth: fields.number("growth")?,
+            region: fields.optional("region").map(str::to_string),
+            batch_region: fields.optional("batch_region").map(str::to_string),
+            request_id: fields.optional("request_id").map(str::to_string),
         })
+    }
+}
+
+/// An entry's values by field, borrowed from the reply: the worker reads thousands a
+/// second, so nothing is copied that the event does not keep.
+struct Fields<'a>([Option<&'a str>; FIELDS.len()]);
+
+impl<'a> Fields<'a> {
+    fn slot(name: &str) -> Option<usize> {
+        FIELDS.iter().position(|field| *field == name)
+    }
+
+    fn optional(&self, name: &str) -> Option<&'a str> {
+        Self::slot(name).and_then(|slot| self.0[slot])
+    }
+
+    fn text(&self, name: &str) -> Result<&'a str, MalformedEvent> {
+        self.optional(name)
+            .ok_or_else(|| MalformedEvent(format!("missing `{name}`")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<T, MalformedEvent> {
+        let text = self.text(name)?;
+        text.parse()
+            .map_err(|_| MalformedEvent(format!("bad `{name}`: {text}")))
     }
 }
 

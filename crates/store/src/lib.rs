@@ -166,8 +166,8 @@ impl Store {
                     .iter()
                     .any(|(name, value)| name == "scan_id" && value == scan_id)
                 {
-                    let fields = fields.iter().cloned().collect();
-                    return ScanEvent::from_fields(&fields)
+                    let pairs = fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                    return ScanEvent::from_pairs(pairs)
                         .map(Some)
                         .map_err(|e| StoreError::Protocol(e.to_string()));
                 }

@@ -74,7 +74,8 @@ impl StreamReader {
         }
     }
 
-    /// New entries for this consumer, waiting up to `block` when there are none.
+    /// New entries for this consumer, waiting up to `block` when there are none (not
+    /// at all for a zero `block`).
     pub async fn read(
         &mut self,
         campaigns: &[String],
@@ -87,14 +88,20 @@ impl StreamReader {
         let keys: Vec<String> = campaigns.iter().map(|c| self.keys.events(c)).collect();
         // Read as a plain value and walked by hand: the typed stream reply copies every
         // field into a map of values first, which doubled the cost of a read.
-        let reply: redis::Value = redis::cmd("XREADGROUP")
+        let mut command = redis::cmd("XREADGROUP");
+        command
             .arg("GROUP")
             .arg(SETTLE_GROUP)
             .arg(&self.consumer)
             .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
+            .arg(count);
+        if !block.is_zero() {
+            // BLOCK 0 would wait forever.
+            command
+                .arg("BLOCK")
+                .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        let reply: redis::Value = command
             .arg("STREAMS")
             .arg(&keys)
             .arg(vec![">"; keys.len()])
@@ -249,12 +256,12 @@ impl StreamReader {
     }
 }
 
-/// The text of a string reply.
-fn text(value: &redis::Value) -> Option<String> {
+/// The text of a string reply, borrowed.
+fn text(value: &redis::Value) -> Option<&str> {
     match value {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        redis::Value::SimpleString(text) => Some(text.clone()),
-        redis::Value::VerbatimString { text, .. } => Some(text.clone()),
+        redis::Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        redis::Value::SimpleString(text) => Some(text),
+        redis::Value::VerbatimString { text, .. } => Some(text),
         _ => None,
     }
 }
@@ -270,8 +277,8 @@ fn raw_entries(campaign: &str, items: &redis::Value) -> Vec<Entry> {
             let redis::Value::Array(parts) = item else {
                 return None;
             };
-            let id = text(parts.first()?)?;
-            let fields: HashMap<String, String> = match parts.get(1)? {
+            let id = text(parts.first()?)?.to_string();
+            let pairs: Vec<(&str, &str)> = match parts.get(1)? {
                 redis::Value::Array(flat) => flat
                     .chunks_exact(2)
                     .filter_map(|pair| Some((text(&pair[0])?, text(&pair[1])?)))
@@ -280,30 +287,25 @@ fn raw_entries(campaign: &str, items: &redis::Value) -> Vec<Entry> {
                     .iter()
                     .filter_map(|(name, value)| Some((text(name)?, text(value)?)))
                     .collect(),
-                _ => HashMap::new(),
+                _ => Vec::new(),
             };
             Some(Entry {
                 campaign: campaign.to_string(),
                 id,
-                event: ScanEvent::from_fields(&fields).map_err(|e| e.to_string()),
+                event: ScanEvent::from_pairs(pairs).map_err(|e| e.to_string()),
             })
         })
         .collect()
 }
 
 fn entry(campaign: &str, id: String, map: &HashMap<String, redis::Value>) -> Entry {
-    let fields: HashMap<String, String> = map
+    let pairs = map
         .iter()
-        .filter_map(|(name, value)| {
-            redis::from_redis_value_ref::<String>(value)
-                .ok()
-                .map(|v| (name.clone(), v))
-        })
-        .collect();
+        .filter_map(|(name, value)| Some((name.as_str(), text(value)?)));
     Entry {
         campaign: campaign.to_string(),
         id,
-        event: ScanEvent::from_fields(&fields).map_err(|e| e.to_string()),
+        event: ScanEvent::from_pairs(pairs).map_err(|e| e.to_string()),
     }
 }
 
