@@ -18,7 +18,7 @@ async fn migrate_is_idempotent_and_apply_reports_what_changed() {
     assert!(apply(&db, "config/demo-campaign.toml").contains("unchanged"));
 
     let dir = temp_dir("apply");
-    let renamed = dir.join("renamed.toml");
+    let renamed = dir.path().join("renamed.toml");
     std::fs::write(
         &renamed,
         read(&repo().join("config/demo-campaign.toml")).replace("(demo)", "(demo, renamed)"),
@@ -41,7 +41,7 @@ async fn an_invalid_campaign_file_lists_every_problem_and_changes_nothing() {
     let db = TestDb::new().await;
     run_ok(db.yima().arg("migrate"));
     let dir = temp_dir("invalid-campaign");
-    let file = dir.join("bad.toml");
+    let file = dir.path().join("bad.toml");
     let text = read(&repo().join("config/demo-campaign.toml"))
         .replace("Asia/Shanghai", "Asia/Atlantis")
         .replace("value = 299900", "value = 6000000")
@@ -140,14 +140,14 @@ async fn gen_splits_into_numbered_files_and_never_overwrites_without_force() {
     let db = TestDb::with_demo_campaign().await;
     let batch = db.create_batch(25_000).to_string();
     let dir = temp_dir("split");
-    let whole = dir.join("whole.csv");
+    let whole = dir.path().join("whole.csv");
     run_ok(
         db.yima()
             .args(["gen", "--batch", &batch, "--format", "csv", "--out"])
             .arg(&whole),
     );
 
-    let parts = dir.join("part.csv");
+    let parts = dir.path().join("part.csv");
     run_ok(
         db.yima()
             .args([
@@ -158,7 +158,7 @@ async fn gen_splits_into_numbered_files_and_never_overwrites_without_force() {
     let names = ["part-001.csv", "part-002.csv", "part-003.csv"];
     let mut joined = String::from("serial,code,url\n");
     for (name, rows) in names.iter().zip([10_000, 10_000, 5_000]) {
-        let text = read(&dir.join(name));
+        let text = read(&dir.path().join(name));
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
@@ -176,7 +176,7 @@ async fn gen_splits_into_numbered_files_and_never_overwrites_without_force() {
         read(&whole),
         "split files differ from the whole file"
     );
-    assert!(!dir.join("part-004.csv").exists());
+    assert!(!dir.path().join("part-004.csv").exists());
 
     let refused = run_err(
         db.yima()
@@ -197,7 +197,7 @@ async fn gen_splits_into_numbered_files_and_never_overwrites_without_force() {
             .arg(&whole),
     );
     assert_eq!(read(&whole).lines().count(), 25_000);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list dir")
         .filter_map(Result::ok)
         .filter(|entry| entry.file_name().to_string_lossy().ends_with(".partial"))
@@ -357,7 +357,7 @@ async fn configuration_errors_name_the_setting() {
     );
 
     let dir = temp_dir("config");
-    let file = dir.join("yima.toml");
+    let file = dir.path().join("yima.toml");
     std::fs::write(
         &file,
         "[redis]\nurl = \"redis://127.0.0.1:1\"\nkey_prefx = \"x\"\n",

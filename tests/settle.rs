@@ -275,6 +275,24 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
         assert!(!status.success(), "killed worker exited cleanly");
         eprintln!("kill {kill}: SIGKILL at {at} settled scans");
     }
+    // A killed worker's last COMMIT may still be finishing in its server process:
+    // count what is settled once no other session is busy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gateway
+        .scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND state IS DISTINCT FROM 'idle'",
+        )
+        .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a killed worker's session stays busy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let before = settled().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

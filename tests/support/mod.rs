@@ -165,11 +165,12 @@ pub fn run_err(command: &mut Command) -> String {
     stderr(&output)
 }
 
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("yima-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A fresh directory, removed when the test is done with it.
+pub fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("yima-{tag}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 pub fn read(path: &Path) -> String {
@@ -427,7 +428,8 @@ pub fn json(body: &str) -> serde_json::Value {
 pub struct PrivateRedis {
     pub url: String,
     child: std::process::Child,
-    dir: PathBuf,
+    /// Removed on drop, after the server is stopped (fields drop after `drop` runs).
+    _dir: tempfile::TempDir,
 }
 
 impl PrivateRedis {
@@ -449,7 +451,7 @@ impl PrivateRedis {
                 "no",
             ])
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server is installed (deploy/dev/test.sh installs it)");
@@ -467,7 +469,11 @@ impl PrivateRedis {
                 Err(error) => panic!("private redis did not start: {error}"),
             }
         }
-        Self { url, child, dir }
+        Self {
+            url,
+            child,
+            _dir: dir,
+        }
     }
 }
 
@@ -475,7 +481,6 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

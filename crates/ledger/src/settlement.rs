@@ -7,7 +7,7 @@
 //! settled under another stream entry is a double redemption (only possible after Redis
 //! lost state) and is stored as rejected, never paid.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::{Ledger, LedgerError};
 
@@ -79,65 +79,105 @@ pub struct Settled {
 impl Ledger {
     /// Settles a batch in one transaction; safe to call again with any of the same
     /// entries.
+    ///
+    /// One statement writes the new scans and, from the rows it inserted, their awards,
+    /// payouts, ledger entries and balances, so the batch crosses the wire once. Entries
+    /// it did not insert are then sorted into redeliveries and double redemptions.
     pub async fn settle(&self, batch: &[Redemption]) -> Result<Settled, LedgerError> {
         if batch.is_empty() {
             return Ok(Settled::default());
         }
-        let column = |f: &dyn Fn(&Redemption) -> String| batch.iter().map(f).collect::<Vec<_>>();
-        let optional =
-            |f: &dyn Fn(&Redemption) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
+        // The same stream entry twice is one redemption (and would pair twice below).
+        let mut seen = HashSet::new();
+        let unique: Vec<&Redemption> = batch
+            .iter()
+            .filter(|r| seen.insert(r.stream_id.as_str()))
+            .collect();
+        let repeated = batch.len() - unique.len();
+        let batch = unique.as_slice();
+        let text = |f: &dyn Fn(&Redemption) -> &str| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let optional = |f: &dyn Fn(&Redemption) -> Option<&str>| {
+            batch.iter().map(|r| f(r)).collect::<Vec<_>>()
+        };
+        let number =
+            |f: &dyn Fn(&Redemption) -> i64| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
         let mut tx = self.pool.begin().await?;
 
-        let inserted: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
-                                member, day, scanned_at, level, draw, drawn, prize, points, growth,
-                                region, batch_region, request_id)
-             SELECT s.scan_id, s.stream_id, s.campaign_id, s.revision, s.batch_id, s.serial, s.role,
-                    s.member, s.day::date, to_timestamp(s.at_ms / 1000.0), s.level, s.draw,
-                    nullif(s.drawn, ''), nullif(s.prize, ''), s.points, s.growth,
-                    s.region, s.batch_region, s.request_id
-               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[],
-                           $7::text[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::int[],
-                           $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[],
-                           $18::text[], $19::text[])
-                 AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member, day,
-                      at_ms, level, draw, drawn, prize, points, growth, region, batch_region, request_id)
-             ON CONFLICT DO NOTHING
-             RETURNING scan_id",
+        // Balances are upserted in (campaign, member) order, so concurrent workers lock
+        // member rows in the same order and cannot deadlock.
+        let inserted: Vec<(String, String)> = sqlx::query_as(
+            "WITH input AS (
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                                      $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
+                                      $11::bigint[], $12::bigint[], $13::text[], $14::text[],
+                                      $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
+                                      $19::text[], $20::text[], $21::text[])
+                   AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
+                        day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
+                        region, batch_region, request_id)
+             ), scanned AS (
+                 INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
+                                    member, day, scanned_at, level, draw, drawn, prize, points,
+                                    growth, region, batch_region, request_id)
+                 SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
+                        day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
+                        nullif(prize, ''), points, growth, region, batch_region, request_id
+                   FROM input
+                 ON CONFLICT DO NOTHING
+                 RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
+             ), awarded AS (
+                 INSERT INTO awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
+                 SELECT s.scan_id, s.campaign_id, i.prize, i.kind, i.value, s.member, s.scanned_at
+                   FROM scanned s JOIN input i USING (scan_id, stream_id)
+                  WHERE i.prize <> ''
+                 RETURNING scan_id, kind, value, member
+             ), paid AS (
+                 INSERT INTO payouts (scan_id, member, amount_fen)
+                 SELECT scan_id, member, value FROM awarded WHERE kind = 'cash'
+             ), credited AS (
+                 INSERT INTO points_ledger (campaign_id, member, points, growth, reason, source)
+                 SELECT campaign_id, member, points, growth, 'scan', scan_id FROM scanned
+             ), balanced AS (
+                 INSERT INTO members AS m (campaign_id, member, points, growth, scans)
+                 SELECT campaign_id, member, sum(points), sum(growth), count(*)
+                   FROM scanned GROUP BY campaign_id, member ORDER BY campaign_id, member
+                 ON CONFLICT (campaign_id, member) DO UPDATE SET
+                     points = m.points + excluded.points, growth = m.growth + excluded.growth,
+                     scans = m.scans + excluded.scans, updated_at = now()
+             )
+             SELECT scan_id, stream_id FROM scanned",
         )
-        .bind(column(&|r| r.scan_id.clone()))
-        .bind(column(&|r| r.stream_id.clone()))
-        .bind(column(&|r| r.campaign.clone()))
-        .bind(batch.iter().map(|r| r.revision).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| i64::from(r.batch)).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| i64::from(r.serial)).collect::<Vec<_>>())
-        .bind(column(&|r| r.role.clone()))
-        .bind(column(&|r| r.member.clone()))
-        .bind(column(&|r| r.day.to_string()))
-        .bind(batch.iter().map(|r| r.at_ms).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.level).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.draw).collect::<Vec<_>>())
-        .bind(column(&|r| r.drawn.clone()))
-        .bind(column(&|r| r.award.as_ref().map(|a| a.prize.clone()).unwrap_or_default()))
-        .bind(batch.iter().map(|r| r.points).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.growth).collect::<Vec<_>>())
-        .bind(optional(&|r| r.region.clone()))
-        .bind(optional(&|r| r.batch_region.clone()))
-        .bind(optional(&|r| r.request_id.clone()))
+        .bind(text(&|r| &r.scan_id))
+        .bind(text(&|r| &r.stream_id))
+        .bind(text(&|r| &r.campaign))
+        .bind(number(&|r| i64::from(r.revision)))
+        .bind(number(&|r| i64::from(r.batch)))
+        .bind(number(&|r| i64::from(r.serial)))
+        .bind(text(&|r| &r.role))
+        .bind(text(&|r| &r.member))
+        .bind(batch.iter().map(|r| r.day.to_string()).collect::<Vec<_>>())
+        .bind(number(&|r| r.at_ms))
+        .bind(number(&|r| i64::from(r.level)))
+        .bind(number(&|r| i64::from(r.draw)))
+        .bind(text(&|r| &r.drawn))
+        .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.prize)))
+        .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.kind)))
+        .bind(number(&|r| r.award.as_ref().map_or(0, |a| a.value)))
+        .bind(number(&|r| r.points))
+        .bind(number(&|r| r.growth))
+        .bind(optional(&|r| r.region.as_deref()))
+        .bind(optional(&|r| r.batch_region.as_deref()))
+        .bind(optional(&|r| r.request_id.as_deref()))
         .fetch_all(&mut *tx)
         .await?;
-        let inserted: HashSet<String> = inserted.into_iter().collect();
-        // The same scan id may appear twice in one batch; only the first entry is new.
-        let mut fresh: Vec<&Redemption> = Vec::with_capacity(inserted.len());
-        let mut taken = HashSet::new();
-        let mut others: Vec<&Redemption> = Vec::new();
-        for redemption in batch {
-            if inserted.contains(&redemption.scan_id) && taken.insert(redemption.scan_id.as_str()) {
-                fresh.push(redemption);
-            } else {
-                others.push(redemption);
-            }
-        }
+        let inserted: HashSet<(&str, &str)> = inserted
+            .iter()
+            .map(|(scan, entry)| (scan.as_str(), entry.as_str()))
+            .collect();
+        let (fresh, others): (Vec<&Redemption>, Vec<&Redemption>) = batch
+            .iter()
+            .copied()
+            .partition(|r| inserted.contains(&(r.scan_id.as_str(), r.stream_id.as_str())));
 
         // Which of the others are redeliveries of the entry already settled?
         let settled_from: HashMap<String, String> = if others.is_empty() {
@@ -177,104 +217,11 @@ impl Ledger {
             .await?;
         }
 
-        let awarded: Vec<(&Redemption, &Award)> = fresh
-            .iter()
-            .filter_map(|r| r.award.as_ref().map(|a| (*r, a)))
-            .collect();
-        if !awarded.is_empty() {
-            sqlx::query(
-                "INSERT INTO awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
-                 SELECT s.scan_id, s.campaign_id, s.prize_id, s.kind, s.value, s.member,
-                        to_timestamp(s.at_ms / 1000.0)
-                   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
-                     AS s(scan_id, campaign_id, prize_id, kind, value, member, at_ms)",
-            )
-            .bind(awarded.iter().map(|(r, _)| r.scan_id.clone()).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(r, _)| r.campaign.clone()).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(_, a)| a.prize.clone()).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(_, a)| a.kind.clone()).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(_, a)| a.value).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(r, _)| r.member.clone()).collect::<Vec<_>>())
-            .bind(awarded.iter().map(|(r, _)| r.at_ms).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-            let cash: Vec<&(&Redemption, &Award)> =
-                awarded.iter().filter(|(_, a)| a.kind == "cash").collect();
-            if !cash.is_empty() {
-                sqlx::query(
-                    "INSERT INTO payouts (scan_id, member, amount_fen)
-                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
-                )
-                .bind(
-                    cash.iter()
-                        .map(|(r, _)| r.scan_id.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    cash.iter()
-                        .map(|(r, _)| r.member.clone())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(cash.iter().map(|(_, a)| a.value).collect::<Vec<_>>())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-
-        if !fresh.is_empty() {
-            sqlx::query(
-                "INSERT INTO points_ledger (campaign_id, member, points, growth, reason, source)
-                 SELECT s.campaign_id, s.member, s.points, s.growth, 'scan', s.scan_id
-                   FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
-                     AS s(campaign_id, member, points, growth, scan_id)",
-            )
-            .bind(fresh.iter().map(|r| r.campaign.clone()).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.member.clone()).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.points).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.growth).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|r| r.scan_id.clone()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-            add_to_balances(&mut tx, fresh.iter().copied()).await?;
-        }
         tx.commit().await?;
         Ok(Settled {
             settled: fresh.len(),
-            redelivered: others.len() - rejected.len(),
+            redelivered: others.len() - rejected.len() + repeated,
             rejected: rejected.len(),
         })
     }
-}
-
-/// Adds a batch's new redemptions to their members' balances. Members are updated in
-/// sorted order, so concurrent workers lock rows in the same order and cannot deadlock.
-async fn add_to_balances<'r>(
-    tx: &mut sqlx::PgTransaction<'_>,
-    redemptions: impl Iterator<Item = &'r Redemption>,
-) -> Result<(), LedgerError> {
-    let mut balances: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
-    for r in redemptions {
-        let entry = balances
-            .entry((r.campaign.as_str(), r.member.as_str()))
-            .or_default();
-        *entry = (entry.0 + r.points, entry.1 + r.growth, entry.2 + 1);
-    }
-    if balances.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO members AS m (campaign_id, member, points, growth, scans)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
-         ON CONFLICT (campaign_id, member) DO UPDATE SET
-             points = m.points + excluded.points, growth = m.growth + excluded.growth,
-             scans = m.scans + excluded.scans, updated_at = now()",
-    )
-    .bind(balances.keys().map(|(c, _)| *c).collect::<Vec<_>>())
-    .bind(balances.keys().map(|(_, m)| *m).collect::<Vec<_>>())
-    .bind(balances.values().map(|v| v.0).collect::<Vec<_>>())
-    .bind(balances.values().map(|v| v.1).collect::<Vec<_>>())
-    .bind(balances.values().map(|v| v.2).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

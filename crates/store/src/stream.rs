@@ -172,6 +172,8 @@ impl StreamReader {
     /// holds only what is still on its way to Postgres. Entries older than the oldest
     /// pending one — or, with none pending, than the last delivered one — are acked.
     /// Approximate (`~`): Redis frees whole nodes, keeping at most a node more.
+    /// (Each `XTRIM ~` removes at most a bounded number of entries, by default 100
+    /// nodes' worth: one call a second fell behind a worker settling faster than that.)
     pub async fn trim(&mut self, campaign: &str) -> Result<u64, StoreError> {
         let key = self.keys.events(campaign);
         let pending: redis::streams::StreamPendingReply =
@@ -187,13 +189,25 @@ impl StreamReader {
                 }
             }
         };
-        Ok(redis::cmd("XTRIM")
-            .arg(&key)
-            .arg("MINID")
-            .arg("~")
-            .arg(oldest_unacked)
-            .query_async(&mut self.connection)
-            .await?)
+        // In steps, so no single call holds Redis for long; and in as many steps as it
+        // takes, so trimming keeps up however fast entries are settled.
+        const STEP: u64 = 10_000;
+        let mut trimmed = 0;
+        loop {
+            let removed: u64 = redis::cmd("XTRIM")
+                .arg(&key)
+                .arg("MINID")
+                .arg("~")
+                .arg(&oldest_unacked)
+                .arg("LIMIT")
+                .arg(STEP)
+                .query_async(&mut self.connection)
+                .await?;
+            trimmed += removed;
+            if removed < STEP {
+                return Ok(trimmed);
+            }
+        }
     }
 
     /// Removes other consumers that hold no pending entries and have been idle for
@@ -242,17 +256,32 @@ impl StreamReader {
         }
     }
 
-    /// Entries added but not yet delivered to the group: the settlement lag.
+    /// Entries added but not yet delivered to the group: the settlement lag. Redis
+    /// cannot always count them (its `lag` is nil after some deletions and claims);
+    /// then, if any entry is undelivered, the stream's length stands in as an upper
+    /// bound, so the lag never reads 0 while entries wait.
     pub async fn lag(&mut self, campaign: &str) -> Result<u64, StoreError> {
+        let key = self.keys.events(campaign);
         let groups: redis::streams::StreamInfoGroupsReply =
-            redis::AsyncCommands::xinfo_groups(&mut self.connection, self.keys.events(campaign))
-                .await?;
-        Ok(groups
-            .groups
-            .iter()
-            .find(|g| g.name == SETTLE_GROUP)
-            .and_then(|g| g.lag)
-            .map_or(0, |lag| lag as u64))
+            redis::AsyncCommands::xinfo_groups(&mut self.connection, &key).await?;
+        let Some(group) = groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) else {
+            return Ok(0);
+        };
+        if let Some(lag) = group.lag {
+            return Ok(lag as u64);
+        }
+        let after: redis::streams::StreamRangeReply = redis::AsyncCommands::xrange_count(
+            &mut self.connection,
+            &key,
+            format!("({}", group.last_delivered_id),
+            "+",
+            1,
+        )
+        .await?;
+        if after.ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(redis::AsyncCommands::xlen(&mut self.connection, &key).await?)
     }
 }
 
