@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 events=${EVENTS:-200000}
 batch_size=${BATCH:-1000}
-workers=${WORKERS:-1}
+workers=${WORKERS:-$(nproc)}  # one per core: each overlaps its stream reads with its transactions
 
 yima_install_services
 command -v bc >/dev/null || yima_apt_install bc
