@@ -527,3 +527,31 @@ async fn consumers_of_gone_workers_are_forgotten_unless_they_hold_entries() {
     assert_eq!(names, vec!["holder", "w1"]);
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 15);
 }
+
+#[tokio::test]
+async fn a_worker_with_no_campaign_waits_for_one_instead_of_spinning() {
+    let db = TestDb::new().await;
+    let ledger = yima_ledger::Ledger::connect(&db.url).await.expect("ledger");
+    ledger.migrate().await.expect("migrate");
+    let block = std::time::Duration::from_millis(100);
+    let prefix = format!("idle{}", std::process::id());
+    let reader = yima_store::StreamReader::connect(&redis_url(), &prefix, "w1", block)
+        .await
+        .expect("reader");
+    let settings = yima_settle::Settings {
+        consumer: "w1".into(),
+        block,
+        ..yima_settle::Settings::default()
+    };
+    let mut worker = yima_settle::Worker::new(reader, ledger, settings);
+    // Each round has nothing to read and must wait out its block, as a read would;
+    // sleeps never end early, so this lower bound is exact, not a timing guess.
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(worker.round().await.expect("round"), 0);
+    }
+    assert!(
+        started.elapsed() >= block * 3,
+        "rounds returned at once: a busy loop"
+    );
+}
