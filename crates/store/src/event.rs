@@ -95,7 +95,7 @@ impl ScanEvent {
                 fields.0[slot] = Some(value);
             }
         }
-        let version: u32 = fields.number("v")?;
+        let version: u32 = fields.parsed("v")?;
         if version != EVENT_VERSION {
             return Err(MalformedEvent(format!("unknown version {version}")));
         }
@@ -105,21 +105,21 @@ impl ScanEvent {
         Ok(Self {
             scan_id: fields.text("scan_id")?.to_string(),
             campaign: fields.text("campaign")?.to_string(),
-            revision: fields.number("revision")?,
-            batch: fields.number("batch")?,
-            serial: fields.number("serial")?,
+            revision: fields.parsed("revision")?,
+            batch: fields.parsed("batch")?,
+            serial: fields.parsed("serial")?,
             role,
             member: fields.text("member")?.to_string(),
-            day: fields.number("day")?,
-            at_ms: fields.number("at_ms")?,
-            level: fields.number("level")?,
-            draw: fields.number("draw")?,
+            day: fields.parsed("day")?,
+            at_ms: fields.parsed("at_ms")?,
+            level: fields.parsed("level")?,
+            draw: fields.parsed("draw")?,
             drawn: fields.text("drawn")?.to_string(),
             prize: fields.text("prize")?.to_string(),
             kind: fields.text("kind")?.to_string(),
-            value: fields.number("value")?,
-            points: fields.number("points")?,
-            growth: fields.number("growth")?,
+            value: fields.parsed("value")?,
+            points: fields.parsed("points")?,
+            growth: fields.parsed("growth")?,
             region: fields.optional("region").map(str::to_string),
             batch_region: fields.optional("batch_region").map(str::to_string),
             request_id: fields.optional("request_id").map(str::to_string),
@@ -145,7 +145,7 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| MalformedEvent(format!("missing `{name}`")))
     }
 
-    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<T, MalformedEvent> {
+    fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<T, MalformedEvent> {
         let text = self.text(name)?;
         text.parse()
             .map_err(|_| MalformedEvent(format!("bad `{name}`: {text}")))
@@ -165,5 +165,93 @@ impl ScanEvent {
             drawn: self.drawn.clone(),
             prize: self.prize.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: [(&str, &str); 19] = [
+        ("v", "1"),
+        ("scan_id", "s1"),
+        ("campaign", "spring"),
+        ("revision", "2"),
+        ("batch", "7"),
+        ("serial", "42"),
+        ("role", "dealer"),
+        ("member", "wang"),
+        ("day", "2026-06-01"),
+        ("at_ms", "1780286400000"),
+        ("level", "1"),
+        ("draw", "9"),
+        ("drawn", "cup"),
+        ("prize", "cup"),
+        ("kind", "item"),
+        ("value", "5900"),
+        ("points", "10"),
+        ("growth", "5"),
+        ("region", "GD"),
+    ];
+
+    fn with(changes: &[(&'static str, Option<&'static str>)]) -> Vec<(&'static str, &'static str)> {
+        let mut pairs: Vec<_> = ENTRY.to_vec();
+        for (name, value) in changes {
+            pairs.retain(|(n, _)| n != name);
+            if let Some(value) = value {
+                pairs.push((name, value));
+            }
+        }
+        pairs
+    }
+
+    fn error(changes: &[(&'static str, Option<&'static str>)]) -> String {
+        ScanEvent::from_pairs(with(changes))
+            .expect_err("malformed")
+            .to_string()
+    }
+
+    #[test]
+    fn a_full_entry_reads_every_field_and_ignores_unknown_ones() {
+        let event = ScanEvent::from_pairs(with(&[("extra", Some("x"))])).expect("event");
+        assert_eq!(event.scan_id, "s1");
+        assert_eq!((event.batch, event.serial), (7, 42));
+        assert_eq!(event.role, Role::Dealer);
+        assert_eq!(event.day, jiff::civil::date(2026, 6, 1));
+        assert_eq!(event.at_ms, 1_780_286_400_000);
+        assert_eq!((event.points, event.growth, event.value), (10, 5, 5900));
+        assert_eq!(event.region.as_deref(), Some("GD"));
+        assert_eq!(event.batch_region, None);
+        assert_eq!(event.request_id, None);
+    }
+
+    #[test]
+    fn each_required_field_is_named_when_missing() {
+        for (name, _) in ENTRY.iter().filter(|(name, _)| *name != "region") {
+            assert_eq!(
+                error(&[(name, None)]),
+                format!("malformed scan event: missing `{name}`")
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_values_are_named() {
+        assert_eq!(
+            error(&[("serial", Some("-1"))]),
+            "malformed scan event: bad `serial`: -1"
+        );
+        assert_eq!(
+            error(&[("day", Some("2026-13-01"))]),
+            "malformed scan event: bad `day`: 2026-13-01"
+        );
+        assert_eq!(
+            error(&[("role", Some("boss"))]),
+            "malformed scan event: bad `role`: boss"
+        );
+        assert_eq!(
+            error(&[("v", Some("2"))]),
+            "malformed scan event: unknown version 2"
+        );
     }
 }
