@@ -203,10 +203,12 @@ impl StreamReader {
                 .arg(STEP)
                 .query_async(&mut self.connection)
                 .await?;
-            trimmed += removed;
-            if removed < STEP {
+            // Whole nodes only, so a step may remove a little less than STEP while more
+            // remains: stop when one removes nothing.
+            if removed == 0 {
                 return Ok(trimmed);
             }
+            trimmed += removed;
         }
     }
 
