@@ -218,12 +218,6 @@ impl Worker {
     /// Returns how many entries it wrote or read.
     async fn settle_and_read_ahead(&mut self) -> Result<usize, SettleError> {
         let (size, block) = (self.settings.batch_size, self.settings.block);
-        if self.campaigns.is_empty() {
-            // No stream to block on until a campaign exists: wait as a read would,
-            // rather than spin.
-            tokio::time::sleep(block).await;
-            return Ok(0);
-        }
         if self.in_hand.is_empty() {
             let entries = self.reader.read(&self.campaigns, size, block).await?;
             let read = entries.len();

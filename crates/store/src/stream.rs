@@ -83,6 +83,9 @@ impl StreamReader {
         block: Duration,
     ) -> Result<Vec<Entry>, StoreError> {
         if campaigns.is_empty() {
+            // No stream to block on: wait as a read finding nothing would, so a caller
+            // looping on reads does not spin until a campaign exists.
+            tokio::time::sleep(block).await;
             return Ok(Vec::new());
         }
         let keys: Vec<String> = campaigns.iter().map(|c| self.keys.events(c)).collect();
