@@ -154,7 +154,6 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let file: CampaignFile = serde_json::from_str(&stored.definition_json)?;
             let rules = Campaign::validate(file)
                 .map_err(|_| anyhow::anyhow!("stored revision {revision} does not validate"))?;
-            let event = (&record, revision, member);
             let none = |id: &str| {
                 if id.is_empty() {
                     "no_prize".to_string()
@@ -162,7 +161,6 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     id.to_string()
                 }
             };
-            let (record, revision, member) = event;
             println!("scan      {} ({source})", record.scan_id);
             println!("campaign  {campaign} revision {revision}");
             println!(
@@ -172,7 +170,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 record.role.as_str()
             );
             println!("member    {member} at level {}", record.level);
-            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), record)
+            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), &record)
             {
                 Ok(audited) => {
                     println!(
