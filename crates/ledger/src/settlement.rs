@@ -11,6 +11,61 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{Ledger, LedgerError};
 
+/// The one statement that writes a batch's new scans and, from the rows it inserted,
+/// their awards, payouts, ledger entries and balances. `$on_conflict` is what to do
+/// with a scan already settled: nothing (skip it) or fail the batch.
+///
+/// Balances are upserted in (campaign, member) order, so concurrent workers lock
+/// member rows in the same order and cannot deadlock.
+macro_rules! settle_statement {
+    ($on_conflict:literal) => {
+        concat!("WITH input AS (
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                                      $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
+                                      $11::bigint[], $12::bigint[], $13::text[], $14::text[],
+                                      $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
+                                      $19::text[], $20::text[], $21::text[])
+                   AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
+                        day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
+                        region, batch_region, request_id)
+             ), scanned AS (
+                 INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
+                                    member, day, scanned_at, level, draw, drawn, prize, points,
+                                    growth, region, batch_region, request_id)
+                 SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
+                        day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
+                        nullif(prize, ''), points, growth, region, batch_region, request_id
+                   FROM input
+                 ", $on_conflict, "
+                 RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
+             ), awarded AS (
+                 INSERT INTO awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
+                 SELECT s.scan_id, s.campaign_id, i.prize, i.kind, i.value, s.member, s.scanned_at
+                   FROM scanned s JOIN input i USING (scan_id, stream_id)
+                  WHERE i.prize <> ''
+                 RETURNING scan_id, kind, value, member
+             ), paid AS (
+                 INSERT INTO payouts (scan_id, member, amount_fen)
+                 SELECT scan_id, member, value FROM awarded WHERE kind = 'cash'
+             ), credited AS (
+                 INSERT INTO points_ledger (campaign_id, member, points, growth, reason, source)
+                 SELECT campaign_id, member, points, growth, 'scan', scan_id FROM scanned
+             ), balanced AS (
+                 INSERT INTO members AS m (campaign_id, member, points, growth, scans)
+                 SELECT campaign_id, member, sum(points), sum(growth), count(*)
+                   FROM scanned GROUP BY campaign_id, member ORDER BY campaign_id, member
+                 ON CONFLICT (campaign_id, member) DO UPDATE SET
+                     points = m.points + excluded.points, growth = m.growth + excluded.growth,
+                     scans = m.scans + excluded.scans, updated_at = now()
+             )
+             SELECT scan_id, stream_id FROM scanned")
+    };
+}
+/// For a batch expected to be new: any settled scan in it fails the statement.
+const NEW_BATCH: &str = settle_statement!("");
+/// For a batch known to hold settled scans: they are skipped.
+const ANY_BATCH: &str = settle_statement!("ON CONFLICT DO NOTHING");
+
 /// One redemption as the gateway recorded it, in plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redemption {
@@ -95,81 +150,16 @@ impl Ledger {
             .collect();
         let repeated = batch.len() - unique.len();
         let batch = unique.as_slice();
-        let text = |f: &dyn Fn(&Redemption) -> &str| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
-        let optional = |f: &dyn Fn(&Redemption) -> Option<&str>| {
-            batch.iter().map(|r| f(r)).collect::<Vec<_>>()
+        // Almost every batch is new: written without ON CONFLICT, Postgres skips a
+        // look-up in both unique indexes of `scans` per row. A batch holding anything
+        // already settled fails on a unique key and is written again, entry by entry
+        // sorted out below, in a fresh transaction.
+        let (mut tx, inserted) = match self.write_new(NEW_BATCH, batch).await {
+            Err(LedgerError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.write_new(ANY_BATCH, batch).await?
+            }
+            written => written?,
         };
-        let number =
-            |f: &dyn Fn(&Redemption) -> i64| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
-        let mut tx = self.pool.begin().await?;
-
-        // Balances are upserted in (campaign, member) order, so concurrent workers lock
-        // member rows in the same order and cannot deadlock.
-        let inserted: Vec<(String, String)> = sqlx::query_as(
-            "WITH input AS (
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                                      $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
-                                      $11::bigint[], $12::bigint[], $13::text[], $14::text[],
-                                      $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
-                                      $19::text[], $20::text[], $21::text[])
-                   AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
-                        day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
-                        region, batch_region, request_id)
-             ), scanned AS (
-                 INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
-                                    member, day, scanned_at, level, draw, drawn, prize, points,
-                                    growth, region, batch_region, request_id)
-                 SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
-                        day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
-                        nullif(prize, ''), points, growth, region, batch_region, request_id
-                   FROM input
-                 ON CONFLICT DO NOTHING
-                 RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
-             ), awarded AS (
-                 INSERT INTO awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
-                 SELECT s.scan_id, s.campaign_id, i.prize, i.kind, i.value, s.member, s.scanned_at
-                   FROM scanned s JOIN input i USING (scan_id, stream_id)
-                  WHERE i.prize <> ''
-                 RETURNING scan_id, kind, value, member
-             ), paid AS (
-                 INSERT INTO payouts (scan_id, member, amount_fen)
-                 SELECT scan_id, member, value FROM awarded WHERE kind = 'cash'
-             ), credited AS (
-                 INSERT INTO points_ledger (campaign_id, member, points, growth, reason, source)
-                 SELECT campaign_id, member, points, growth, 'scan', scan_id FROM scanned
-             ), balanced AS (
-                 INSERT INTO members AS m (campaign_id, member, points, growth, scans)
-                 SELECT campaign_id, member, sum(points), sum(growth), count(*)
-                   FROM scanned GROUP BY campaign_id, member ORDER BY campaign_id, member
-                 ON CONFLICT (campaign_id, member) DO UPDATE SET
-                     points = m.points + excluded.points, growth = m.growth + excluded.growth,
-                     scans = m.scans + excluded.scans, updated_at = now()
-             )
-             SELECT scan_id, stream_id FROM scanned",
-        )
-        .bind(text(&|r| &r.scan_id))
-        .bind(text(&|r| &r.stream_id))
-        .bind(text(&|r| &r.campaign))
-        .bind(number(&|r| i64::from(r.revision)))
-        .bind(number(&|r| i64::from(r.batch)))
-        .bind(number(&|r| i64::from(r.serial)))
-        .bind(text(&|r| &r.role))
-        .bind(text(&|r| &r.member))
-        .bind(batch.iter().map(|r| r.day.to_string()).collect::<Vec<_>>())
-        .bind(number(&|r| r.at_ms))
-        .bind(number(&|r| i64::from(r.level)))
-        .bind(number(&|r| i64::from(r.draw)))
-        .bind(text(&|r| &r.drawn))
-        .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.prize)))
-        .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.kind)))
-        .bind(number(&|r| r.award.as_ref().map_or(0, |a| a.value)))
-        .bind(number(&|r| r.points))
-        .bind(number(&|r| r.growth))
-        .bind(optional(&|r| r.region.as_deref()))
-        .bind(optional(&|r| r.batch_region.as_deref()))
-        .bind(optional(&|r| r.request_id.as_deref()))
-        .fetch_all(&mut *tx)
-        .await?;
         let inserted: HashSet<(&str, &str)> = inserted
             .iter()
             .map(|(scan, entry)| (scan.as_str(), entry.as_str()))
@@ -223,5 +213,52 @@ impl Ledger {
             redelivered: others.len() - rejected.len() + repeated,
             rejected: rejected.len(),
         })
+    }
+
+    /// Runs one form of the batch statement in a new transaction, left open for the
+    /// rest of the batch; answers the (scan id, stream id) pairs it inserted.
+    async fn write_new(
+        &self,
+        statement: &'static str,
+        batch: &[&Redemption],
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, sqlx::Postgres>,
+            Vec<(String, String)>,
+        ),
+        LedgerError,
+    > {
+        let text = |f: &dyn Fn(&Redemption) -> &str| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let optional = |f: &dyn Fn(&Redemption) -> Option<&str>| {
+            batch.iter().map(|r| f(r)).collect::<Vec<_>>()
+        };
+        let number =
+            |f: &dyn Fn(&Redemption) -> i64| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query_as(statement)
+            .bind(text(&|r| &r.scan_id))
+            .bind(text(&|r| &r.stream_id))
+            .bind(text(&|r| &r.campaign))
+            .bind(number(&|r| i64::from(r.revision)))
+            .bind(number(&|r| i64::from(r.batch)))
+            .bind(number(&|r| i64::from(r.serial)))
+            .bind(text(&|r| &r.role))
+            .bind(text(&|r| &r.member))
+            .bind(batch.iter().map(|r| r.day.to_string()).collect::<Vec<_>>())
+            .bind(number(&|r| r.at_ms))
+            .bind(number(&|r| i64::from(r.level)))
+            .bind(number(&|r| i64::from(r.draw)))
+            .bind(text(&|r| &r.drawn))
+            .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.prize)))
+            .bind(text(&|r| r.award.as_ref().map_or("", |a| &a.kind)))
+            .bind(number(&|r| r.award.as_ref().map_or(0, |a| a.value)))
+            .bind(number(&|r| r.points))
+            .bind(number(&|r| r.growth))
+            .bind(optional(&|r| r.region.as_deref()))
+            .bind(optional(&|r| r.batch_region.as_deref()))
+            .bind(optional(&|r| r.request_id.as_deref()))
+            .fetch_all(&mut *tx)
+            .await?;
+        Ok((tx, inserted))
     }
 }
