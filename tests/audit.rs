@@ -106,18 +106,16 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
     );
 
     let (_, fields) = &entries[0];
-    let mut forged: Vec<(String, String)> = fields.clone().into_iter().collect();
-    for (name, value) in &mut forged {
-        match name.as_str() {
-            "scan_id" => *value = "forgedforgedforgedforg".into(),
-            "drawn" | "prize" => *value = "phone".into(),
-            _ => {}
-        }
-    }
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&fields["event"]).expect("a version 2 event");
+    forged["scan_id"] = "forgedforgedforgedforg".into();
+    forged["drawn"] = "phone".into();
+    forged["prize"] = "phone".into();
     let _: String = redis::cmd("XADD")
         .arg(format!("{}:{{test}}:events", gateway.prefix))
         .arg("*")
-        .arg(forged)
+        .arg("event")
+        .arg(forged.to_string())
         .query_async(&mut gateway.redis().await)
         .await
         .expect("xadd");

@@ -199,27 +199,31 @@ async fn append_events(gateway: &TestGateway, batch: u32, count: u32) {
             pipe.cmd("XADD")
                 .arg(&stream)
                 .arg("*")
-                .arg(&[
-                    ("v", "1".to_string()),
-                    ("scan_id", format!("scan-{serial}")),
-                    ("campaign", "test".into()),
-                    ("revision", "1".into()),
-                    ("batch", batch.to_string()),
-                    ("serial", serial.to_string()),
-                    ("role", "consumer".into()),
-                    ("member", format!("m{}", serial % 997)),
-                    ("day", "2026-06-01".into()),
-                    ("at_ms", "1780286400000".into()),
-                    ("level", "1".into()),
-                    ("draw", "1".into()),
-                    ("drawn", if won { "red-packet" } else { "" }.into()),
-                    ("prize", if won { "red-packet" } else { "" }.into()),
-                    ("kind", if won { "cash" } else { "" }.into()),
-                    ("value", if won { "888" } else { "0" }.into()),
-                    ("points", "10".into()),
-                    ("growth", "10".into()),
-                    ("status", if won { "won" } else { "no_prize" }.into()),
-                ])
+                .arg("event")
+                .arg(
+                    serde_json::json!({
+                        "v": 2,
+                        "scan_id": format!("scan-{serial}"),
+                        "campaign": "test",
+                        "revision": 1,
+                        "batch": batch,
+                        "serial": serial,
+                        "role": "consumer",
+                        "member": format!("m{}", serial % 997),
+                        "day": "2026-06-01",
+                        "at_ms": 1_780_286_400_000_i64,
+                        "level": 1,
+                        "draw": 1,
+                        "drawn": if won { "red-packet" } else { "" },
+                        "prize": if won { "red-packet" } else { "" },
+                        "kind": if won { "cash" } else { "" },
+                        "value": if won { 888 } else { 0 },
+                        "points": 10,
+                        "growth": 10,
+                        "status": if won { "won" } else { "no_prize" },
+                    })
+                    .to_string(),
+                )
                 .ignore();
         }
         let () = pipe.query_async(&mut connection).await.expect("xadd");

@@ -161,16 +161,15 @@ impl Store {
                 return Ok(None);
             };
             start = format!("({last}");
-            for (_, fields) in &entries {
-                if fields
-                    .iter()
-                    .any(|(name, value)| name == "scan_id" && value == scan_id)
-                {
-                    let pairs = fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-                    return ScanEvent::from_pairs(pairs)
-                        .map(Some)
-                        .map_err(|e| StoreError::Protocol(e.to_string()));
-                }
+            // An entry that cannot be read is not the scan asked for; the settlement
+            // worker is what reports it.
+            let found = entries.iter().find_map(|(_, fields)| {
+                ScanEvent::from_pairs(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                    .ok()
+                    .filter(|event| event.scan_id == scan_id)
+            });
+            if found.is_some() {
+                return Ok(found);
             }
         }
     }

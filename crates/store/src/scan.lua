@@ -21,7 +21,8 @@
 -- ARGV[12] number of prizes N
 -- ARGV[13..12+6N] per prize: id, available now, daily cap (-1 = none), kind, value,
 --          JSON object for the response
--- ARGV[13+6N..] event fields (name, value, ...), appended to the stream entry
+-- ARGV[13+6N] the event's JSON members known before the script runs (no braces); the
+--          script adds status, level, drawn, prize, kind, value and points
 --
 -- Returns {"new", body}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
 -- growth}. Nothing is written unless the answer is "new".
@@ -129,10 +130,9 @@ local body = '{"status":"' .. status .. '","scan_id":"' .. ARGV[3] .. '","prize"
 redis.call('HSET', KEYS[2], 'member', member, 'body', body)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 
-local event = {'status', status, 'member', member, 'serial', ARGV[1], 'level', tostring(level),
-    'draw', ARGV[8], 'drawn', drawn > 0 and field(drawn, 1) or '', 'prize', prize_id,
-    'kind', awarded > 0 and field(awarded, 4) or '', 'value', awarded > 0 and field(awarded, 5) or '0',
-    'points', tostring(points_awarded), 'growth', ARGV[7]}
-for i = 13 + count * 6, #ARGV do event[#event + 1] = ARGV[i] end
-redis.call('XADD', KEYS[8], '*', unpack(event))
+local event = '{' .. ARGV[13 + count * 6] .. ',"status":"' .. status .. '","level":' .. level ..
+    ',"drawn":"' .. (drawn > 0 and field(drawn, 1) or '') .. '","prize":"' .. prize_id ..
+    '","kind":"' .. (awarded > 0 and field(awarded, 4) or '') ..
+    '","value":' .. (awarded > 0 and field(awarded, 5) or '0') .. ',"points":' .. points_awarded .. '}'
+redis.call('XADD', KEYS[8], '*', 'event', event)
 return {'new', body}

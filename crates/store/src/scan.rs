@@ -2,6 +2,7 @@
 
 use yima_campaign::{Campaign, PrizeKind, Role};
 
+use crate::event::EventContext;
 use crate::{EVENT_VERSION, Store, StoreError};
 
 /// A campaign revision compiled into the script's arguments once, so a scan only
@@ -193,32 +194,28 @@ impl Store {
                 .arg(prize.value)
                 .arg(&prize.json);
         }
-        invocation
-            .arg("v")
-            .arg(EVENT_VERSION)
-            .arg("scan_id")
-            .arg(call.scan_id)
-            .arg("campaign")
-            .arg(campaign)
-            .arg("revision")
-            .arg(table.revision)
-            .arg("batch")
-            .arg(call.batch)
-            .arg("role")
-            .arg(call.role.as_str())
-            .arg("day")
-            .arg(call.day)
-            .arg("at_ms")
-            .arg(call.at_ms);
-        for (name, value) in [
-            ("region", call.region),
-            ("batch_region", call.batch_region),
-            ("request_id", call.request_id),
-        ] {
-            if let Some(value) = value {
-                invocation.arg(name).arg(value);
-            }
-        }
+        let event = EventContext {
+            v: EVENT_VERSION,
+            scan_id: call.scan_id,
+            campaign,
+            revision: table.revision,
+            batch: call.batch,
+            serial: call.serial,
+            role: call.role.as_str(),
+            member: call.member,
+            day: call.day,
+            at_ms: call.at_ms,
+            draw: call.draw_number,
+            growth: i64::from(table.growth_per_scan),
+            region: call.region,
+            batch_region: call.batch_region,
+            request_id: call.request_id,
+        };
+        invocation.arg(
+            event
+                .members()
+                .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
+        );
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
