@@ -7,9 +7,11 @@
 
 mod audit;
 mod draw;
+mod mall;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
+pub use mall::{MallItem, Refusal};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -138,6 +140,9 @@ pub struct CampaignFile {
     /// instead, such as bonus points (extension key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_of_stock: Option<String>,
+    /// The points mall's gifts (extension key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mall: Vec<MallItem>,
 }
 
 /// A campaign that passed every check, with its times parsed.
@@ -346,6 +351,8 @@ impl Campaign {
                 );
             }
         }
+
+        problems.extend(mall::problems(&file.mall, file.levels.len()));
 
         match (starts_at, ends_at, timezone) {
             (Some(starts_at), Some(ends_at), Some(timezone)) if problems.is_empty() => Ok(Self {

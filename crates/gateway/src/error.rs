@@ -16,6 +16,10 @@ pub enum ApiError {
     /// A named thing does not exist (`unknown_member`, `unknown_campaign`, ...).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The request is sound but the state forbids it (`out_of_stock`,
+    /// `insufficient_points`, ...); nothing was written.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// Missing or wrong admin token.
     #[error("unauthorized")]
     Unauthorized,
@@ -39,6 +43,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::InvalidCode | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -53,7 +58,9 @@ impl ResponseError for ApiError {
             Self::InvalidCode => response.body(INVALID_CODE_BODY),
             Self::BadRequest(detail) => response
                 .body(serde_json::json!({"error": "bad_request", "detail": detail}).to_string()),
-            Self::NotFound(code) => response.body(serde_json::json!({"error": code}).to_string()),
+            Self::NotFound(code) | Self::Conflict(code) => {
+                response.body(serde_json::json!({"error": code}).to_string())
+            }
             Self::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
                 response.body(r#"{"error":"unauthorized"}"#)

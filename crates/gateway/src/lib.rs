@@ -9,6 +9,7 @@ mod admin;
 mod catalog;
 mod clock;
 mod error;
+mod mall;
 mod reads;
 mod request_id;
 mod scan;
@@ -74,6 +75,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/v1/scan", web::post().to(scan::scan))
         .route("/v1/members/{member}", web::get().to(reads::member))
+        .route("/v1/members/{member}/redeem", web::post().to(mall::redeem))
         .route("/v1/campaigns/{id}", web::get().to(reads::campaign))
         .route("/v1/campaigns/{id}/stats", web::get().to(reads::stats))
         .route("/v1/admin/campaigns", web::post().to(admin::apply))

@@ -14,7 +14,7 @@ pub(crate) struct CampaignQuery {
 }
 
 /// The campaign a member read is about: the one named, or the only one there is.
-fn pick_campaign(
+pub(crate) fn pick_campaign(
     gateway: &Gateway,
     named: Option<&str>,
 ) -> Result<std::sync::Arc<LoadedCampaign>, ApiError> {

@@ -7,6 +7,7 @@
 
 mod batches;
 mod campaigns;
+mod mall;
 mod payouts;
 mod records;
 mod settlement;
@@ -24,6 +25,7 @@ pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
+pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{MemberBalance, SettledDraw, SettledRecord, SettledScan};
 pub use settlement::{Award, Redemption, Settled};

@@ -114,6 +114,27 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a mall purchase's price off the member's hot balance, after Postgres
+    /// committed it. Spending is checked against Postgres, so a crash before this call
+    /// overspends nothing: Redis shows more points than Postgres until `restore`, and
+    /// `reconcile` names the member. A member Redis does not know is left alone.
+    pub async fn spend_points(
+        &self,
+        campaign: &str,
+        member: &str,
+        points: i64,
+    ) -> Result<(), StoreError> {
+        const SPEND: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
+            redis.call('HINCRBY', KEYS[1], 'points', -tonumber(ARGV[1])) end return 0";
+        let mut connection = self.connection.clone();
+        let _: i64 = redis::Script::new(SPEND)
+            .key(self.keys.member(campaign, member))
+            .arg(points)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
     /// A member's counters in a campaign; `None` if the member never scanned there.
     pub async fn member(
         &self,

@@ -1,0 +1,99 @@
+//! `POST /v1/members/{member}/redeem`: buy a points mall gift with settled points.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use yima_campaign::Refusal;
+use yima_ledger::{Purchase, PurchaseOutcome};
+
+use crate::error::ApiError;
+use crate::reads::pick_campaign;
+use crate::{Gateway, read_body, valid_token};
+
+/// A purchase names an item and a request id; anything near this is not one.
+const REDEEM_BODY_LIMIT: usize = 4 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemRequest {
+    item: String,
+    request_id: String,
+    #[serde(default)]
+    campaign: Option<String>,
+}
+
+/// The handler. Points are spendable once settled: the purchase is checked and
+/// written in Postgres, then taken off the hot balance in Redis.
+pub async fn redeem(
+    gateway: web::Data<Gateway>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let member = path.into_inner();
+    if !valid_token(&member, 64, |c| {
+        c.is_ascii_alphanumeric() || "_-.@".contains(c)
+    }) {
+        return Err(ApiError::BadRequest(
+            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
+        ));
+    }
+    let body = read_body(payload, REDEEM_BODY_LIMIT).await?;
+    let request: RedeemRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    if !valid_token(&request.request_id, 64, |c| c.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "request_id must be 1 to 64 printable ASCII characters".into(),
+        ));
+    }
+    let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
+    let campaign = &loaded.campaign;
+    let item = campaign
+        .file
+        .mall
+        .iter()
+        .find(|item| item.id == request.item)
+        .ok_or(ApiError::NotFound("unknown_item"))?;
+    let purchase = Purchase {
+        campaign: &campaign.file.id,
+        member: &member,
+        request_id: &request.request_id,
+        item: &item.id,
+        stock: item.stock,
+    };
+    let price = |points: i64, growth: i64| {
+        let level = campaign.level_for(u64::try_from(growth).unwrap_or(0));
+        item.price_for(level, u64::try_from(points).unwrap_or(0))
+            .map(|price| i64::try_from(price).unwrap_or(i64::MAX))
+    };
+    let answer = |paid: i64, left: i64| {
+        serde_json::json!({
+            "status": "redeemed",
+            "request_id": request.request_id,
+            "item": item.id,
+            "price_paid": paid,
+            "points": left,
+        })
+        .to_string()
+    };
+    let body = match gateway.ledger.purchase(&purchase, price, answer).await? {
+        PurchaseOutcome::Bought { paid, body } => {
+            gateway
+                .store
+                .spend_points(&campaign.file.id, &member, paid)
+                .await?;
+            body
+        }
+        PurchaseOutcome::Repeated(body) => body,
+        PurchaseOutcome::RequestIdReused => return Err(ApiError::Conflict("request_id_reused")),
+        PurchaseOutcome::UnknownMember => return Err(ApiError::NotFound("unknown_member")),
+        PurchaseOutcome::Refused(Refusal::LevelTooLow) => {
+            return Err(ApiError::Conflict("level_too_low"));
+        }
+        PurchaseOutcome::Refused(Refusal::InsufficientPoints) => {
+            return Err(ApiError::Conflict("insufficient_points"));
+        }
+        PurchaseOutcome::OutOfStock => return Err(ApiError::Conflict("out_of_stock")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
