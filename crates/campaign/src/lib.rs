@@ -6,10 +6,12 @@
 //! does no IO: it turns TOML text into a [`Campaign`] or a list of [`Problem`]s.
 
 mod audit;
+mod board;
 mod draw;
 mod mall;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
+pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
 pub use mall::{MallItem, Refusal};
 

@@ -207,6 +207,25 @@ fn days_and_windows_follow_the_campaign_time_zone() {
 }
 
 #[test]
+fn leaderboard_months_follow_the_campaign_time_zone() {
+    let campaign = Campaign::from_toml(DEMO).expect("valid");
+    // 16:30 UTC on June 30 is 00:30 on July 1 in Shanghai.
+    let month = campaign.month(at("2026-06-30T16:30:00Z"));
+    assert_eq!(month.period, "2026-07");
+    assert_eq!(month.starts_at, at("2026-06-30T16:00:00Z"));
+    assert_eq!(month.ends_at, at("2026-07-31T16:00:00Z"));
+    assert_eq!(
+        campaign.ms_into_month(at("2026-06-30T16:30:00Z")),
+        30 * 60 * 1000
+    );
+    assert_eq!(campaign.month(at("2026-06-30T15:59:59Z")).period, "2026-06");
+    assert_eq!(campaign.period("2026-07"), Some(month));
+    for bad in ["2026-13", "2026-7", "26-07", "2026/07", "", "2026-00"] {
+        assert_eq!(campaign.period(bad), None, "{bad}");
+    }
+}
+
+#[test]
 fn levels_are_reached_at_their_min_growth() {
     let campaign = Campaign::from_toml(DEMO).expect("valid");
     let levels: Vec<usize> = [0, 99, 100, 499, 500, 1999, 2000, u64::MAX]

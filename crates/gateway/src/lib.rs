@@ -78,6 +78,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/members/{member}/redeem", web::post().to(mall::redeem))
         .route("/v1/campaigns/{id}", web::get().to(reads::campaign))
         .route("/v1/campaigns/{id}/stats", web::get().to(reads::stats))
+        .route(
+            "/v1/campaigns/{id}/leaderboard",
+            web::get().to(reads::leaderboard),
+        )
         .route("/v1/admin/campaigns", web::post().to(admin::apply))
         .route("/v1/admin/batches", web::post().to(admin::create_batch))
         .route(

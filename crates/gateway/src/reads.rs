@@ -63,6 +63,74 @@ pub async fn member(
     })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BoardQuery {
+    period: Option<String>,
+    limit: Option<usize>,
+    region: Option<String>,
+}
+
+/// Most entries one leaderboard read returns.
+const MAX_BOARD_LIMIT: usize = 100;
+
+/// `GET /v1/campaigns/{id}/leaderboard?period=YYYY-MM&limit=N&region=R`: the month's
+/// most active scanners (this month by default, in the campaign's zone). Ties go to
+/// whoever reached the score first.
+pub async fn leaderboard(
+    gateway: web::Data<Gateway>,
+    path: web::Path<String>,
+    query: web::Query<BoardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let loaded = gateway
+        .catalog
+        .campaign(&path)
+        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+    let campaign = &loaded.campaign;
+    let month = match query.period.as_deref() {
+        Some(period) => campaign.period(period).ok_or_else(|| {
+            ApiError::BadRequest(format!("period `{period}` is not a YYYY-MM month"))
+        })?,
+        None => campaign.month(gateway.clock.now()),
+    };
+    let limit = query.limit.unwrap_or(10);
+    if !(1..=MAX_BOARD_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_BOARD_LIMIT}"
+        )));
+    }
+    if let Some(region) = &query.region {
+        if !crate::valid_token(region, 32, |c| {
+            c.is_ascii_alphanumeric() || "_-".contains(c)
+        }) {
+            return Err(ApiError::BadRequest(
+                "region must be 1 to 32 of A-Z, a-z, 0-9, '_', '-'".into(),
+            ));
+        }
+    }
+    let top = gateway
+        .store
+        .leaderboard(
+            &campaign.file.id,
+            &month.period,
+            query.region.as_deref(),
+            limit,
+        )
+        .await?;
+    let entries: Vec<_> = top
+        .into_iter()
+        .enumerate()
+        .map(
+            |(index, (member, scans))| json!({"rank": index + 1, "member": member, "scans": scans}),
+        )
+        .collect();
+    let mut body = json!({"period": month.period, "entries": entries});
+    if let Some(region) = &query.region {
+        body["region"] = json!(region);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
 /// `GET /v1/campaigns/{id}`: the public campaign, with the draw commitment and, once
 /// the campaign has ended, the secret itself.
 pub async fn campaign(

@@ -117,6 +117,7 @@ pub async fn scan(
         .map(|p| loaded.campaign.available_stock(p, now))
         .collect();
     let day = loaded.campaign.day(now).to_string();
+    let month = loaded.campaign.month(now);
     let call = ScanCall {
         batch: batch.id,
         serial: code.serial,
@@ -130,6 +131,8 @@ pub async fn scan(
         region: request.region.as_deref(),
         batch_region: batch.region.as_deref(),
         request_id: request.request_id.as_deref(),
+        period: &month.period,
+        ms_into_month: loaded.campaign.ms_into_month(now),
     };
     let level = |growth: i64| {
         loaded

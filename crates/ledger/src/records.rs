@@ -217,3 +217,55 @@ impl Ledger {
         }))
     }
 }
+
+/// One member's scans in a month, campaign-wide (`region` None) or in one region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRow {
+    /// The scanner's region, else the batch's; None for the campaign-wide board.
+    pub region: Option<String>,
+    /// Member id.
+    pub member: String,
+    /// Settled scans in the month.
+    pub scans: i64,
+    /// When the member reached that count: their last scan's time, ms since the epoch.
+    pub reached_ms: i64,
+}
+
+impl Ledger {
+    /// Every member's settled scans from `from_ms` up to `to_ms`, campaign-wide and per
+    /// region, from which `restore` rebuilds a month's leaderboards.
+    pub async fn board_rows(
+        &self,
+        campaign: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<BoardRow>, LedgerError> {
+        let rows: Vec<(Option<String>, String, i64, i64)> = sqlx::query_as(
+            "WITH month AS (
+                 SELECT coalesce(region, batch_region) AS region, member, scanned_at FROM scans
+                  WHERE campaign_id = $1
+                    AND scanned_at >= to_timestamp($2 / 1000.0)
+                    AND scanned_at < to_timestamp($3 / 1000.0)
+             )
+             SELECT NULL::text, member, count(*), round(extract(epoch FROM max(scanned_at)) * 1000)::bigint
+               FROM month GROUP BY member
+             UNION ALL
+             SELECT region, member, count(*), round(extract(epoch FROM max(scanned_at)) * 1000)::bigint
+               FROM month WHERE region IS NOT NULL GROUP BY region, member",
+        )
+        .bind(campaign)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(region, member, scans, reached_ms)| BoardRow {
+                region,
+                member,
+                scans,
+                reached_ms,
+            })
+            .collect())
+    }
+}

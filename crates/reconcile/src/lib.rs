@@ -180,6 +180,19 @@ pub async fn restore(
     }
     add_balances_and_in_flight(&mut state, &record, &[]);
     let removed = redis_state::write(store, campaign, &state, &recent).await?;
+    // This month's and last month's leaderboards.
+    let this_month = rules.month(now);
+    let last_month = rules.month(this_month.starts_at - jiff::SignedDuration::from_millis(1));
+    for month in [last_month, this_month] {
+        let rows = ledger
+            .board_rows(
+                campaign,
+                month.starts_at.as_millisecond(),
+                month.ends_at.as_millisecond(),
+            )
+            .await?;
+        redis_state::write_boards(store, campaign, &month, &rows).await?;
+    }
     Ok(Restored {
         scans: record.scans,
         members: state.members.len(),

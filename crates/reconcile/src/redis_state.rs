@@ -219,3 +219,36 @@ pub(crate) async fn write(
     }
     Ok(stale.len())
 }
+
+/// How long a month's leaderboard stays in Redis after its last scan, as `scan.lua`
+/// keeps it.
+const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
+
+/// Writes a month's leaderboards from settled scans, with the scores `scan.lua` would
+/// have given them: a member reached their count at their last scan.
+pub(crate) async fn write_boards(
+    store: &Store,
+    campaign: &str,
+    month: &yima_campaign::Month,
+    rows: &[yima_ledger::BoardRow],
+) -> Result<(), ReconcileError> {
+    let keys = store.keys();
+    let mut connection = store.connection();
+    let start = month.starts_at.as_millisecond();
+    for chunk in rows.chunks(PIPELINE) {
+        let mut pipe = redis::pipe();
+        for row in chunk {
+            let key = keys.board(campaign, &month.period, row.region.as_deref());
+            let into = u32::try_from(row.reached_ms - start).unwrap_or(u32::MAX);
+            let scans = u64::try_from(row.scans).unwrap_or(0);
+            pipe.cmd("ZADD")
+                .arg(&key)
+                .arg(format!("{:.0}", yima_campaign::board_score(scans, into)))
+                .arg(&row.member)
+                .ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(BOARD_TTL_SECONDS).ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await?;
+    }
+    Ok(())
+}

@@ -87,6 +87,14 @@ impl Keys {
         format!("{}:stats", self.campaign(campaign))
     }
 
+    /// A month's scan leaderboard, campaign-wide or for one region.
+    pub fn board(&self, campaign: &str, period: &str, region: Option<&str>) -> String {
+        match region {
+            Some(region) => format!("{}:board:{period}:region:{region}", self.campaign(campaign)),
+            None => format!("{}:board:{period}", self.campaign(campaign)),
+        }
+    }
+
     /// The settlement stream.
     pub fn events(&self, campaign: &str) -> String {
         format!("{}:events", self.campaign(campaign))

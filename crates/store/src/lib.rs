@@ -135,6 +135,32 @@ impl Store {
         Ok(())
     }
 
+    /// The top `limit` of a month's leaderboard, best first, with each member's scans.
+    pub async fn leaderboard(
+        &self,
+        campaign: &str,
+        period: &str,
+        region: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let top: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(self.keys.board(campaign, period, region))
+            .arg(0)
+            .arg(limit - 1)
+            .arg("REV")
+            .arg("WITHSCORES")
+            .query_async(&mut connection)
+            .await?;
+        Ok(top
+            .into_iter()
+            .map(|(member, score)| (member, yima_campaign::board_scans(score)))
+            .collect())
+    }
+
     /// A member's counters in a campaign; `None` if the member never scanned there.
     pub async fn member(
         &self,

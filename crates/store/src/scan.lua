@@ -10,6 +10,8 @@
 -- KEYS[6] prizes awarded today                     hash prize -> count
 -- KEYS[7] campaign counters                        hash {scans, wins}
 -- KEYS[8] settlement stream
+-- KEYS[9] this month's leaderboard                 zset member -> score (see board.rs)
+-- KEYS[10] (optional) this month's board of the scanner's region
 --
 -- ARGV[1]  serial                 ARGV[2]  member
 -- ARGV[3]  scan id                ARGV[4]  daily scan limit
@@ -23,6 +25,7 @@
 --          JSON object for the response
 -- ARGV[13+6N] the event's JSON members known before the script runs (no braces); the
 --          script adds status, level, drawn, prize, kind, value and points
+-- ARGV[14+6N] milliseconds into the leaderboard month
 --
 -- Returns {"new", body}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
 -- growth}. Nothing is written unless the answer is "new".
@@ -122,6 +125,14 @@ redis.call('SETBIT', KEYS[1], serial, 1)
 redis.call('INCR', KEYS[4])
 redis.call('EXPIRE', KEYS[4], 172800)
 redis.call('HINCRBY', KEYS[7], 'scans', 1)
+
+-- Boards: scans in the high bits, how early they were reached in the low 32.
+local early = 4294967295 - tonumber(ARGV[14 + count * 6])
+for board = 9, #KEYS do
+    local scans = math.floor(tonumber(redis.call('ZSCORE', KEYS[board], member) or '0') / 4294967296) + 1
+    redis.call('ZADD', KEYS[board], string.format('%.0f', scans * 4294967296 + early), member)
+    redis.call('EXPIRE', KEYS[board], 8640000, 'NX')
+end
 
 local status = 'no_prize'
 if awarded > 0 then status = 'won' end

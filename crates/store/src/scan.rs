@@ -125,6 +125,10 @@ pub struct ScanCall<'a> {
     pub batch_region: Option<&'a str>,
     /// The client's request id, kept for support.
     pub request_id: Option<&'a str>,
+    /// The leaderboard month, `YYYY-MM` in the campaign's zone.
+    pub period: &'a str,
+    /// Milliseconds into that month: breaks leaderboard ties.
+    pub ms_into_month: u32,
 }
 
 /// What the script decided.
@@ -173,6 +177,12 @@ impl Store {
             .key(keys.awarded_on(campaign, call.day))
             .key(keys.stats(campaign))
             .key(keys.events(campaign))
+            .key(keys.board(campaign, call.period, None));
+        // The scanner's region if sent, else the batch's.
+        if let Some(region) = call.region.or(call.batch_region) {
+            invocation.key(keys.board(campaign, call.period, Some(region)));
+        }
+        invocation
             .arg(call.serial)
             .arg(call.member)
             .arg(call.scan_id)
@@ -216,6 +226,7 @@ impl Store {
                 .members()
                 .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
         );
+        invocation.arg(call.ms_into_month);
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)

@@ -1,0 +1,180 @@
+//! Monthly leaderboards against real Redis: more scans rank first, ties go to whoever
+//! reached the score first, months follow the campaign's zone, regions have their own.
+
+mod support;
+
+use support::*;
+use yima_gateway::Clock;
+
+fn at(text: &str) -> jiff::Timestamp {
+    text.parse().expect("timestamp")
+}
+
+async fn scan_at(
+    gateway: &TestGateway,
+    when: &str,
+    code: &str,
+    member: &str,
+    region: Option<&str>,
+) {
+    gateway.clock.set(at(when));
+    let mut body = serde_json::json!({"code": code, "member": member});
+    if let Some(region) = region {
+        body["region"] = region.into();
+    }
+    let (status, answer) = gateway.post("/v1/scan", body.to_string(), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(json(&answer)["status"], "no_prize", "{answer}");
+}
+
+async fn board(gateway: &TestGateway, query: &str) -> Vec<(String, u64)> {
+    let (status, body) = gateway
+        .get(&format!("/v1/campaigns/test/leaderboard{query}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let body = json(&body);
+    body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            assert_eq!(entry["rank"], index + 1);
+            (
+                entry["member"].as_str().expect("member").to_string(),
+                entry["scans"].as_u64().expect("scans"),
+            )
+        })
+        .collect()
+}
+
+fn owned(entries: &[(&str, u64)]) -> Vec<(String, u64)> {
+    entries.iter().map(|(m, n)| (m.to_string(), *n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_scans_rank_first_and_ties_go_to_whoever_got_there_first() {
+    let gateway = TestGateway::start(&campaign(1000, "", ""), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(20, None).await;
+    let mut codes = codes.iter();
+    let mut next = || codes.next().expect("enough codes").clone();
+
+    // Shanghai times (UTC+8). dai scans first but only once; bai, ai and cai all reach
+    // two scans, in that order, so the board is not in any order of their names.
+    scan_at(
+        &gateway,
+        "2026-06-01T08:00:00+08:00",
+        &next(),
+        "dai",
+        Some("GD"),
+    )
+    .await;
+    scan_at(
+        &gateway,
+        "2026-06-02T09:00:00+08:00",
+        &next(),
+        "ai",
+        Some("GD"),
+    )
+    .await;
+    scan_at(&gateway, "2026-06-02T09:00:01+08:00", &next(), "bai", None).await;
+    scan_at(&gateway, "2026-06-03T10:00:00+08:00", &next(), "bai", None).await;
+    scan_at(
+        &gateway,
+        "2026-06-03T10:00:00.001+08:00",
+        &next(),
+        "ai",
+        Some("GD"),
+    )
+    .await;
+    scan_at(
+        &gateway,
+        "2026-06-04T11:00:00+08:00",
+        &next(),
+        "cai",
+        Some("SH"),
+    )
+    .await;
+    scan_at(
+        &gateway,
+        "2026-06-05T12:00:00+08:00",
+        &next(),
+        "cai",
+        Some("SH"),
+    )
+    .await;
+    // 00:30 on July 1 in Shanghai is still June 30 in UTC: July's board.
+    scan_at(&gateway, "2026-06-30T16:30:00Z", &next(), "dai", Some("GD")).await;
+
+    let june = owned(&[("bai", 2), ("ai", 2), ("cai", 2), ("dai", 1)]);
+    assert_eq!(board(&gateway, "?period=2026-06").await, june);
+    assert_eq!(board(&gateway, "?period=2026-06&limit=2").await, june[..2]);
+    assert_eq!(
+        board(&gateway, "?period=2026-06&region=GD").await,
+        owned(&[("ai", 2), ("dai", 1)])
+    );
+    assert_eq!(
+        board(&gateway, "?period=2026-06&region=SH").await,
+        owned(&[("cai", 2)])
+    );
+    assert_eq!(
+        board(&gateway, "?period=2026-07").await,
+        owned(&[("dai", 1)])
+    );
+    // Without a period: the month the clock is in, in the campaign's zone (July now).
+    assert_eq!(board(&gateway, "").await, owned(&[("dai", 1)]));
+    assert_eq!(board(&gateway, "?period=2026-05").await, owned(&[]));
+
+    // A retry is not a scan.
+    gateway.clock.set(at("2026-06-10T12:00:00+08:00"));
+    let (_, codes2) = gateway.batch(1, None).await;
+    for _ in 0..3 {
+        assert_eq!(gateway.scan(&codes2[0], "dai", "consumer").await.0, 200);
+    }
+    let june = owned(&[("bai", 2), ("ai", 2), ("cai", 2), ("dai", 2)]);
+    assert_eq!(board(&gateway, "?period=2026-06").await, june);
+
+    // Boards are rebuilt from the settled scans, ties and all, when Redis is lost
+    // (this month's and last month's: the clock says July 1 in Shanghai).
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    gateway.lose_redis().await;
+    let now = at("2026-07-01T09:00:00+08:00");
+    yima_reconcile::restore(&gateway.store().await, &gateway.ledger, "test", now)
+        .await
+        .expect("restore");
+    assert_eq!(board(&gateway, "?period=2026-06").await, june);
+    assert_eq!(
+        board(&gateway, "?period=2026-06&region=GD").await,
+        owned(&[("ai", 2), ("dai", 1)])
+    );
+    assert_eq!(
+        board(&gateway, "?period=2026-07").await,
+        owned(&[("dai", 1)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_leaderboard_queries_get_precise_errors() {
+    let gateway = TestGateway::start(&campaign(1000, "", ""), Clock::fixed(june_first())).await;
+    for query in [
+        "?period=2026-13",
+        "?period=June",
+        "?limit=0",
+        "?limit=101",
+        "?limit=ten",
+        "?region=G%20D",
+        "?sort=desc",
+    ] {
+        let (status, body) = gateway
+            .get(&format!("/v1/campaigns/test/leaderboard{query}"))
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(json(&body)["error"], "bad_request", "{query}");
+    }
+    let (status, body) = gateway.get("/v1/campaigns/nope/leaderboard").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"unknown_campaign"}"#)
+    );
+}
