@@ -152,6 +152,36 @@ async fn more_scans_rank_first_and_ties_go_to_whoever_got_there_first() {
         board(&gateway, "?period=2026-07").await,
         owned(&[("dai", 1)])
     );
+
+    // An hour into July, June is frozen into Postgres (and the months before it, empty);
+    // July is not. Read in July, the frozen June ranks as the live one did, with Redis
+    // gone again.
+    let july = at("2026-07-01T01:00:00+08:00");
+    let frozen = gateway
+        .ledger
+        .freeze_ended_boards(july.as_millisecond())
+        .await
+        .expect("freeze");
+    assert_eq!(frozen, 6, "January to June");
+    let again = gateway
+        .ledger
+        .freeze_ended_boards(july.as_millisecond())
+        .await;
+    assert_eq!(again.expect("freeze again"), 0);
+    gateway.lose_redis().await;
+    gateway.clock.set(july);
+    assert_eq!(board(&gateway, "?period=2026-06").await, june);
+    assert_eq!(board(&gateway, "?period=2026-06&limit=1").await, june[..1]);
+    assert_eq!(
+        board(&gateway, "?period=2026-06&region=GD").await,
+        owned(&[("ai", 2), ("dai", 1)])
+    );
+    assert_eq!(board(&gateway, "?period=2026-05").await, owned(&[]));
+    assert_eq!(
+        board(&gateway, "?period=2026-07").await,
+        owned(&[]),
+        "live, and lost with Redis"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

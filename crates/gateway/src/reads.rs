@@ -108,15 +108,37 @@ pub async fn leaderboard(
             ));
         }
     }
-    let top = gateway
-        .store
-        .leaderboard(
-            &campaign.file.id,
-            &month.period,
-            query.region.as_deref(),
-            limit,
-        )
-        .await?;
+    // An ended month is read from its frozen copy once there is one.
+    let frozen = if month.ends_at <= gateway.clock.now() {
+        gateway
+            .ledger
+            .frozen_board(
+                &campaign.file.id,
+                &month.period,
+                query.region.as_deref(),
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )
+            .await?
+    } else {
+        None
+    };
+    let top = match frozen {
+        Some(entries) => entries
+            .into_iter()
+            .map(|(member, scans)| (member, u64::try_from(scans).unwrap_or(0)))
+            .collect(),
+        None => {
+            gateway
+                .store
+                .leaderboard(
+                    &campaign.file.id,
+                    &month.period,
+                    query.region.as_deref(),
+                    limit,
+                )
+                .await?
+        }
+    };
     let entries: Vec<_> = top
         .into_iter()
         .enumerate()

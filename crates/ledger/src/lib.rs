@@ -27,7 +27,9 @@ pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
-pub use records::{BoardRow, MemberBalance, SettledDraw, SettledRecord, SettledScan};
+pub use records::{
+    BoardRow, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord, SettledScan,
+};
 pub use settlement::{Award, Redemption, Settled};
 
 /// What can go wrong talking to the book of record, phrased for the operator.

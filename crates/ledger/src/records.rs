@@ -269,3 +269,98 @@ impl Ledger {
             .collect())
     }
 }
+
+/// Entries kept per frozen board.
+pub const FROZEN_BOARD_SIZE: i64 = 1000;
+
+impl Ledger {
+    /// Freezes every month's leaderboards that ended by `until_ms` and are not frozen
+    /// yet, from the settled scans: the top [`FROZEN_BOARD_SIZE`] per board, ranked as
+    /// the live boards rank (more scans, then earlier last scan, then member id from
+    /// high to low). Months are the campaign's, in its zone; a campaign's last month
+    /// is frozen once the campaign has ended. Safe to run from several workers.
+    /// Returns the months frozen.
+    pub async fn freeze_ended_boards(&self, until_ms: i64) -> Result<u64, LedgerError> {
+        let frozen: i64 = sqlx::query_scalar(
+            "WITH due AS (
+                 SELECT c.id AS campaign_id, to_char(m, 'YYYY-MM') AS period,
+                        m AT TIME ZONE c.timezone AS starts,
+                        (m + interval '1 month') AT TIME ZONE c.timezone AS ends
+                   FROM campaigns c,
+                        generate_series(
+                            date_trunc('month', c.starts_at AT TIME ZONE c.timezone),
+                            CASE WHEN c.ends_at <= to_timestamp($1 / 1000.0)
+                                 THEN date_trunc('month', (c.ends_at - interval '1 microsecond') AT TIME ZONE c.timezone)
+                                 ELSE date_trunc('month', to_timestamp($1 / 1000.0) AT TIME ZONE c.timezone) - interval '1 month'
+                            END,
+                            interval '1 month') AS m
+                  WHERE NOT EXISTS (SELECT 1 FROM leaderboard_months f
+                                     WHERE f.campaign_id = c.id AND f.period = to_char(m, 'YYYY-MM'))
+             ), marked AS (
+                 INSERT INTO leaderboard_months (campaign_id, period)
+                 SELECT campaign_id, period FROM due
+                 ON CONFLICT DO NOTHING
+                 RETURNING campaign_id, period
+             ), month AS (
+                 SELECT d.campaign_id, d.period, s.member, coalesce(s.region, s.batch_region) AS region,
+                        s.scanned_at
+                   FROM due d JOIN marked USING (campaign_id, period)
+                   JOIN scans s ON s.campaign_id = d.campaign_id
+                               AND s.scanned_at >= d.starts AND s.scanned_at < d.ends
+             ), counted AS (
+                 SELECT campaign_id, period, '' AS region, member, count(*) AS scans,
+                        max(scanned_at) AS reached_at
+                   FROM month GROUP BY campaign_id, period, member
+                 UNION ALL
+                 SELECT campaign_id, period, region, member, count(*), max(scanned_at)
+                   FROM month WHERE region IS NOT NULL GROUP BY campaign_id, period, region, member
+             ), ranked AS (
+                 SELECT *, row_number() OVER (PARTITION BY campaign_id, period, region
+                                              ORDER BY scans DESC, reached_at, member DESC) AS rank
+                   FROM counted
+             ), entered AS (
+                 INSERT INTO leaderboard_entries (campaign_id, period, region, rank, member, scans, reached_at)
+                 SELECT campaign_id, period, region, rank, member, scans, reached_at
+                   FROM ranked WHERE rank <= $2
+             )
+             SELECT count(*) FROM marked",
+        )
+        .bind(until_ms)
+        .bind(FROZEN_BOARD_SIZE)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(frozen).unwrap_or(0))
+    }
+
+    /// A frozen month's board, best first, or `None` if the month is not frozen.
+    pub async fn frozen_board(
+        &self,
+        campaign: &str,
+        period: &str,
+        region: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<(String, i64)>>, LedgerError> {
+        let frozen: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM leaderboard_months WHERE campaign_id = $1 AND period = $2",
+        )
+        .bind(campaign)
+        .bind(period)
+        .fetch_optional(&self.pool)
+        .await?;
+        if frozen.is_none() {
+            return Ok(None);
+        }
+        let entries = sqlx::query_as(
+            "SELECT member, scans FROM leaderboard_entries
+              WHERE campaign_id = $1 AND period = $2 AND region = $3
+              ORDER BY rank LIMIT $4",
+        )
+        .bind(campaign)
+        .bind(period)
+        .bind(region.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(entries))
+    }
+}

@@ -57,6 +57,9 @@ pub enum SettleError {
     Ledger(#[from] LedgerError),
 }
 
+/// How often a running worker looks for months whose leaderboards to freeze.
+const BOARD_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// How a worker reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,6 +76,9 @@ pub struct Settings {
     /// How long another consumer with nothing pending may stay idle before it is
     /// removed from the group (a worker process that is gone).
     pub forget_consumers_after: Duration,
+    /// How long after a month ends its leaderboards are frozen into Postgres: room for
+    /// the month's last scans to settle.
+    pub freeze_boards_after: Duration,
 }
 
 impl Default for Settings {
@@ -84,6 +90,7 @@ impl Default for Settings {
             claim_idle: Duration::from_secs(30),
             campaign_refresh: Duration::from_secs(10),
             forget_consumers_after: Duration::from_secs(3600),
+            freeze_boards_after: Duration::from_secs(3600),
         }
     }
 }
@@ -135,7 +142,12 @@ impl Worker {
     /// Settles until `shutdown` turns true, then finishes the round in hand and returns.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<Totals, SettleError> {
         let mut backoff = Duration::from_millis(100);
+        let mut boards_checked: Option<Instant> = None;
         while !*shutdown.borrow_and_update() {
+            if boards_checked.is_none_or(|at| at.elapsed() >= BOARD_CHECK_EVERY) {
+                self.freeze_ended_boards().await;
+                boards_checked = Some(Instant::now());
+            }
             match self.round().await {
                 Ok(_) => backoff = Duration::from_millis(100),
                 Err(error) => {
@@ -157,6 +169,26 @@ impl Worker {
         }
         tracing::info!(?self.totals, "settlement worker stopped");
         Ok(self.totals)
+    }
+
+    /// Freezes the leaderboards of months that ended `freeze_boards_after` ago. A
+    /// failure is logged and tried again at the next check.
+    async fn freeze_ended_boards(&self) {
+        let grace =
+            i64::try_from(self.settings.freeze_boards_after.as_millis()).unwrap_or(i64::MAX);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
+        let until = now.saturating_sub(grace);
+        match self.ledger.freeze_ended_boards(until).await {
+            Ok(0) => {}
+            Ok(months) => tracing::info!(months, "froze ended months' leaderboards"),
+            Err(error) => {
+                tracing::warn!(%error, "freezing leaderboards failed; trying again later")
+            }
+        }
     }
 
     /// One round: refresh campaigns, claim stale entries, read new ones, settle.
