@@ -336,6 +336,10 @@ async fn recorded_draw(
             draw: narrow(settled.draw)?,
             drawn: settled.drawn,
             prize: settled.prize,
+            day: settled
+                .day
+                .parse()
+                .with_context(|| format!("settled scan has a bad day `{}`", settled.day))?,
         };
         return Ok((record, settled.revision, settled.member, "settled record"));
     }

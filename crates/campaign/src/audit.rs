@@ -22,6 +22,8 @@ pub struct RecordedDraw {
     pub drawn: String,
     /// The prize awarded ("" for none).
     pub prize: String,
+    /// The campaign day of the scan: its boosts applied to the odds.
+    pub day: jiff::civil::Date,
 }
 
 /// The re-derived draw, when everything matches.
@@ -36,7 +38,8 @@ pub struct AuditedDraw {
     pub substituted: bool,
 }
 
-/// Checks a recorded draw against the campaign revision in force and the secret.
+/// Checks a recorded draw against the campaign revision in force (with the boosts of
+/// the scan's day) and the secret.
 /// Returns every mismatch found.
 pub fn audit(
     campaign: &Campaign,
@@ -70,7 +73,7 @@ pub fn audit(
         ));
     }
     let drawn = campaign
-        .odds_table()
+        .boosted_odds_table(campaign.multipliers_on(record.day))
         .pick(level.saturating_sub(1), draw)
         .map(|index| campaign.file.prizes[index].id.clone());
     if drawn.as_deref().unwrap_or("") != record.drawn {

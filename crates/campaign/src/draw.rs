@@ -154,13 +154,27 @@ pub struct OddsTable {
 impl OddsTable {
     /// Builds the table of a validated campaign (per-level sums are at most the scale).
     pub fn new(levels: usize, prizes: &[Prize]) -> Self {
-        let bounds = (0..levels)
+        let odds: Vec<Vec<u32>> = (0..levels)
             .map(|level| {
-                let mut total = 0u32;
                 prizes
                     .iter()
-                    .map(|prize| {
-                        total = total.saturating_add(prize.odds.get(level).copied().unwrap_or(0));
+                    .map(|prize| prize.odds.get(level).copied().unwrap_or(0))
+                    .collect()
+            })
+            .collect();
+        Self::from_level_odds(&odds)
+    }
+
+    /// Builds the table from each level's odds per prize, in prize order.
+    pub fn from_level_odds(odds: &[Vec<u32>]) -> Self {
+        let bounds = odds
+            .iter()
+            .map(|level| {
+                let mut total = 0u32;
+                level
+                    .iter()
+                    .map(|&odds| {
+                        total = total.saturating_add(odds);
                         total
                     })
                     .collect()

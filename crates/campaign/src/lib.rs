@@ -7,11 +7,13 @@
 
 mod audit;
 mod board;
+mod calendar;
 mod draw;
 mod mall;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};
+pub use calendar::{Boost, MAX_BOOST_PERCENT, Multipliers};
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
 pub use mall::{MallItem, Refusal};
 
@@ -142,6 +144,9 @@ pub struct CampaignFile {
     /// instead, such as bonus points (extension key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_of_stock: Option<String>,
+    /// Calendar boosts (extension key; see the `calendar` rules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boosts: Vec<Boost>,
     /// The points mall's gifts (extension key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mall: Vec<MallItem>,
@@ -355,6 +360,7 @@ impl Campaign {
         }
 
         problems.extend(mall::problems(&file.mall, file.levels.len()));
+        problems.extend(calendar::problems(&file.boosts));
 
         match (starts_at, ends_at, timezone) {
             (Some(starts_at), Some(ends_at), Some(timezone)) if problems.is_empty() => Ok(Self {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use yima_campaign::{Campaign, CampaignFile, DrawSecret};
+use yima_campaign::{Campaign, CampaignFile, DrawSecret, Multipliers};
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
@@ -21,8 +21,10 @@ pub struct LoadedCampaign {
     pub campaign: Campaign,
     /// Its revision in Postgres.
     pub revision: i32,
-    /// The script arguments compiled from it.
+    /// The script arguments compiled from it, for days without a boost.
     pub table: ScanTable,
+    /// And for each other combination of boosts its days have.
+    boosted: Vec<(Multipliers, ScanTable)>,
     /// The draw secret.
     pub secret: DrawSecret,
 }
@@ -40,12 +42,30 @@ impl LoadedCampaign {
             )
         })?;
         let table = ScanTable::new(&campaign, stored.revision);
+        let boosted = campaign
+            .all_multipliers()
+            .into_iter()
+            .filter(|m| *m != Multipliers::NONE)
+            .map(|m| (m, ScanTable::boosted(&campaign, stored.revision, m)))
+            .collect();
         Ok(Self {
             campaign,
             revision: stored.revision,
             table,
+            boosted,
             secret: DrawSecret::from_bytes(stored.draw_secret),
         })
+    }
+}
+
+impl LoadedCampaign {
+    /// The script arguments for a campaign day, with its boosts applied.
+    pub fn table_on(&self, day: jiff::civil::Date) -> &ScanTable {
+        let multipliers = self.campaign.multipliers_on(day);
+        self.boosted
+            .iter()
+            .find(|(m, _)| *m == multipliers)
+            .map_or(&self.table, |(_, table)| table)
     }
 }
 

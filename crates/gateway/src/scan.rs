@@ -116,7 +116,8 @@ pub async fn scan(
         .iter()
         .map(|p| loaded.campaign.available_stock(p, now))
         .collect();
-    let day = loaded.campaign.day(now).to_string();
+    let campaign_day = loaded.campaign.day(now);
+    let day = campaign_day.to_string();
     let month = loaded.campaign.month(now);
     let call = ScanCall {
         batch: batch.id,
@@ -152,7 +153,11 @@ pub async fn scan(
         .unwrap_or_default()
     };
     Ok(json(
-        match gateway.store.scan(&loaded.table, &call).await? {
+        match gateway
+            .store
+            .scan(loaded.table_on(campaign_day), &call)
+            .await?
+        {
             ScanOutcome::Redeemed(body) | ScanOutcome::Retry(body) => body,
             ScanOutcome::AlreadyRedeemed { points, growth } => {
                 answer("already_redeemed", points, growth)

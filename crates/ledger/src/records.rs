@@ -172,6 +172,8 @@ pub struct SettledDraw {
     pub drawn: String,
     /// Prize awarded ("" for none).
     pub prize: String,
+    /// Campaign day, `YYYY-MM-DD`.
+    pub day: String,
 }
 
 type DrawRow = (
@@ -184,6 +186,7 @@ type DrawRow = (
     i32,
     Option<String>,
     Option<String>,
+    String,
 );
 
 impl Ledger {
@@ -194,14 +197,15 @@ impl Ledger {
         scan_id: &str,
     ) -> Result<Option<SettledDraw>, LedgerError> {
         let row: Option<DrawRow> = sqlx::query_as(
-            "SELECT revision, batch_id, serial, role, member, level, draw, drawn, prize
+            "SELECT revision, batch_id, serial, role, member, level, draw, drawn, prize, day::text
                FROM scans WHERE scan_id = $1 AND campaign_id = $2",
         )
         .bind(scan_id)
         .bind(campaign)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((revision, batch, serial, role, member, level, draw, drawn, prize)) = row else {
+        let Some((revision, batch, serial, role, member, level, draw, drawn, prize, day)) = row
+        else {
             return Ok(None);
         };
         Ok(Some(SettledDraw {
@@ -214,6 +218,7 @@ impl Ledger {
             draw,
             drawn: drawn.unwrap_or_default(),
             prize: prize.unwrap_or_default(),
+            day,
         }))
     }
 }

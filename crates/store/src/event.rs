@@ -302,6 +302,7 @@ impl ScanEvent {
             draw: self.draw,
             drawn: self.drawn.clone(),
             prize: self.prize.clone(),
+            day: self.day,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The typed face of `scan.lua`.
 
-use yima_campaign::{Campaign, PrizeKind, Role};
+use yima_campaign::{Campaign, Multipliers, PrizeKind, Role};
 
 use crate::event::EventContext;
 use crate::{EVENT_VERSION, Store, StoreError};
@@ -32,8 +32,13 @@ struct PrizeArgs {
 impl ScanTable {
     /// Compiles a validated campaign at a revision.
     pub fn new(campaign: &Campaign, revision: i32) -> Self {
+        Self::boosted(campaign, revision, Multipliers::NONE)
+    }
+
+    /// Compiles a campaign revision as it applies on days with these boosts.
+    pub fn boosted(campaign: &Campaign, revision: i32, multipliers: Multipliers) -> Self {
         let file = &campaign.file;
-        let table = campaign.odds_table();
+        let table = campaign.boosted_odds_table(multipliers);
         let join = |values: &mut dyn Iterator<Item = String>, separator: &str| {
             values.collect::<Vec<_>>().join(separator)
         };
@@ -80,7 +85,7 @@ impl ScanTable {
             thresholds,
             bounds,
             fallback,
-            points_per_scan: file.points_per_scan,
+            points_per_scan: campaign.points_per_scan(multipliers),
             growth_per_scan: file.growth_per_scan,
             daily_limit: file.daily_scan_limit,
             prizes,
