@@ -63,6 +63,24 @@ pub enum PrizeKind {
     Points,
 }
 
+/// What a scan whose region differs from its batch's region (窜货, goods sold outside
+/// the region they were shipped to) does besides being flagged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Diversion {
+    /// It counts as any scan; it is stored flagged and counted.
+    #[default]
+    Flag,
+    /// It is refused with `wrong_region`, counted, and the code stays unredeemed.
+    Refuse,
+}
+
+impl Diversion {
+    fn is_flag(&self) -> bool {
+        *self == Self::Flag
+    }
+}
+
 /// How a prize's stock is released over the campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,6 +162,10 @@ pub struct CampaignFile {
     /// instead, such as bonus points (extension key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_of_stock: Option<String>,
+    /// Scans from outside their batch's region: `flag` (the default) or `refuse`
+    /// (extension key).
+    #[serde(default, skip_serializing_if = "Diversion::is_flag")]
+    pub diversion: Diversion,
     /// Calendar boosts (extension key; see the `calendar` rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boosts: Vec<Boost>,

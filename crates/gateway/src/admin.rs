@@ -144,3 +144,43 @@ pub async fn void_batch(
         })?;
     Ok(HttpResponse::Ok().json(json!({"id": id, "status": "void"})))
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/campaigns/{id}/diversions?limit=N`: settled scans from outside their
+/// batch's region, newest first, with the total.
+pub async fn diversions(
+    gateway: web::Data<Gateway>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&gateway, &request)?;
+    let campaign = gateway
+        .catalog
+        .campaign(&path)
+        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
+    }
+    let (total, newest) = gateway
+        .ledger
+        .diverted_scans(&campaign.campaign.file.id, limit)
+        .await?;
+    let scans: Vec<_> = newest
+        .into_iter()
+        .map(|scan| {
+            json!({
+                "scan_id": scan.scan_id, "member": scan.member, "role": scan.role,
+                "region": scan.region, "batch_region": scan.batch_region,
+                "batch": scan.batch, "serial": scan.serial, "at_ms": scan.at_ms,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"total": total, "scans": scans})))
+}

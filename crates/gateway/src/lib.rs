@@ -85,6 +85,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/admin/campaigns", web::post().to(admin::apply))
         .route("/v1/admin/batches", web::post().to(admin::create_batch))
         .route(
+            "/v1/admin/campaigns/{id}/diversions",
+            web::get().to(admin::diversions),
+        )
+        .route(
             "/v1/admin/batches/{id}/void",
             web::post().to(admin::void_batch),
         )

@@ -211,8 +211,13 @@ pub async fn stats(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"scans": counters.scans, "wins": counters.wins, "prizes": prizes})))
+    Ok(HttpResponse::Ok().json(json!({
+        "scans": counters.scans,
+        "wins": counters.wins,
+        "diverted": counters.diverted,
+        "diverted_refused": counters.diverted_refused,
+        "prizes": prizes,
+    })))
 }
 
 /// `GET /healthz`: the process answers.

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use yima_campaign::Role;
+use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
 use yima_store::{ScanCall, ScanOutcome};
 
@@ -108,6 +108,17 @@ pub async fn scan(
     if !loaded.campaign.is_open(now) {
         return refuse("campaign_closed").await;
     }
+    let diverted = matches!(
+        (request.region.as_deref(), batch.region.as_deref()),
+        (Some(scanned), Some(shipped)) if scanned != shipped
+    );
+    if diverted && loaded.campaign.file.diversion == Diversion::Refuse {
+        gateway
+            .store
+            .count_refused_diversion(loaded.table.campaign())
+            .await?;
+        return refuse("wrong_region").await;
+    }
 
     let available: Vec<u64> = loaded
         .campaign
@@ -134,6 +145,7 @@ pub async fn scan(
         request_id: request.request_id.as_deref(),
         period: &month.period,
         ms_into_month: loaded.campaign.ms_into_month(now),
+        diverted,
     };
     let level = |growth: i64| {
         loaded

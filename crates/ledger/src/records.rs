@@ -369,3 +369,52 @@ impl Ledger {
         Ok(Some(entries))
     }
 }
+
+/// A scan from outside its batch's region.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DivertedScan {
+    /// The scan id.
+    pub scan_id: String,
+    /// Member id.
+    pub member: String,
+    /// `consumer` or `dealer`: a dealer scanning outside the region is the classic case.
+    pub role: String,
+    /// Where the scanner was.
+    pub region: String,
+    /// Where the batch was shipped.
+    pub batch_region: String,
+    /// Batch of the code.
+    pub batch: i64,
+    /// Serial of the code.
+    pub serial: i64,
+    /// Gateway time, ms since the epoch.
+    pub at_ms: i64,
+}
+
+impl Ledger {
+    /// The newest settled scans from outside their batch's region, and how many there
+    /// are in all.
+    pub async fn diverted_scans(
+        &self,
+        campaign: &str,
+        limit: i64,
+    ) -> Result<(i64, Vec<DivertedScan>), LedgerError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM scans WHERE campaign_id = $1 AND region <> batch_region",
+        )
+        .bind(campaign)
+        .fetch_one(&self.pool)
+        .await?;
+        let newest = sqlx::query_as(
+            "SELECT scan_id, member, role, region, batch_region, batch_id AS batch, serial,
+                    round(extract(epoch FROM scanned_at) * 1000)::bigint AS at_ms
+               FROM scans WHERE campaign_id = $1 AND region <> batch_region
+              ORDER BY scanned_at DESC LIMIT $2",
+        )
+        .bind(campaign)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((total, newest))
+    }
+}

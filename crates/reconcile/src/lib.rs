@@ -180,6 +180,16 @@ pub async fn restore(
     }
     add_balances_and_in_flight(&mut state, &record, &[]);
     let removed = redis_state::write(store, campaign, &state, &recent).await?;
+    // Diverted scans are flagged in Postgres; refused ones were never stored, so that
+    // count starts again from zero.
+    let (diverted, _) = ledger.diverted_scans(campaign, 0).await?;
+    redis::cmd("HSET")
+        .arg(store.keys().stats(campaign))
+        .arg("diverted")
+        .arg(diverted)
+        .query_async::<()>(&mut store.connection())
+        .await
+        .map_err(StoreError::from)?;
     // This month's and last month's leaderboards.
     let this_month = rules.month(now);
     let last_month = rules.month(this_month.starts_at - jiff::SignedDuration::from_millis(1));

@@ -52,6 +52,10 @@ pub struct CampaignCounters {
     pub scans: i64,
     /// Scans that won a prize.
     pub wins: i64,
+    /// Redeemed scans from outside their batch's region.
+    pub diverted: i64,
+    /// Diverted scans refused (campaigns with `diversion = "refuse"`).
+    pub diverted_refused: i64,
     /// Prize id -> awarded so far.
     pub awarded: Vec<(String, i64)>,
 }
@@ -221,6 +225,19 @@ impl Store {
         }
     }
 
+    /// Counts a diverted scan that the campaign refuses.
+    pub async fn count_refused_diversion(&self, campaign: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = redis::AsyncCommands::hincr(
+            &mut connection,
+            self.keys.stats(campaign),
+            "diverted_refused",
+            1,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Scans, wins and awards per prize.
     pub async fn counters(&self, campaign: &str) -> Result<CampaignCounters, StoreError> {
         let mut connection = self.connection.clone();
@@ -234,6 +251,8 @@ impl Store {
         Ok(CampaignCounters {
             scans: stat("scans"),
             wins: stat("wins"),
+            diverted: stat("diverted"),
+            diverted_refused: stat("diverted_refused"),
             awarded,
         })
     }

@@ -134,6 +134,8 @@ pub struct ScanCall<'a> {
     pub period: &'a str,
     /// Milliseconds into that month: breaks leaderboard ties.
     pub ms_into_month: u32,
+    /// The scanner's region differs from the batch's: counted as a diversion.
+    pub diverted: bool,
 }
 
 /// What the script decided.
@@ -231,7 +233,9 @@ impl Store {
                 .members()
                 .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
         );
-        invocation.arg(call.ms_into_month);
+        invocation
+            .arg(call.ms_into_month)
+            .arg(u8::from(call.diverted));
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
