@@ -166,6 +166,9 @@ pub struct CampaignFile {
     /// (extension key).
     #[serde(default, skip_serializing_if = "Diversion::is_flag")]
     pub diversion: Diversion,
+    /// Points for the daily sign-in task; 0 (the default) offers none (extension key).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sign_in_points: u32,
     /// Calendar boosts (extension key; see the `calendar` rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boosts: Vec<Boost>,
@@ -466,6 +469,10 @@ impl Campaign {
     pub fn definition_json(&self) -> String {
         serde_json::to_string(&self.file).unwrap_or_default()
     }
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 fn is_slug(text: &str) -> bool {

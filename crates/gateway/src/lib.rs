@@ -13,6 +13,7 @@ mod mall;
 mod reads;
 mod request_id;
 mod scan;
+mod tasks;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -76,6 +77,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/scan", web::post().to(scan::scan))
         .route("/v1/members/{member}", web::get().to(reads::member))
         .route("/v1/members/{member}/redeem", web::post().to(mall::redeem))
+        .route(
+            "/v1/members/{member}/sign-in",
+            web::post().to(tasks::sign_in),
+        )
         .route("/v1/campaigns/{id}", web::get().to(reads::campaign))
         .route("/v1/campaigns/{id}/stats", web::get().to(reads::stats))
         .route(

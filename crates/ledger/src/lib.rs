@@ -11,6 +11,7 @@ mod mall;
 mod payouts;
 mod records;
 mod settlement;
+mod tasks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -225,6 +225,24 @@ impl Store {
         }
     }
 
+    /// Adds points earned outside a scan (a task) to the member's hot balance, after
+    /// Postgres committed them; the same crash window as [`Store::spend_points`].
+    pub async fn credit_points(
+        &self,
+        campaign: &str,
+        member: &str,
+        points: i64,
+    ) -> Result<i64, StoreError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::AsyncCommands::hincr(
+            &mut connection,
+            self.keys.member(campaign, member),
+            "points",
+            points,
+        )
+        .await?)
+    }
+
     /// Counts a diverted scan that the campaign refuses.
     pub async fn count_refused_diversion(&self, campaign: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();

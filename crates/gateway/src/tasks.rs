@@ -1,0 +1,74 @@
+//! `POST /v1/members/{member}/sign-in`: the daily sign-in task.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::reads::pick_campaign;
+use crate::{Gateway, read_body, valid_token};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInRequest {
+    #[serde(default)]
+    campaign: Option<String>,
+}
+
+/// The handler: once per member and campaign day (in the campaign's zone). An empty
+/// body is allowed when the gateway serves one campaign.
+pub async fn sign_in(
+    gateway: web::Data<Gateway>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let member = path.into_inner();
+    if !valid_token(&member, 64, |c| {
+        c.is_ascii_alphanumeric() || "_-.@".contains(c)
+    }) {
+        return Err(ApiError::BadRequest(
+            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
+        ));
+    }
+    let body = read_body(payload, 1024).await?;
+    let request: SignInRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SignInRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
+    };
+    let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
+    let campaign = &loaded.campaign;
+    if campaign.file.sign_in_points == 0 {
+        return Err(ApiError::NotFound("no_sign_in"));
+    }
+    let now = gateway.clock.now();
+    if !campaign.is_open(now) {
+        return Err(ApiError::Conflict("campaign_closed"));
+    }
+    let day = campaign.day(now).to_string();
+    let points = i64::from(campaign.file.sign_in_points);
+    let signed = gateway
+        .ledger
+        .sign_in(&campaign.file.id, &member, &day, points)
+        .await?;
+    let (status, awarded) = match signed {
+        Some(_) => {
+            gateway
+                .store
+                .credit_points(&campaign.file.id, &member, points)
+                .await?;
+            ("signed_in", points)
+        }
+        None => ("already_signed_in", 0),
+    };
+    let balance = gateway
+        .store
+        .member(&campaign.file.id, &member)
+        .await?
+        .map_or(0, |state| state.points);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": status,
+        "day": day,
+        "points_awarded": awarded,
+        "points": balance,
+    })))
+}
