@@ -299,7 +299,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             if token.is_none() {
                 tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
             }
-            let gateway = Gateway::new(ring, store, ledger.clone(), Clock::system(), token);
+            let handle = metrics::install()?;
+            let gateway = Gateway::new(ring, store, ledger.clone(), Clock::system(), token)
+                .with_metrics(std::sync::Arc::new(move || handle.render()));
             gateway.catalog().load_all(&ledger).await?;
             tokio::spawn(gateway.catalog().clone().follow(ledger));
             let listener = std::net::TcpListener::bind(&config.http.listen)

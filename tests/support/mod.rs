@@ -196,6 +196,21 @@ pub fn redis_url() -> String {
     })
 }
 
+/// This test process's metrics, as `yima gateway` serves its own (one recorder per
+/// process, shared by every gateway a test binary starts).
+pub fn metrics_renderer() -> yima_gateway::RenderMetrics {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let handle = HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("one recorder per test process")
+        })
+        .clone();
+    Arc::new(move || handle.render())
+}
+
 /// A campaign file for tests: two levels (master from growth 100), 10 points and 10
 /// growth per scan, open through 2027 in Asia/Shanghai. `extra` holds top-level keys.
 pub fn campaign(daily_limit: u32, extra: &str, prizes: &str) -> String {
@@ -266,7 +281,8 @@ impl TestGateway {
             ledger.clone(),
             clock.clone(),
             Some(ADMIN_TOKEN.into()),
-        );
+        )
+        .with_metrics(metrics_renderer());
         let catalog = gateway.catalog().clone();
         catalog.load_all(&ledger).await.expect("catalog");
         tokio::spawn(catalog.clone().follow(ledger.clone()));

@@ -34,6 +34,21 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+impl ApiError {
+    /// The stable code clients see, also the `status` label of the scan metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidCode => "invalid_code",
+            Self::NotFound(code) | Self::Conflict(code) => code,
+            Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidCampaign(_) => "invalid_campaign",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// The exact bytes of every invalid-code answer, so no variation can tell a forger
 /// which check failed.
 pub const INVALID_CODE_BODY: &str = r#"{"error":"invalid_code"}"#;

@@ -38,7 +38,12 @@ pub struct Gateway {
     catalog: Arc<Catalog>,
     clock: Clock,
     admin_token: Option<String>,
+    render_metrics: Option<RenderMetrics>,
 }
+
+/// Renders the process's metrics in Prometheus text format (the binary installs the
+/// recorder; the gateway only asks for the text).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Gateway {
     /// Assembles the gateway; call [`Gateway::catalog`]`.load_all` or
@@ -57,7 +62,14 @@ impl Gateway {
             catalog: Arc::new(Catalog::default()),
             clock,
             admin_token,
+            render_metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` with this renderer.
+    pub fn with_metrics(mut self, render: RenderMetrics) -> Self {
+        self.render_metrics = Some(render);
+        self
     }
 
     /// The in-memory catalog.
@@ -97,6 +109,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             "/v1/admin/batches/{id}/void",
             web::post().to(admin::void_batch),
         )
+        .route("/metrics", web::get().to(reads::metrics))
         .route("/healthz", web::get().to(reads::healthz))
         .route("/readyz", web::get().to(reads::readyz))
         .default_service(web::to(|| async {

@@ -241,3 +241,33 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// `GET /metrics`: Prometheus text. Stock left per prize and the settlement lag are
+/// read from Redis at scrape time, so they are current whatever this process served.
+pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    let Some(render) = &gateway.render_metrics else {
+        return Err(ApiError::NotFound("metrics_disabled"));
+    };
+    for loaded in gateway.catalog.campaigns() {
+        let id = loaded.campaign.file.id.clone();
+        let counters = gateway.store.counters(&id).await?;
+        for prize in &loaded.campaign.file.prizes {
+            let awarded = counters
+                .awarded
+                .iter()
+                .find(|(p, _)| *p == prize.id)
+                .map_or(0, |(_, n)| *n);
+            let left = i64::try_from(prize.stock).unwrap_or(i64::MAX) - awarded;
+            metrics::gauge!("yima_prize_stock_left", "campaign" => id.clone(), "prize" => prize.id.clone())
+                .set(left.max(0) as f64);
+        }
+        metrics::gauge!("yima_diverted_scans", "campaign" => id.clone())
+            .set(counters.diverted as f64);
+        // No stream yet (no scan so far) is no lag.
+        let lag = gateway.store.settlement_lag(&id).await.unwrap_or(0);
+        metrics::gauge!("yima_settle_lag", "campaign" => id).set(lag as f64);
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render()))
+}

@@ -71,11 +71,27 @@ fn parse(body: &[u8]) -> Result<ScanRequest, ApiError> {
     Ok(request)
 }
 
-/// The handler.
+/// The handler: answers, and counts the answer by status and its latency.
 pub async fn scan(
     gateway: web::Data<Gateway>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let answered = answer_scan(gateway, payload).await;
+    let status = match &answered {
+        Ok((_, status)) => *status,
+        Err(error) => error.code(),
+    };
+    metrics::counter!("yima_scans_total", "status" => status).increment(1);
+    metrics::histogram!("yima_scan_seconds").record(started.elapsed().as_secs_f64());
+    answered.map(|(response, _)| response)
+}
+
+/// The answer and its status, for the metrics.
+async fn answer_scan(
+    gateway: web::Data<Gateway>,
+    payload: web::Payload,
+) -> Result<(HttpResponse, &'static str), ApiError> {
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
     let request = parse(&body)?;
     let role = request.role.unwrap_or(Role::Consumer);
@@ -100,8 +116,12 @@ pub async fn scan(
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
-    let refuse =
-        |status: &'static str| plain_answer(&gateway, &loaded, &request.member, status, &scan_id);
+    let (gateway_ref, loaded_ref, member, scan_ref) =
+        (&gateway, &loaded, &request.member, &scan_id);
+    let refuse = |status: &'static str| async move {
+        let response = plain_answer(gateway_ref, loaded_ref, member, status, scan_ref).await?;
+        Ok((response, status))
+    };
     if batch.status == BatchStatus::Void {
         return refuse("batch_void").await;
     }
@@ -164,19 +184,28 @@ pub async fn scan(
         })
         .unwrap_or_default()
     };
-    Ok(json(
-        match gateway
-            .store
-            .scan(loaded.table_on(campaign_day), &call)
-            .await?
-        {
-            ScanOutcome::Redeemed(body) | ScanOutcome::Retry(body) => body,
-            ScanOutcome::AlreadyRedeemed { points, growth } => {
-                answer("already_redeemed", points, growth)
-            }
-            ScanOutcome::DailyLimit { points, growth } => answer("daily_limit", points, growth),
-        },
-    ))
+    let outcome = gateway
+        .store
+        .scan(loaded.table_on(campaign_day), &call)
+        .await?;
+    let (body, status) = match outcome {
+        ScanOutcome::Redeemed { body, prize } => {
+            let drawn = prize.unwrap_or_else(|| "none".into());
+            let won = drawn != "none";
+            metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => drawn)
+                .increment(1);
+            (body, if won { "won" } else { "no_prize" })
+        }
+        ScanOutcome::Retry(body) => (body, "retry"),
+        ScanOutcome::AlreadyRedeemed { points, growth } => (
+            answer("already_redeemed", points, growth),
+            "already_redeemed",
+        ),
+        ScanOutcome::DailyLimit { points, growth } => {
+            (answer("daily_limit", points, growth), "daily_limit")
+        }
+    };
+    Ok((json(body), status))
 }
 
 async fn plain_answer(

@@ -243,6 +243,15 @@ impl Store {
         .await?)
     }
 
+    /// Scans on the stream not yet settled: undelivered plus unacknowledged, as the
+    /// workers report it, for a gateway's own `/metrics`.
+    pub async fn settlement_lag(&self, campaign: &str) -> Result<u64, StoreError> {
+        let mut connection = self.connection.clone();
+        let key = self.keys.events(campaign);
+        let waiting = stream::lag(&mut connection, &key).await?;
+        Ok(waiting + stream::pending(&mut connection, &key).await?)
+    }
+
     /// Counts a diverted scan that the campaign refuses.
     pub async fn count_refused_diversion(&self, campaign: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();

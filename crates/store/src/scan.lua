@@ -28,7 +28,7 @@
 -- ARGV[14+6N] milliseconds into the leaderboard month
 -- ARGV[15+6N] 1 if the scanner's region differs from the batch's (anti-diversion)
 --
--- Returns {"new", body}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
+-- Returns {"new", body, prize id or ""}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
 -- growth}. Nothing is written unless the answer is "new".
 
 local serial = tonumber(ARGV[1])
@@ -148,4 +148,4 @@ local event = '{' .. ARGV[13 + count * 6] .. ',"status":"' .. status .. '","leve
     '","kind":"' .. (awarded > 0 and field(awarded, 4) or '') ..
     '","value":' .. (awarded > 0 and field(awarded, 5) or '0') .. ',"points":' .. points_awarded .. '}'
 redis.call('XADD', KEYS[8], '*', 'event', event)
-return {'new', body}
+return {'new', body, prize_id}

@@ -142,7 +142,12 @@ pub struct ScanCall<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanOutcome {
     /// A new redemption; the body is the response, also stored for retries.
-    Redeemed(String),
+    Redeemed {
+        /// The response.
+        body: String,
+        /// The prize awarded, if any (for metrics).
+        prize: Option<String>,
+    },
     /// The same member and role again: the stored response, byte for byte.
     Retry(String),
     /// Someone else redeemed this code in this role.
@@ -259,7 +264,10 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<ScanOutcome, StoreError> {
     };
     let kind = text(reply.first())?;
     Ok(match kind.as_str() {
-        "new" => ScanOutcome::Redeemed(text(reply.get(1))?),
+        "new" => ScanOutcome::Redeemed {
+            body: text(reply.get(1))?,
+            prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),
+        },
         "retry" => ScanOutcome::Retry(text(reply.get(1))?),
         "already_redeemed" => ScanOutcome::AlreadyRedeemed {
             points: number(reply.get(1))?,

@@ -247,47 +247,69 @@ impl StreamReader {
 
     /// Entries delivered to some consumer and not yet acknowledged.
     pub async fn pending(&mut self, campaign: &str) -> Result<u64, StoreError> {
-        let reply: redis::Value = redis::cmd("XPENDING")
-            .arg(self.keys.events(campaign))
-            .arg(SETTLE_GROUP)
-            .query_async(&mut self.connection)
-            .await?;
-        match reply {
-            redis::Value::Array(items) => Ok(items
-                .first()
-                .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
-                .unwrap_or(0)),
-            _ => Ok(0),
-        }
+        pending(&mut self.connection, &self.keys.events(campaign)).await
     }
 
-    /// Entries added but not yet delivered to the group: the settlement lag. Redis
-    /// cannot always count them (its `lag` is nil after some deletions and claims);
-    /// then, if any entry is undelivered, the stream's length stands in as an upper
-    /// bound, so the lag never reads 0 while entries wait.
+    /// Entries added but not yet delivered to the group (never 0 while some wait).
     pub async fn lag(&mut self, campaign: &str) -> Result<u64, StoreError> {
-        let key = self.keys.events(campaign);
-        let groups: redis::streams::StreamInfoGroupsReply =
-            redis::AsyncCommands::xinfo_groups(&mut self.connection, &key).await?;
-        let Some(group) = groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) else {
-            return Ok(0);
-        };
-        if let Some(lag) = group.lag {
-            return Ok(lag as u64);
-        }
-        let after: redis::streams::StreamRangeReply = redis::AsyncCommands::xrange_count(
-            &mut self.connection,
-            &key,
-            format!("({}", group.last_delivered_id),
-            "+",
-            1,
-        )
-        .await?;
-        if after.ids.is_empty() {
-            return Ok(0);
-        }
-        Ok(redis::AsyncCommands::xlen(&mut self.connection, &key).await?)
+        lag(&mut self.connection, &self.keys.events(campaign)).await
     }
+}
+
+/// Entries of a stream delivered to some consumer of the group and not acknowledged.
+pub(crate) async fn pending(
+    connection: &mut MultiplexedConnection,
+    key: &str,
+) -> Result<u64, StoreError> {
+    let reply: redis::Value = match redis::cmd("XPENDING")
+        .arg(key)
+        .arg(SETTLE_GROUP)
+        .query_async(connection)
+        .await
+    {
+        // No worker has created the group yet: nothing is pending.
+        Err(error) if error.code() == Some("NOGROUP") => return Ok(0),
+        reply => reply?,
+    };
+    match reply {
+        redis::Value::Array(items) => Ok(items
+            .first()
+            .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
+            .unwrap_or(0)),
+        _ => Ok(0),
+    }
+}
+
+/// Entries added to a stream but not yet delivered to the group (all of them before a
+/// worker created the group). Redis cannot always
+/// count them (its `lag` is nil after some deletions and claims); then, if any entry
+/// is undelivered, the stream's length stands in as an upper bound, so the lag never
+/// reads 0 while entries wait.
+pub(crate) async fn lag(
+    connection: &mut MultiplexedConnection,
+    key: &str,
+) -> Result<u64, StoreError> {
+    let groups: redis::streams::StreamInfoGroupsReply =
+        redis::AsyncCommands::xinfo_groups(connection, key).await?;
+    let Some(group) = groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) else {
+        // No worker has joined yet: every entry waits.
+        return Ok(redis::AsyncCommands::xlen(connection, key).await?);
+    };
+    if let Some(lag) = group.lag {
+        return Ok(lag as u64);
+    }
+    let after: redis::streams::StreamRangeReply = redis::AsyncCommands::xrange_count(
+        connection,
+        key,
+        format!("({}", group.last_delivered_id),
+        "+",
+        1,
+    )
+    .await?;
+    if after.ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(redis::AsyncCommands::xlen(connection, key).await?)
 }
 
 /// The text of a string reply, borrowed.
