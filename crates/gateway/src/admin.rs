@@ -58,6 +58,10 @@ fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/admin/campaigns` with the campaign file (TOML) as the body.
+#[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/toml", description = "the campaign file"),
+    responses((status = 200, description = "created, updated or unchanged, with the revision"), (status = 401, description = "unauthorized"),
+        (status = 422, description = "invalid_campaign with every problem")))]
 pub async fn apply(
     gateway: web::Data<Gateway>,
     request: HttpRequest,
@@ -95,6 +99,9 @@ pub(crate) struct BatchRequest {
 }
 
 /// `POST /v1/admin/batches` with `{"campaign","sku","count","region"?}`.
+#[utoipa::path(post, path = "/v1/admin/batches", tag = "admin", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/json", description = r#"{"campaign", "sku", "count", "region"?}"#),
+    responses((status = 201, description = "the batch"), (status = 400, description = "bad_request"), (status = 401, description = "unauthorized")))]
 pub async fn create_batch(
     gateway: web::Data<Gateway>,
     request: HttpRequest,
@@ -127,6 +134,9 @@ pub async fn create_batch(
 }
 
 /// `POST /v1/admin/batches/{id}/void`
+#[utoipa::path(post, path = "/v1/admin/batches/{id}/void", tag = "admin", security(("bearer" = [])),
+    params(("id" = u32, Path)),
+    responses((status = 200, description = "void"), (status = 401, description = "unauthorized"), (status = 404, description = "unknown_batch")))]
 pub async fn void_batch(
     gateway: web::Data<Gateway>,
     request: HttpRequest,
@@ -153,6 +163,10 @@ pub(crate) struct LimitQuery {
 
 /// `GET /v1/admin/campaigns/{id}/diversions?limit=N`: settled scans from outside their
 /// batch's region, newest first, with the total.
+#[utoipa::path(get, path = "/v1/admin/campaigns/{id}/diversions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<u32>, Query, description = "1 to 1000, default 50")),
+    responses((status = 200, description = "total and the newest diverted scans"), (status = 401, description = "unauthorized"),
+        (status = 404, description = "unknown_campaign")))]
 pub async fn diversions(
     gateway: web::Data<Gateway>,
     request: HttpRequest,

@@ -10,6 +10,7 @@ mod catalog;
 mod clock;
 mod error;
 mod mall;
+mod openapi;
 mod reads;
 mod request_id;
 mod scan;
@@ -29,6 +30,7 @@ pub use admin::{ApplyError, apply_campaign};
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
+pub use openapi::ApiDoc;
 
 /// Everything a request handler needs, shared by all workers.
 pub struct Gateway {
@@ -110,6 +112,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::post().to(admin::void_batch),
         )
         .route("/metrics", web::get().to(reads::metrics))
+        .route("/openapi.json", web::get().to(openapi::openapi))
         .route("/healthz", web::get().to(reads::healthz))
         .route("/readyz", web::get().to(reads::readyz))
         .default_service(web::to(|| async {

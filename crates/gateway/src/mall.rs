@@ -23,6 +23,12 @@ struct RedeemRequest {
 
 /// The handler. Points are spendable once settled: the purchase is checked and
 /// written in Postgres, then taken off the hot balance in Redis.
+#[utoipa::path(post, path = "/v1/members/{member}/redeem", tag = "members",
+    params(("member" = String, Path)),
+    request_body(content = String, content_type = "application/json", description = r#"{"item", "request_id", "campaign"?}"#),
+    responses((status = 200, description = "redeemed: request_id, item, price_paid, points left; the same bytes for a repeated request id"),
+        (status = 400, description = "bad_request"), (status = 404, description = "unknown_member, unknown_item or unknown_campaign"),
+        (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused")))]
 pub async fn redeem(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,

@@ -36,6 +36,10 @@ pub(crate) fn pick_campaign(
 }
 
 /// `GET /v1/members/{member}`
+#[utoipa::path(get, path = "/v1/members/{member}", tag = "members",
+    params(("member" = String, Path), ("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns")),
+    responses((status = 200, description = "member, points, growth, level, level_name, next_level_growth, scans"),
+        (status = 404, description = "unknown_member or unknown_campaign")))]
 pub async fn member(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -77,6 +81,11 @@ const MAX_BOARD_LIMIT: usize = 100;
 /// `GET /v1/campaigns/{id}/leaderboard?period=YYYY-MM&limit=N&region=R`: the month's
 /// most active scanners (this month by default, in the campaign's zone). Ties go to
 /// whoever reached the score first.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/leaderboard", tag = "campaigns",
+    params(("id" = String, Path), ("period" = Option<String>, Query, description = "YYYY-MM; this month by default"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 10"), ("region" = Option<String>, Query)),
+    responses((status = 200, description = "period and entries of rank, member, scans"),
+        (status = 400, description = "bad_request"), (status = 404, description = "unknown_campaign")))]
 pub async fn leaderboard(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -155,6 +164,10 @@ pub async fn leaderboard(
 
 /// `GET /v1/campaigns/{id}`: the public campaign, with the draw commitment and, once
 /// the campaign has ended, the secret itself.
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the public campaign with draw_commitment (and draw_secret once ended)"),
+        (status = 404, description = "unknown_campaign")))]
 pub async fn campaign(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -184,6 +197,10 @@ pub async fn campaign(
 }
 
 /// `GET /v1/campaigns/{id}/stats`
+#[utoipa::path(get, path = "/v1/campaigns/{id}/stats", tag = "campaigns",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "scans, wins, diverted, diverted_refused and prizes with stock, awarded, remaining"),
+        (status = 404, description = "unknown_campaign")))]
 pub async fn stats(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -221,11 +238,14 @@ pub async fn stats(
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: Redis answers and the catalog is loaded; says which part is not.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "ready"), (status = 503, description = "what is not ready")))]
 pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let redis = gateway.store.ping().await.is_ok();
     let catalog = gateway.catalog.is_loaded();
@@ -244,6 +264,8 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text. Stock left per prize and the settlement lag are
 /// read from Redis at scrape time, so they are current whatever this process served.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     let Some(render) = &gateway.render_metrics else {
         return Err(ApiError::NotFound("metrics_disabled"));

@@ -72,6 +72,16 @@ fn parse(body: &[u8]) -> Result<ScanRequest, ApiError> {
 }
 
 /// The handler: answers, and counts the answer by status and its latency.
+#[utoipa::path(post, path = "/v1/scan", tag = "scan",
+    request_body(content = String, content_type = "application/json",
+        description = r#"{"code", "member", "role"?: "consumer"|"dealer", "request_id"?, "region"?}"#),
+    responses(
+        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level"),
+        (status = 400, description = "bad_request"),
+        (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code"),
+        (status = 413, description = "payload_too_large"),
+        (status = 503, description = "unavailable"),
+    ))]
 pub async fn scan(
     gateway: web::Data<Gateway>,
     payload: web::Payload,

@@ -16,6 +16,11 @@ struct SignInRequest {
 
 /// The handler: once per member and campaign day (in the campaign's zone). An empty
 /// body is allowed when the gateway serves one campaign.
+#[utoipa::path(post, path = "/v1/members/{member}/sign-in", tag = "members",
+    params(("member" = String, Path)),
+    request_body(content = String, content_type = "application/json", description = r#"empty or {"campaign"}"#),
+    responses((status = 200, description = "signed_in or already_signed_in, day, points_awarded, points"),
+        (status = 404, description = "no_sign_in or unknown_campaign"), (status = 409, description = "campaign_closed")))]
 pub async fn sign_in(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,

@@ -1,0 +1,108 @@
+//! `/openapi.json` lists every route, parses as OpenAPI, and names nothing the gateway
+//! does not serve.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::*;
+use yima_gateway::Clock;
+
+/// Every route the gateway serves (CONTRACT.md and the README's extensions).
+const ROUTES: [(&str, &str); 15] = [
+    ("post", "/v1/scan"),
+    ("get", "/v1/members/{member}"),
+    ("post", "/v1/members/{member}/redeem"),
+    ("post", "/v1/members/{member}/sign-in"),
+    ("get", "/v1/campaigns/{id}"),
+    ("get", "/v1/campaigns/{id}/stats"),
+    ("get", "/v1/campaigns/{id}/leaderboard"),
+    ("post", "/v1/admin/campaigns"),
+    ("post", "/v1/admin/batches"),
+    ("post", "/v1/admin/batches/{id}/void"),
+    ("get", "/v1/admin/campaigns/{id}/diversions"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_parses_and_lists_every_route_the_gateway_serves() {
+    let gateway = TestGateway::start(&campaign(10, "", ""), Clock::fixed(june_first())).await;
+    let (status, body) = gateway.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let parsed: utoipa::openapi::OpenApi =
+        serde_json::from_str(&body).expect("an OpenAPI document utoipa can read back");
+    assert!(!parsed.paths.paths.is_empty());
+    let document = json(&body);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{document}"
+    );
+    assert_eq!(document["info"]["title"], "yima");
+
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            documented.insert((method.clone(), path.clone()));
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} has responses"
+            );
+            // Each {parameter} of the path is declared as a path parameter.
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|params| {
+                    params
+                        .iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for segment in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = segment.trim_matches(|c| c == '{' || c == '}');
+                assert!(declared.contains(&name), "{method} {path} declares {name}");
+            }
+            if path.starts_with("/v1/admin/") {
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {path} needs the token"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, expected,
+        "the document and the route list agree"
+    );
+
+    // And the gateway serves each one: none falls through to the catch-all 404.
+    for (method, path) in &documented {
+        let url = format!(
+            "{}{}",
+            gateway.base,
+            path.replace("{member}", "nobody").replace("{id}", "test")
+        );
+        let request = match method.as_str() {
+            "get" => gateway.http.get(url),
+            _ => gateway.http.post(url).body("{}"),
+        };
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert!(
+            !(status == 404 && text == r#"{"error":"not_found"}"#),
+            "{method} {path} is routed"
+        );
+    }
+}
