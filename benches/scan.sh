@@ -75,7 +75,7 @@ ceiling_out=$(redis-benchmark -p "$redis_port" -c "$connections" -n $((connectio
     __rand_int__ m__rand_int__ s__rand_int__ 1000000 604800 10 10 __rand_int__ \
     "0,100" "5000,105000;8000,208000" 0 2 \
     phone 1000 -1 item 299900 "$phone" cup 1000000 -1 item 5900 "$cup" \
-    "\"v\":2,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10" __rand_int__ 0)
+    "\"v\":2,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10" __rand_int__ 0 "")
 ceiling=$(echo "$ceiling_out" | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -n 1 | cut -d' ' -f1)
 ceiling_p50=$(echo "$ceiling_out" | tr '\r' '\n' | grep -o 'p50=[0-9.]* msec' | tail -n 1)
 

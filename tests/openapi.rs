@@ -9,7 +9,7 @@ use support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 15] = [
+const ROUTES: [(&str, &str); 17] = [
     ("post", "/v1/scan"),
     ("get", "/v1/members/{member}"),
     ("post", "/v1/members/{member}/redeem"),
@@ -25,6 +25,8 @@ const ROUTES: [(&str, &str); 15] = [
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/dashboard"),
+    ("get", "/dashboard/data"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

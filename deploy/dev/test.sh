@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
 
 yima_install_services
+# tests/dashboard.rs drives the ops page in headless Chromium.
+command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
 run_dir=$(mktemp -d /tmp/yima-test.XXXXXX)
 chmod 755 "$run_dir"
 trap 'yima_stop_services "$run_dir"; rm -rf "$run_dir"' EXIT

@@ -8,6 +8,7 @@
 mod admin;
 mod catalog;
 mod clock;
+mod dashboard;
 mod error;
 mod mall;
 mod openapi;
@@ -112,6 +113,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::post().to(admin::void_batch),
         )
         .route("/metrics", web::get().to(reads::metrics))
+        .route("/dashboard", web::get().to(dashboard::page))
+        .route("/dashboard/data", web::get().to(dashboard::data))
         .route("/openapi.json", web::get().to(openapi::openapi))
         .route("/healthz", web::get().to(reads::healthz))
         .route("/readyz", web::get().to(reads::readyz))

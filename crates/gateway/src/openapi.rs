@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, mall, reads, scan, tasks};
+use crate::{admin, dashboard, mall, reads, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use crate::{admin, mall, reads, scan, tasks};
         reads::healthz,
         reads::readyz,
         reads::metrics,
+        dashboard::page,
+        dashboard::data,
         openapi,
     ),
     modifiers(&BearerToken)

@@ -209,6 +209,14 @@ pub async fn stats(
         .catalog
         .campaign(&path)
         .ok_or(ApiError::NotFound("unknown_campaign"))?;
+    Ok(HttpResponse::Ok().json(stats_of(&gateway, &loaded).await?))
+}
+
+/// A campaign's live counters from Redis, as `/stats` and the dashboard show them.
+pub(crate) async fn stats_of(
+    gateway: &Gateway,
+    loaded: &LoadedCampaign,
+) -> Result<serde_json::Value, ApiError> {
     let counters = gateway.store.counters(loaded.table.campaign()).await?;
     let prizes: Vec<_> = loaded
         .campaign
@@ -228,13 +236,19 @@ pub async fn stats(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    let regions: Vec<_> = counters
+        .regions
+        .iter()
+        .map(|(region, scans)| json!({"region": region, "scans": scans}))
+        .collect();
+    Ok(json!({
         "scans": counters.scans,
         "wins": counters.wins,
         "diverted": counters.diverted,
         "diverted_refused": counters.diverted_refused,
         "prizes": prizes,
-    })))
+        "regions": regions,
+    }))
 }
 
 /// `GET /healthz`: the process answers.

@@ -392,6 +392,17 @@ pub struct DivertedScan {
 }
 
 impl Ledger {
+    /// Settled scans per region (the scanner's, else the batch's).
+    pub async fn region_scans(&self, campaign: &str) -> Result<Vec<(String, i64)>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT coalesce(region, batch_region) AS r, count(*) FROM scans
+              WHERE campaign_id = $1 AND coalesce(region, batch_region) IS NOT NULL GROUP BY r",
+        )
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The newest settled scans from outside their batch's region, and how many there
     /// are in all.
     pub async fn diverted_scans(

@@ -180,13 +180,16 @@ pub async fn restore(
     }
     add_balances_and_in_flight(&mut state, &record, &[]);
     let removed = redis_state::write(store, campaign, &state, &recent).await?;
-    // Diverted scans are flagged in Postgres; refused ones were never stored, so that
-    // count starts again from zero.
+    // Diverted scans are flagged in Postgres and scans keep their regions; refused
+    // ones were never stored, so that count starts again from zero.
     let (diverted, _) = ledger.diverted_scans(campaign, 0).await?;
+    let mut counts = vec![("diverted".to_string(), diverted)];
+    for (region, scans) in ledger.region_scans(campaign).await? {
+        counts.push((format!("region:{region}"), scans));
+    }
     redis::cmd("HSET")
         .arg(store.keys().stats(campaign))
-        .arg("diverted")
-        .arg(diverted)
+        .arg(counts)
         .query_async::<()>(&mut store.connection())
         .await
         .map_err(StoreError::from)?;

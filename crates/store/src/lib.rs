@@ -56,6 +56,8 @@ pub struct CampaignCounters {
     pub diverted: i64,
     /// Diverted scans refused (campaigns with `diversion = "refuse"`).
     pub diverted_refused: i64,
+    /// Redeemed scans per region (the scanner's, else the batch's), most first.
+    pub regions: Vec<(String, i64)>,
     /// Prize id -> awarded so far.
     pub awarded: Vec<(String, i64)>,
 }
@@ -280,6 +282,14 @@ impl Store {
             wins: stat("wins"),
             diverted: stat("diverted"),
             diverted_refused: stat("diverted_refused"),
+            regions: {
+                let mut regions: Vec<(String, i64)> = stats
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("region:")?.to_string(), *v)))
+                    .collect();
+                regions.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                regions
+            },
             awarded,
         })
     }

@@ -8,7 +8,7 @@
 -- KEYS[4] member's scans today in this role        counter
 -- KEYS[5] prizes awarded, all time                 hash prize -> count
 -- KEYS[6] prizes awarded today                     hash prize -> count
--- KEYS[7] campaign counters                        hash {scans, wins, diverted}
+-- KEYS[7] campaign counters                        hash {scans, wins, diverted, region:R}
 -- KEYS[8] settlement stream
 -- KEYS[9] this month's leaderboard                 zset member -> score (see board.rs)
 -- KEYS[10] (optional) this month's board of the scanner's region
@@ -27,6 +27,7 @@
 --          script adds status, level, drawn, prize, kind, value and points
 -- ARGV[14+6N] milliseconds into the leaderboard month
 -- ARGV[15+6N] 1 if the scanner's region differs from the batch's (anti-diversion)
+-- ARGV[16+6N] the scan's region (the scanner's, else the batch's; "" for none)
 --
 -- Returns {"new", body, prize id or ""}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
 -- growth}. Nothing is written unless the answer is "new".
@@ -127,6 +128,7 @@ redis.call('INCR', KEYS[4])
 redis.call('EXPIRE', KEYS[4], 172800)
 redis.call('HINCRBY', KEYS[7], 'scans', 1)
 if ARGV[15 + count * 6] == '1' then redis.call('HINCRBY', KEYS[7], 'diverted', 1) end
+if ARGV[16 + count * 6] ~= '' then redis.call('HINCRBY', KEYS[7], 'region:' .. ARGV[16 + count * 6], 1) end
 
 -- Boards: scans in the high bits, how early they were reached in the low 32.
 local early = 4294967295 - tonumber(ARGV[14 + count * 6])

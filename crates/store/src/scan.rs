@@ -240,7 +240,8 @@ impl Store {
         );
         invocation
             .arg(call.ms_into_month)
-            .arg(u8::from(call.diverted));
+            .arg(u8::from(call.diverted))
+            .arg(call.region.or(call.batch_region).unwrap_or(""));
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)

@@ -1,0 +1,70 @@
+//! `GET /dashboard`: one self-contained HTML page for ops (no CDN, no build step) that
+//! polls `GET /dashboard/data` once a second and shows scan rate, win rate, stock
+//! left, top regions, flagged scans and the month's leaderboard. Like `/metrics`, it
+//! belongs on the ops network: it names members.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Gateway;
+use crate::error::ApiError;
+use crate::reads::{pick_campaign, stats_of};
+
+const PAGE: &str = include_str!("dashboard.html");
+
+/// The page.
+#[utoipa::path(get, path = "/dashboard", tag = "ops",
+    responses((status = 200, description = "the ops dashboard (HTML)", content_type = "text/html")))]
+pub async fn page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PAGE)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DataQuery {
+    campaign: Option<String>,
+}
+
+/// What the page polls: the campaign's live counters, this month's top ten and the
+/// newest flagged (diverted) scans that are settled.
+#[utoipa::path(get, path = "/dashboard/data", tag = "ops",
+    params(("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns")),
+    responses((status = 200, description = "campaign, at_ms, stats, leaderboard, flagged"),
+        (status = 400, description = "bad_request"), (status = 404, description = "unknown_campaign")))]
+pub async fn data(
+    gateway: web::Data<Gateway>,
+    query: web::Query<DataQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let loaded = pick_campaign(&gateway, query.campaign.as_deref())?;
+    let id = &loaded.campaign.file.id;
+    let now = gateway.clock.now();
+    let stats = stats_of(&gateway, &loaded).await?;
+    let month = loaded.campaign.month(now);
+    let leaderboard: Vec<_> = gateway
+        .store
+        .leaderboard(id, &month.period, None, 10)
+        .await?
+        .into_iter()
+        .map(|(member, scans)| json!({"member": member, "scans": scans}))
+        .collect();
+    let (flagged_settled, newest) = gateway.ledger.diverted_scans(id, 10).await?;
+    let flagged: Vec<_> = newest
+        .into_iter()
+        .map(|scan| {
+            json!({"member": scan.member, "role": scan.role, "region": scan.region,
+                   "batch_region": scan.batch_region, "at_ms": scan.at_ms})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "campaign": id,
+        "name": loaded.campaign.file.name,
+        "at_ms": now.as_millisecond(),
+        "stats": stats,
+        "period": month.period,
+        "leaderboard": leaderboard,
+        "flagged": {"settled": flagged_settled, "newest": flagged},
+    })))
+}
