@@ -200,9 +200,9 @@ async fn answer_scan(
         .await?;
     let (body, status) = match outcome {
         ScanOutcome::Redeemed { body, prize } => {
-            let drawn = prize.unwrap_or_else(|| "none".into());
-            let won = drawn != "none";
-            metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => drawn)
+            let won = prize.is_some();
+            let outcome = prize.unwrap_or_else(|| "none".into());
+            metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => outcome)
                 .increment(1);
             (body, if won { "won" } else { "no_prize" })
         }
