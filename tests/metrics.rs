@@ -94,4 +94,33 @@ async fn the_gateway_exports_what_ops_watch() {
         sample(&text, r#"yima_settle_lag{campaign="test"}"#),
         Some(0.0)
     );
+
+    // Every series the Grafana dashboard in deploy/ plots is one yima exports (the
+    // worker runs in this process, so its metrics are in the same text). Three appear
+    // only once something happens that this test does not provoke.
+    let dashboard = json(&read(&repo().join("deploy/grafana/yima.json")));
+    let lazy = [
+        "yima_payouts_total",
+        "yima_settle_malformed_total",
+        "yima_settle_rejected_duplicates_total",
+    ];
+    let mut plotted = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("yima_"))
+            {
+                let base = name.strip_suffix("_bucket").unwrap_or(name);
+                plotted += 1;
+                assert!(
+                    lazy.contains(&base) || text.contains(&format!("# TYPE {base} ")),
+                    "{base} (panel {}) is exported",
+                    panel["title"]
+                );
+            }
+        }
+    }
+    assert!(plotted >= 12, "{plotted}");
 }
