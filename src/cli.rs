@@ -54,6 +54,13 @@ pub enum Command {
         #[arg(long)]
         campaign: String,
     },
+    /// Apply the campaign's level downgrades due by now (`[level_downgrade]`), each
+    /// period boundary once; run it daily from a timer.
+    Downgrade {
+        /// The campaign.
+        #[arg(long)]
+        campaign: String,
+    },
     /// Settle scans from the Redis streams into Postgres until SIGINT/SIGTERM, then
     /// finish the batch in hand and exit 0.
     Settle {

@@ -232,6 +232,23 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 restored.scans, restored.bitmaps, restored.members, restored.removed
             );
         }
+        Command::Downgrade { campaign } => {
+            let applied = yima_reconcile::apply_downgrades(
+                &store(&config).await?,
+                &ledger().await?,
+                &campaign,
+                jiff::Timestamp::now(),
+            )
+            .await?;
+            if applied.is_empty() {
+                eprintln!("campaign {campaign}: no level downgrade due");
+            }
+            for (boundary, members) in applied {
+                eprintln!(
+                    "campaign {campaign}: downgrade of {boundary} applied to {members} member(s)"
+                );
+            }
+        }
         Command::Settle {
             consumer,
             batch_size,

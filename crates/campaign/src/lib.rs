@@ -81,6 +81,62 @@ impl Diversion {
     }
 }
 
+/// Levels are kept only while earned: at each period boundary (in the campaign's
+/// zone) every member keeps `keep_percent` of their growth, rounded down, and their
+/// level follows. Upgrades stay instant; nothing else ever lowers growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelDowngrade {
+    /// `month`, `quarter` or `year`.
+    pub period: DowngradePeriod,
+    /// Growth kept at each boundary, 0 to 99.
+    pub keep_percent: u8,
+}
+
+/// The length of a downgrade period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DowngradePeriod {
+    /// Boundaries on the 1st of every month.
+    Month,
+    /// On January, April, July and October 1st.
+    Quarter,
+    /// On January 1st.
+    Year,
+}
+
+impl Campaign {
+    /// The downgrade boundaries (first days of periods) after the campaign's first
+    /// day, up to `until` and the campaign's end, oldest first.
+    pub fn downgrade_boundaries(&self, until: Timestamp) -> Vec<jiff::civil::Date> {
+        let Some(policy) = self.file.level_downgrade else {
+            return Vec::new();
+        };
+        let step = match policy.period {
+            DowngradePeriod::Month => 1,
+            DowngradePeriod::Quarter => 3,
+            DowngradePeriod::Year => 12,
+        };
+        let first = self.day(self.starts_at);
+        let last = self.day(until.min(self.ends_at));
+        let mut boundaries = Vec::new();
+        let mut month = first.first_of_month();
+        loop {
+            month = match month.checked_add(jiff::ToSpan::months(1)) {
+                Ok(next) => next,
+                Err(_) => break,
+            };
+            if month > last {
+                break;
+            }
+            if (i32::from(month.month()) - 1) % step == 0 {
+                boundaries.push(month);
+            }
+        }
+        boundaries
+    }
+}
+
 /// How a prize's stock is released over the campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,6 +225,9 @@ pub struct CampaignFile {
     /// Points for the daily sign-in task; 0 (the default) offers none (extension key).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sign_in_points: u32,
+    /// Optional level downgrades at period boundaries (extension key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_downgrade: Option<LevelDowngrade>,
     /// Calendar boosts (extension key; see the `calendar` rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boosts: Vec<Boost>,
@@ -384,6 +443,14 @@ impl Campaign {
             }
         }
 
+        if let Some(policy) = file.level_downgrade {
+            if policy.keep_percent >= 100 {
+                problem(
+                    "level_downgrade.keep_percent".into(),
+                    "must be 0 to 99 (100 would never downgrade)".into(),
+                );
+            }
+        }
         problems.extend(mall::problems(&file.mall, file.levels.len()));
         problems.extend(calendar::problems(&file.boosts));
 

@@ -226,6 +226,57 @@ fn leaderboard_months_follow_the_campaign_time_zone() {
 }
 
 #[test]
+fn downgrade_boundaries_are_period_starts_after_the_first_day() {
+    let with = |policy: &str| {
+        Campaign::from_toml(&format!("{DEMO}\n[level_downgrade]\n{policy}\n")).expect("valid")
+    };
+    let dates = |campaign: &Campaign, until: &str| -> Vec<String> {
+        campaign
+            .downgrade_boundaries(at(until))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let monthly = with("period = \"month\"\nkeep_percent = 50");
+    // The demo starts 2026-01-01 in Shanghai; 16:30 UTC on June 30 is July 1 there.
+    assert_eq!(
+        dates(&monthly, "2026-06-30T16:30:00Z"),
+        [
+            "2026-02-01",
+            "2026-03-01",
+            "2026-04-01",
+            "2026-05-01",
+            "2026-06-01",
+            "2026-07-01"
+        ]
+    );
+    assert_eq!(dates(&monthly, "2026-06-30T15:59:59Z").len(), 5);
+    let quarterly = with("period = \"quarter\"\nkeep_percent = 0");
+    assert_eq!(
+        dates(&quarterly, "2026-07-15T00:00:00Z"),
+        ["2026-04-01", "2026-07-01"]
+    );
+    let yearly = with("period = \"year\"\nkeep_percent = 10");
+    assert!(dates(&yearly, "2026-12-31T00:00:00Z").is_empty());
+    assert_eq!(
+        dates(&yearly, "2030-01-01T00:00:00Z"),
+        ["2027-01-01"],
+        "not past the end"
+    );
+    assert!(
+        Campaign::from_toml(DEMO)
+            .expect("valid")
+            .downgrade_boundaries(at("2027-06-01T00:00:00Z"))
+            .is_empty()
+    );
+    let problems = Campaign::from_toml(&format!(
+        "{DEMO}\n[level_downgrade]\nperiod = \"month\"\nkeep_percent = 100\n"
+    ))
+    .expect_err("invalid");
+    assert_eq!(problems[0].path, "level_downgrade.keep_percent");
+}
+
+#[test]
 fn levels_are_reached_at_their_min_growth() {
     let campaign = Campaign::from_toml(DEMO).expect("valid");
     let levels: Vec<usize> = [0, 99, 100, 499, 500, 1999, 2000, u64::MAX]

@@ -7,6 +7,7 @@
 
 mod batches;
 mod campaigns;
+mod downgrades;
 mod mall;
 mod payouts;
 mod records;
@@ -26,6 +27,7 @@ pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
+pub use downgrades::GrowthCut;
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{

@@ -214,6 +214,50 @@ pub async fn restore(
     })
 }
 
+/// Applies every level-downgrade boundary of the campaign due by `now` that was not
+/// applied yet (see `LevelDowngrade`): growth is cut in Postgres, one transaction per
+/// boundary, then in Redis. Safe to run often (a daily timer) and from several hosts.
+/// A crash between the two leaves Redis with the old growth until `restore`;
+/// `reconcile` names those members. Returns each boundary applied now, with the
+/// number of members cut.
+pub async fn apply_downgrades(
+    store: &Store,
+    ledger: &Ledger,
+    campaign: &str,
+    now: Timestamp,
+) -> Result<Vec<(String, usize)>, ReconcileError> {
+    let rules = rules(ledger, campaign).await?;
+    let Some(policy) = rules.file.level_downgrade else {
+        return Ok(Vec::new());
+    };
+    let mut applied = Vec::new();
+    for boundary in rules.downgrade_boundaries(now) {
+        let boundary = boundary.to_string();
+        let Some(cuts) = ledger
+            .apply_downgrade(campaign, &boundary, i64::from(policy.keep_percent))
+            .await?
+        else {
+            continue;
+        };
+        let mut connection = store.connection();
+        for chunk in cuts.chunks(redis_state::PIPELINE) {
+            let mut pipe = redis::pipe();
+            for cut in chunk {
+                pipe.cmd("HINCRBY")
+                    .arg(store.keys().member(campaign, &cut.member))
+                    .arg("growth")
+                    .arg(-cut.removed)
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut connection)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        applied.push((boundary, cuts.len()));
+    }
+    Ok(applied)
+}
+
 async fn rules(ledger: &Ledger, campaign: &str) -> Result<Campaign, ReconcileError> {
     let stored = ledger
         .campaign(campaign)

@@ -10,7 +10,7 @@ use crate::ReconcileError;
 use crate::state::{Balance, Bitmap, CampaignState};
 
 /// Keys written per pipeline round trip.
-const PIPELINE: usize = 1000;
+pub(crate) const PIPELINE: usize = 1000;
 /// Bytes of a bitmap written per `SETRANGE`.
 const BITMAP_CHUNK: usize = 1 << 20;
 /// How long day-scoped counters live, as `scan.lua` sets them.
