@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashMap;
 
 use support::*;
-use yima_campaign::{Campaign, CampaignFile, DrawSecret};
 use yima_gateway::Clock;
 use yima_store::ScanEvent;
 
@@ -28,17 +27,6 @@ value = 5900
 stock = 1000
 odds = [200000, 300000]
 "#;
-
-async fn secret_and_rules(gateway: &TestGateway) -> (DrawSecret, Campaign) {
-    let (secret, definition): (Vec<u8>, String) =
-        sqlx::query_as("SELECT draw_secret, definition::text FROM campaigns WHERE id = 'test'")
-            .fetch_one(&mut gateway.db.connect().await)
-            .await
-            .expect("campaign row");
-    let secret = DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
-    let file: CampaignFile = serde_json::from_str(&definition).expect("definition");
-    (secret, Campaign::validate(file).expect("valid"))
-}
 
 async fn events(gateway: &TestGateway) -> Vec<(String, HashMap<String, String>)> {
     redis::cmd("XRANGE")
@@ -64,7 +52,7 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
     let answers = gateway.scan_all(scans, 20).await;
     assert!(answers.iter().all(|(status, _)| *status == 200));
 
-    let (secret, rules) = secret_and_rules(&gateway).await;
+    let (secret, rules) = gateway.secret_and_rules().await;
     let entries = events(&gateway).await;
     assert_eq!(entries.len(), 600);
     let (mut levels, mut substituted) = (HashMap::new(), 0);

@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashMap;
 
 use support::*;
-use yima_campaign::{Campaign, CampaignFile, DrawSecret};
 use yima_gateway::Clock;
 use yima_store::ScanEvent;
 
@@ -89,14 +88,7 @@ async fn boosts_follow_the_campaign_day_and_stack() {
     let (status, body) = gateway.get("/v1/members/wang").await;
     assert_eq!(status, 200);
     assert_eq!(json(&body)["points"], 400);
-    let (secret, definition): (Vec<u8>, String) =
-        sqlx::query_as("SELECT draw_secret, definition::text FROM campaigns WHERE id = 'test'")
-            .fetch_one(&mut gateway.db.connect().await)
-            .await
-            .expect("campaign row");
-    let secret = DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
-    let file: CampaignFile = serde_json::from_str(&definition).expect("definition");
-    let rules = Campaign::validate(file).expect("valid");
+    let (secret, rules) = gateway.secret_and_rules().await;
     let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
         .arg(format!("{}:{{test}}:events", gateway.prefix))
         .arg("-")

@@ -519,6 +519,19 @@ impl TestGateway {
         yima_settle::Worker::new(reader, self.ledger.clone(), settings)
     }
 
+    /// The stored draw secret and rules of the test campaign, as an auditor reads them.
+    pub async fn secret_and_rules(&self) -> (yima_campaign::DrawSecret, Campaign) {
+        let (secret, definition): (Vec<u8>, String) =
+            sqlx::query_as("SELECT draw_secret, definition::text FROM campaigns WHERE id = 'test'")
+                .fetch_one(&mut self.db.connect().await)
+                .await
+                .expect("campaign row");
+        let secret = yima_campaign::DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
+        let file: yima_campaign::CampaignFile =
+            serde_json::from_str(&definition).expect("definition");
+        (secret, Campaign::validate(file).expect("valid"))
+    }
+
     /// Runs rounds until one finds nothing to do (at most 1,000 rounds).
     pub async fn drain(&self, worker: &mut yima_settle::Worker) {
         for _ in 0..1000 {

@@ -7,7 +7,7 @@ use yima_ledger::{Purchase, PurchaseOutcome};
 
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::{Gateway, read_body, valid_token};
+use crate::{Gateway, check_member, read_body, valid_token};
 
 /// A purchase names an item and a request id; anything near this is not one.
 const REDEEM_BODY_LIMIT: usize = 4 * 1024;
@@ -35,13 +35,7 @@ pub async fn redeem(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
-    if !valid_token(&member, 64, |c| {
-        c.is_ascii_alphanumeric() || "_-.@".contains(c)
-    }) {
-        return Err(ApiError::BadRequest(
-            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
-        ));
-    }
+    check_member(&member)?;
     let body = read_body(payload, REDEEM_BODY_LIMIT).await?;
     let request: RedeemRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;

@@ -8,7 +8,7 @@ use yima_store::{ScanCall, ScanOutcome};
 
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
-use crate::{Gateway, read_body, valid_token};
+use crate::{Gateway, check_member, read_body, valid_token};
 
 /// Scan bodies are a few hundred bytes; anything near this is not a scan.
 pub const SCAN_BODY_LIMIT: usize = 4 * 1024;
@@ -45,13 +45,7 @@ fn json(body: String) -> HttpResponse {
 fn parse(body: &[u8]) -> Result<ScanRequest, ApiError> {
     let request: ScanRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    if !valid_token(&request.member, 64, |c| {
-        c.is_ascii_alphanumeric() || "_-.@".contains(c)
-    }) {
-        return Err(ApiError::BadRequest(
-            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
-        ));
-    }
+    check_member(&request.member)?;
     if let Some(region) = &request.region {
         if !valid_token(region, 32, |c| {
             c.is_ascii_alphanumeric() || "_-".contains(c)

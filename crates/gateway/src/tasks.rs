@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::{Gateway, read_body, valid_token};
+use crate::{Gateway, check_member, read_body};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,13 +27,7 @@ pub async fn sign_in(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
-    if !valid_token(&member, 64, |c| {
-        c.is_ascii_alphanumeric() || "_-.@".contains(c)
-    }) {
-        return Err(ApiError::BadRequest(
-            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
-        ));
-    }
+    check_member(&member)?;
     let body = read_body(payload, 1024).await?;
     let request: SignInRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SignInRequest::default()
