@@ -45,6 +45,13 @@ pub struct Month {
     pub ends_at: Timestamp,
 }
 
+impl Month {
+    /// Milliseconds from the month's start to `now` (in it), for the tie-break bits.
+    pub fn ms_into(&self, now: Timestamp) -> u32 {
+        u32::try_from(now.as_millisecond() - self.starts_at.as_millisecond()).unwrap_or(u32::MAX)
+    }
+}
+
 impl Campaign {
     /// The month `now` falls in, in the campaign's time zone.
     pub fn month(&self, now: Timestamp) -> Month {
@@ -64,8 +71,7 @@ impl Campaign {
 
     /// Milliseconds from the start of `now`'s month to `now`.
     pub fn ms_into_month(&self, now: Timestamp) -> u32 {
-        let start = self.month(now).starts_at;
-        u32::try_from(now.as_millisecond() - start.as_millisecond()).unwrap_or(u32::MAX)
+        self.month(now).ms_into(now)
     }
 
     fn month_of(&self, year: i16, month: i8) -> Option<Month> {

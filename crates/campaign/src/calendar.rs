@@ -144,17 +144,26 @@ impl Campaign {
         OddsTable::from_level_odds(&scaled)
     }
 
-    /// Every distinct set of multipliers over the campaign's days, for compiling one
-    /// scan table each up front.
-    pub fn all_multipliers(&self) -> Vec<Multipliers> {
-        let mut all = vec![Multipliers::NONE];
+    /// Every day of the campaign window with a boost, and its multipliers: what a
+    /// gateway looks a scan's day up in, instead of evaluating the rules per scan.
+    pub fn boosted_days(&self) -> Vec<(Date, Multipliers)> {
+        if self.file.boosts.is_empty() {
+            return Vec::new();
+        }
         let first = self.day(self.starts_at);
         let last = self.day(self.ends_at);
-        for day in first
+        first
             .series(jiff::ToSpan::day(1))
             .take_while(|d| *d <= last)
-        {
-            let multipliers = self.multipliers_on(day);
+            .map(|day| (day, self.multipliers_on(day)))
+            .filter(|(_, multipliers)| *multipliers != Multipliers::NONE)
+            .collect()
+    }
+
+    /// Every distinct set of multipliers over the campaign's days, no boost first.
+    pub fn all_multipliers(&self) -> Vec<Multipliers> {
+        let mut all = vec![Multipliers::NONE];
+        for (_, multipliers) in self.boosted_days() {
             if !all.contains(&multipliers) {
                 all.push(multipliers);
             }

@@ -23,8 +23,10 @@ pub struct LoadedCampaign {
     pub revision: i32,
     /// The script arguments compiled from it, for days without a boost.
     pub table: ScanTable,
-    /// And for each other combination of boosts its days have.
-    boosted: Vec<(Multipliers, ScanTable)>,
+    /// And for each other combination of boosts its days have...
+    boosted: Vec<ScanTable>,
+    /// ...which of them each boosted day uses.
+    boosted_days: HashMap<jiff::civil::Date, usize>,
     /// The draw secret.
     pub secret: DrawSecret,
 }
@@ -42,17 +44,28 @@ impl LoadedCampaign {
             )
         })?;
         let table = ScanTable::new(&campaign, stored.revision);
-        let boosted = campaign
-            .all_multipliers()
+        let mut combinations: Vec<Multipliers> = Vec::new();
+        let mut boosted_days = HashMap::new();
+        for (day, multipliers) in campaign.boosted_days() {
+            let index = combinations
+                .iter()
+                .position(|m| *m == multipliers)
+                .unwrap_or_else(|| {
+                    combinations.push(multipliers);
+                    combinations.len() - 1
+                });
+            boosted_days.insert(day, index);
+        }
+        let boosted = combinations
             .into_iter()
-            .filter(|m| *m != Multipliers::NONE)
-            .map(|m| (m, ScanTable::boosted(&campaign, stored.revision, m)))
+            .map(|m| ScanTable::boosted(&campaign, stored.revision, m))
             .collect();
         Ok(Self {
             campaign,
             revision: stored.revision,
             table,
             boosted,
+            boosted_days,
             secret: DrawSecret::from_bytes(stored.draw_secret),
         })
     }
@@ -61,11 +74,10 @@ impl LoadedCampaign {
 impl LoadedCampaign {
     /// The script arguments for a campaign day, with its boosts applied.
     pub fn table_on(&self, day: jiff::civil::Date) -> &ScanTable {
-        let multipliers = self.campaign.multipliers_on(day);
-        self.boosted
-            .iter()
-            .find(|(m, _)| *m == multipliers)
-            .map_or(&self.table, |(_, table)| table)
+        self.boosted_days
+            .get(&day)
+            .and_then(|&index| self.boosted.get(index))
+            .unwrap_or(&self.table)
     }
 }
 

@@ -224,11 +224,7 @@ pub(crate) async fn stats_of(
         .prizes
         .iter()
         .map(|prize| {
-            let awarded = counters
-                .awarded
-                .iter()
-                .find(|(id, _)| *id == prize.id)
-                .map_or(0, |(_, n)| *n);
+            let awarded = counters.awarded_of(&prize.id);
             let stock = i64::try_from(prize.stock).unwrap_or(i64::MAX);
             json!({
                 "id": prize.id, "name": prize.name, "stock": stock,
@@ -288,11 +284,7 @@ pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiErr
         let id = loaded.campaign.file.id.clone();
         let counters = gateway.store.counters(&id).await?;
         for prize in &loaded.campaign.file.prizes {
-            let awarded = counters
-                .awarded
-                .iter()
-                .find(|(p, _)| *p == prize.id)
-                .map_or(0, |(_, n)| *n);
+            let awarded = counters.awarded_of(&prize.id);
             let left = i64::try_from(prize.stock).unwrap_or(i64::MAX) - awarded;
             metrics::gauge!("yima_prize_stock_left", "campaign" => id.clone(), "prize" => prize.id.clone())
                 .set(left.max(0) as f64);

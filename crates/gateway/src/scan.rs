@@ -120,12 +120,8 @@ async fn answer_scan(
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
-    let (gateway_ref, loaded_ref, member, scan_ref) =
-        (&gateway, &loaded, &request.member, &scan_id);
-    let refuse = |status: &'static str| async move {
-        let response = plain_answer(gateway_ref, loaded_ref, member, status, scan_ref).await?;
-        Ok((response, status))
-    };
+    let refuse =
+        |status: &'static str| plain_answer(&gateway, &loaded, &request.member, status, &scan_id);
     if batch.status == BatchStatus::Void {
         return refuse("batch_void").await;
     }
@@ -168,7 +164,7 @@ async fn answer_scan(
         batch_region: batch.region.as_deref(),
         request_id: request.request_id.as_deref(),
         period: &month.period,
-        ms_into_month: loaded.campaign.ms_into_month(now),
+        ms_into_month: month.ms_into(now),
         diverted,
     };
     let level = |growth: i64| {
@@ -212,13 +208,15 @@ async fn answer_scan(
     Ok((json(body), status))
 }
 
+/// A refusal that redeems nothing: the member's current points and level, and the
+/// status again for the metrics.
 async fn plain_answer(
     gateway: &Gateway,
     loaded: &LoadedCampaign,
     member: &str,
-    status: &str,
+    status: &'static str,
     scan_id: &str,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(HttpResponse, &'static str), ApiError> {
     let state = gateway
         .store
         .member(loaded.table.campaign(), member)
@@ -236,5 +234,8 @@ async fn plain_answer(
         points: state.points,
         level,
     };
-    Ok(json(serde_json::to_string(&body).unwrap_or_default()))
+    Ok((
+        json(serde_json::to_string(&body).unwrap_or_default()),
+        status,
+    ))
 }

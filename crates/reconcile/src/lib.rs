@@ -179,7 +179,6 @@ pub async fn restore(
         return Err(ReconcileError::Unsettled(unsettled));
     }
     add_balances_and_in_flight(&mut state, &record, &[]);
-    let removed = redis_state::write(store, campaign, &state, &recent).await?;
     // Diverted scans are flagged in Postgres and scans keep their regions; refused
     // ones were never stored, so that count starts again from zero.
     let (diverted, _) = ledger.diverted_scans(campaign, 0).await?;
@@ -187,12 +186,7 @@ pub async fn restore(
     for (region, scans) in ledger.region_scans(campaign).await? {
         counts.push((format!("region:{region}"), scans));
     }
-    redis::cmd("HSET")
-        .arg(store.keys().stats(campaign))
-        .arg(counts)
-        .query_async::<()>(&mut store.connection())
-        .await
-        .map_err(StoreError::from)?;
+    let removed = redis_state::write(store, campaign, &state, &recent, &counts).await?;
     // This month's and last month's leaderboards.
     let this_month = rules.month(now);
     let last_month = rules.month(this_month.starts_at - jiff::SignedDuration::from_millis(1));

@@ -129,7 +129,7 @@ pub(crate) async fn read(store: &Store, campaign: &str) -> Result<CampaignState,
 }
 
 /// Replaces the campaign's counters, balances, bitmaps and day-scoped counters with
-/// `state` and `recent`. Stored scan answers (for retries) and the stream are kept.
+/// `state`, `recent` and the further campaign counters `counts` (diversions, regions). Stored scan answers (for retries) and the stream are kept.
 /// Bitmaps are written first: should this be interrupted, codes already redeemed are
 /// refused again before anything else is counted, and running it again completes it.
 pub(crate) async fn write(
@@ -137,6 +137,7 @@ pub(crate) async fn write(
     campaign: &str,
     state: &CampaignState,
     recent: &Recent,
+    counts: &[(String, i64)],
 ) -> Result<usize, ReconcileError> {
     let keys = store.keys();
     let mut connection = store.connection();
@@ -172,6 +173,7 @@ pub(crate) async fn write(
         .arg(state.scans)
         .arg("wins")
         .arg(state.wins)
+        .arg(counts)
         .ignore();
     for (prize, count) in &state.awarded {
         pipe.cmd("HSET")

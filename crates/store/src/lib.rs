@@ -62,6 +62,16 @@ pub struct CampaignCounters {
     pub awarded: Vec<(String, i64)>,
 }
 
+impl CampaignCounters {
+    /// How many of a prize were awarded so far.
+    pub fn awarded_of(&self, prize: &str) -> i64 {
+        self.awarded
+            .iter()
+            .find(|(id, _)| id == prize)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
 /// A connection to the hot store, cheap to clone (one multiplexed socket).
 #[derive(Clone)]
 pub struct Store {
