@@ -91,3 +91,58 @@ yima_stop_services() {
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
     yima_as_pg "$(yima_pg_bin)/pg_ctl" -D "$dir/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# Prints a port for a cluster node: it and its cluster bus port (+10000) both free.
+yima_free_cluster_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 25000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+            && ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "yima: no free cluster port found" >&2
+    return 1
+}
+
+# yima_start_cluster DIR PORT... — a Redis Cluster of one master per port (no replicas),
+# from the same redis-server binary, under DIR/cluster. Prints nothing; the seeds are
+# redis://127.0.0.1:PORT for each port.
+yima_start_cluster() {
+    local dir=$1 port
+    shift
+    local nodes=()
+    for port in "$@"; do
+        mkdir -p "$dir/cluster/$port"
+        redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --cluster-enabled yes \
+            --cluster-config-file "$dir/cluster/$port/nodes.conf" --dir "$dir/cluster/$port" \
+            --pidfile "$dir/cluster/$port/redis.pid" --logfile "$dir/cluster/$port/redis.log" \
+            --save "" --appendonly no >/dev/null
+        nodes+=("127.0.0.1:$port")
+    done
+    echo "$*" >"$dir/cluster/ports"
+    for port in "$@"; do
+        for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/cluster/create.log" 2>&1 \
+        || { cat "$dir/cluster/create.log" >&2; return 1; }
+    # Every node must agree the cluster is whole before clients arrive.
+    for port in "$@"; do
+        for _ in $(seq 200); do
+            redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break
+            sleep 0.1
+        done
+        redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' \
+            || { echo "yima: cluster node $port not ready" >&2; return 1; }
+    done
+}
+
+yima_stop_cluster() {
+    local dir=$1 port
+    [ -f "$dir/cluster/ports" ] || return 0
+    for port in $(cat "$dir/cluster/ports"); do
+        redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    done
+}

@@ -11,7 +11,7 @@ yima_install_services
 command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
 run_dir=$(mktemp -d /tmp/yima-test.XXXXXX)
 chmod 755 "$run_dir"
-trap 'yima_stop_services "$run_dir"; rm -rf "$run_dir"' EXIT
+trap 'yima_stop_services "$run_dir"; yima_stop_cluster "$run_dir"; rm -rf "$run_dir"' EXIT
 
 pg_port=$(yima_free_port)
 redis_port=$(yima_free_port)
@@ -21,7 +21,16 @@ yima_start_services "$run_dir" "$pg_port" "$redis_port" \
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 export YIMA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export YIMA_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
-echo "test services: postgres :$pg_port, redis :$redis_port (in $run_dir)"
+# tests/cluster.rs: a 3-master Redis Cluster from the same redis-server binary.
+cluster_ports=()
+while [ ${#cluster_ports[@]} -lt 3 ]; do
+    port=$(yima_free_cluster_port)
+    case " $pg_port $redis_port ${cluster_ports[*]} " in *" $port "*) continue ;; esac
+    cluster_ports+=("$port")
+done
+yima_start_cluster "$run_dir" "${cluster_ports[@]}"
+export YIMA_TEST_REDIS_CLUSTER_URL=$(printf 'redis://127.0.0.1:%s,' "${cluster_ports[@]}" | sed 's/,$//')
+echo "test services: postgres :$pg_port, redis :$redis_port, cluster :${cluster_ports[*]} (in $run_dir)"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

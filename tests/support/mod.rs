@@ -310,12 +310,22 @@ impl TestGateway {
         }
     }
 
-    /// Registers a batch and signs its codes in process.
+    /// Registers a batch of the test campaign and signs its codes in process.
     pub async fn batch(&self, count: u32, region: Option<&str>) -> (u32, Vec<String>) {
+        self.batch_of("test", count, region).await
+    }
+
+    /// Registers a batch of `campaign` and signs its codes in process.
+    pub async fn batch_of(
+        &self,
+        campaign: &str,
+        count: u32,
+        region: Option<&str>,
+    ) -> (u32, Vec<String>) {
         let batch = self
             .ledger
             .create_batch(&NewBatch {
-                campaign: "test".into(),
+                campaign: campaign.into(),
                 sku: "SKU-1".into(),
                 count,
                 region: region.map(Into::into),
@@ -421,7 +431,21 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         drop(self.server.stop(false));
         // Remove this test's keys (sync client: Drop runs outside the runtime's reach).
-        if let Ok(mut connection) =
+        if self.redis_url.contains(',') {
+            // A cluster: KEYS asks every master, DEL is split by slot.
+            let seeds: Vec<&str> = self.redis_url.split(',').collect();
+            if let Ok(mut connection) =
+                redis::cluster::ClusterClient::new(seeds).and_then(|c| c.get_connection())
+            {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}:*", self.prefix))
+                    .query(&mut connection)
+                    .unwrap_or_default();
+                for key in keys {
+                    let _: Result<(), _> = redis::cmd("DEL").arg(key).query(&mut connection);
+                }
+            }
+        } else if let Ok(mut connection) =
             redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
         {
             let keys: Vec<String> = redis::cmd("KEYS")

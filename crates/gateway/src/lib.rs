@@ -42,6 +42,7 @@ pub struct Gateway {
     clock: Clock,
     admin_token: Option<String>,
     render_metrics: Option<RenderMetrics>,
+    scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
 }
 
 /// Renders the process's metrics in Prometheus text format (the binary installs the
@@ -66,6 +67,7 @@ impl Gateway {
             clock,
             admin_token,
             render_metrics: None,
+            scan_metrics: std::sync::OnceLock::new(),
         }
     }
 

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use redis::aio::MultiplexedConnection;
 use yima_campaign::Role;
-use yima_store::{Keys, Store};
+use yima_store::{Connection, Keys, Store};
 
 use crate::ReconcileError;
 use crate::state::{Balance, Bitmap, CampaignState};
@@ -48,20 +47,22 @@ impl Recent {
 
 /// Every key matching `pattern`, by `SCAN` (never `KEYS`: Redis keeps serving).
 async fn scan_keys(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Connection,
     pattern: &str,
 ) -> Result<Vec<String>, ReconcileError> {
     let mut cursor: u64 = 0;
     let mut found = Vec::new();
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        let mut command = redis::cmd("SCAN");
+        command
             .arg(cursor)
             .arg("MATCH")
             .arg(pattern)
             .arg("COUNT")
-            .arg(1000)
-            .query_async(connection)
-            .await?;
+            .arg(1000);
+        // The pattern carries the campaign's hash tag: on a cluster, its master.
+        let (next, keys): (u64, Vec<String>) =
+            connection.query_on_slot_of(pattern, &command).await?;
         found.extend(keys);
         if next == 0 {
             break;
@@ -222,7 +223,7 @@ pub(crate) async fn write(
     Ok(stale.len())
 }
 
-/// How long a month's leaderboard stays in Redis after its last scan, as `scan.lua`
+/// How long a month's leaderboard stays in Redis after its first scan, as `scan.lua`
 /// keeps it.
 const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
 

@@ -2,9 +2,11 @@
 //!
 //! Every scan is one call of `scan.lua` on one multiplexed connection: no pool, no
 //! pings, no second round trip. All keys of a campaign share one hash tag, so the
-//! script runs unchanged on Redis Cluster. Postgres stays the source of truth; this
+//! script runs unchanged on Redis Cluster (several comma-separated seeds in the URL;
+//! see [`Connection`]). Postgres stays the source of truth; this
 //! crate holds counters that `restore` can rebuild.
 
+mod connection;
 mod event;
 mod keys;
 mod scan;
@@ -12,9 +14,7 @@ mod stream;
 
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
-
+pub use connection::Connection;
 pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
@@ -75,7 +75,7 @@ impl CampaignCounters {
 /// A connection to the hot store, cheap to clone (one multiplexed socket).
 #[derive(Clone)]
 pub struct Store {
-    connection: MultiplexedConnection,
+    connection: Connection,
     keys: Keys,
     scan_script: redis::Script,
 }
@@ -96,15 +96,8 @@ impl Store {
         key_prefix: &str,
         response_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::BadUrl)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(response_timeout));
-        let connection = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
         Ok(Self {
-            connection,
+            connection: Connection::open(url, response_timeout).await?,
             keys: Keys::new(key_prefix),
             scan_script: redis::Script::new(include_str!("scan.lua")),
         })
@@ -117,7 +110,7 @@ impl Store {
 
     /// The connection itself, for tools (restore, reconcile) that read and write many
     /// keys; the scan path never needs it.
-    pub fn connection(&self) -> MultiplexedConnection {
+    pub fn connection(&self) -> Connection {
         self.connection.clone()
     }
 

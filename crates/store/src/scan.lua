@@ -3,7 +3,7 @@
 -- append the settlement event. All keys share the campaign's hash tag.
 --
 -- KEYS[1] redemption bitmap of (batch, role)      bit = serial
--- KEYS[2] stored result of (batch, serial, role)  hash {member, body}
+-- KEYS[2] stored result of (batch, serial, role)  string member .. '\n' .. body
 -- KEYS[3] member state                             hash {points, growth, scans}
 -- KEYS[4] member's scans today in this role        counter
 -- KEYS[5] prizes awarded, all time                 hash prize -> count
@@ -31,6 +31,10 @@
 --
 -- Returns {"new", body, prize id or ""}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
 -- growth}. Nothing is written unless the answer is "new".
+--
+-- Written for the cost per call (a scan is this script, nothing else): the member hash is
+-- read once and written once, a key's TTL is set only when the key is made, and the
+-- stored answer is one string with its TTL.
 
 local serial = tonumber(ARGV[1])
 local member = ARGV[2]
@@ -44,14 +48,17 @@ local function level_of(growth)
 end
 
 local function member_state()
-    local state = redis.call('HMGET', KEYS[3], 'points', 'growth')
-    return tonumber(state[1] or '0'), tonumber(state[2] or '0')
+    local state = redis.call('HMGET', KEYS[3], 'points', 'growth', 'scans')
+    return tonumber(state[1] or '0'), tonumber(state[2] or '0'), tonumber(state[3] or '0')
 end
 
 if redis.call('GETBIT', KEYS[1], serial) == 1 then
-    local stored = redis.call('HMGET', KEYS[2], 'member', 'body')
-    if stored[1] == member then
-        return {'retry', stored[2]}
+    local stored = redis.call('GET', KEYS[2])
+    if stored then
+        local split = string.find(stored, '\n', 1, true)
+        if split and string.sub(stored, 1, split - 1) == member then
+            return {'retry', string.sub(stored, split + 1)}
+        end
     end
     local points, growth = member_state()
     return {'already_redeemed', points, growth}
@@ -63,7 +70,7 @@ if today >= tonumber(ARGV[4]) then
     return {'daily_limit', points, growth}
 end
 
-local points, growth = member_state()
+local points, growth, scans = member_state()
 local level = level_of(growth)
 
 -- The draw: the first cumulative bound above the number wins.
@@ -111,21 +118,19 @@ if awarded > 0 then
     prize_id = field(awarded, 1)
     prize_json = field(awarded, 6)
     redis.call('HINCRBY', KEYS[5], prize_id, 1)
-    redis.call('HINCRBY', KEYS[6], prize_id, 1)
-    redis.call('EXPIRE', KEYS[6], 172800)
+    if redis.call('HINCRBY', KEYS[6], prize_id, 1) == 1 then redis.call('EXPIRE', KEYS[6], 172800) end
     redis.call('HINCRBY', KEYS[7], 'wins', 1)
     if field(awarded, 4) == 'points' then
         points_awarded = points_awarded + tonumber(field(awarded, 5))
     end
 end
 
-points = redis.call('HINCRBY', KEYS[3], 'points', points_awarded)
-growth = redis.call('HINCRBY', KEYS[3], 'growth', tonumber(ARGV[7]))
-redis.call('HINCRBY', KEYS[3], 'scans', 1)
+points = points + points_awarded
+growth = growth + tonumber(ARGV[7])
+redis.call('HSET', KEYS[3], 'points', points, 'growth', growth, 'scans', scans + 1)
 local level_after = level_of(growth)
 redis.call('SETBIT', KEYS[1], serial, 1)
-redis.call('INCR', KEYS[4])
-redis.call('EXPIRE', KEYS[4], 172800)
+if today == 0 then redis.call('SET', KEYS[4], 1, 'EX', 172800) else redis.call('INCR', KEYS[4]) end
 redis.call('HINCRBY', KEYS[7], 'scans', 1)
 if ARGV[15 + count * 6] == '1' then redis.call('HINCRBY', KEYS[7], 'diverted', 1) end
 if ARGV[16 + count * 6] ~= '' then redis.call('HINCRBY', KEYS[7], 'region:' .. ARGV[16 + count * 6], 1) end
@@ -133,17 +138,18 @@ if ARGV[16 + count * 6] ~= '' then redis.call('HINCRBY', KEYS[7], 'region:' .. A
 -- Boards: scans in the high bits, how early they were reached in the low 32.
 local early = 4294967295 - tonumber(ARGV[14 + count * 6])
 for board = 9, #KEYS do
-    local scans = math.floor(tonumber(redis.call('ZSCORE', KEYS[board], member) or '0') / 4294967296) + 1
-    redis.call('ZADD', KEYS[board], string.format('%.0f', scans * 4294967296 + early), member)
-    redis.call('EXPIRE', KEYS[board], 8640000, 'NX')
+    local score = redis.call('ZSCORE', KEYS[board], member)
+    local count = score and math.floor(tonumber(score) / 4294967296) + 1 or 1
+    redis.call('ZADD', KEYS[board], string.format('%.0f', count * 4294967296 + early), member)
+    -- A board is created by its first member's first scan.
+    if not score then redis.call('EXPIRE', KEYS[board], 8640000, 'NX') end
 end
 
 local status = 'no_prize'
 if awarded > 0 then status = 'won' end
 local body = '{"status":"' .. status .. '","scan_id":"' .. ARGV[3] .. '","prize":' .. prize_json ..
     ',"points_awarded":' .. points_awarded .. ',"points":' .. points .. ',"level":' .. level_after .. '}'
-redis.call('HSET', KEYS[2], 'member', member, 'body', body)
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('SET', KEYS[2], member .. '\n' .. body, 'EX', tonumber(ARGV[5]))
 
 local event = '{' .. ARGV[13 + count * 6] .. ',"status":"' .. status .. '","level":' .. level ..
     ',"drawn":"' .. (drawn > 0 and field(drawn, 1) or '') .. '","prize":"' .. prize_id ..

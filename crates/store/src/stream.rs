@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply};
 
-use crate::{Keys, ScanEvent, StoreError};
+use crate::{Connection, Keys, ScanEvent, StoreError};
 
 /// The consumer group every settlement worker joins.
 pub const SETTLE_GROUP: &str = "settle";
@@ -29,10 +27,17 @@ pub struct Entry {
 
 /// A connection dedicated to one worker's blocking reads.
 pub struct StreamReader {
-    connection: MultiplexedConnection,
+    connection: Connection,
     keys: Keys,
     consumer: String,
+    /// Where the next round of per-stream reads starts (cluster only), so one busy
+    /// campaign does not starve the others.
+    next_first: usize,
 }
+
+/// How long an empty round of per-stream reads waits on a cluster, at most, before the
+/// caller reads again: the price of not blocking is this much latency when idle.
+const CLUSTER_POLL: Duration = Duration::from_millis(50);
 
 impl StreamReader {
     /// Connects with a response timeout longer than any `BLOCK`, so an idle stream is
@@ -43,17 +48,11 @@ impl StreamReader {
         consumer: &str,
         block: Duration,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::BadUrl)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(block + Duration::from_secs(5)));
-        let connection = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
         Ok(Self {
-            connection,
+            connection: Connection::open(url, block + Duration::from_secs(5)).await?,
             keys: Keys::new(key_prefix),
             consumer: consumer.to_string(),
+            next_first: 0,
         })
     }
 
@@ -88,6 +87,38 @@ impl StreamReader {
             tokio::time::sleep(block).await;
             return Ok(Vec::new());
         }
+        if !self.connection.is_cluster() || campaigns.len() == 1 {
+            return self.read_streams(campaigns, count, block).await;
+        }
+        // On a cluster, streams of different campaigns live in different slots: one
+        // command cannot read (or block on) several. Each is read without blocking,
+        // starting one further along each round, and an empty round waits a little.
+        let first = self.next_first % campaigns.len();
+        self.next_first = first + 1;
+        let mut entries = Vec::new();
+        for campaign in campaigns[first..].iter().chain(&campaigns[..first]) {
+            let room = count.saturating_sub(entries.len());
+            if room == 0 {
+                break;
+            }
+            let found = self
+                .read_streams(std::slice::from_ref(campaign), room, Duration::ZERO)
+                .await?;
+            entries.extend(found);
+        }
+        if entries.is_empty() {
+            tokio::time::sleep(block.min(CLUSTER_POLL)).await;
+        }
+        Ok(entries)
+    }
+
+    /// One `XREADGROUP` over the streams of `campaigns` (all in one slot on a cluster).
+    async fn read_streams(
+        &mut self,
+        campaigns: &[String],
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry>, StoreError> {
         let keys: Vec<String> = campaigns.iter().map(|c| self.keys.events(c)).collect();
         // Read as a plain value and walked by hand: the typed stream reply copies every
         // field into a map of values first, which doubled the cost of a read.
@@ -257,10 +288,7 @@ impl StreamReader {
 }
 
 /// Entries of a stream delivered to some consumer of the group and not acknowledged.
-pub(crate) async fn pending(
-    connection: &mut MultiplexedConnection,
-    key: &str,
-) -> Result<u64, StoreError> {
+pub(crate) async fn pending(connection: &mut Connection, key: &str) -> Result<u64, StoreError> {
     let reply: redis::Value = match redis::cmd("XPENDING")
         .arg(key)
         .arg(SETTLE_GROUP)
@@ -285,10 +313,7 @@ pub(crate) async fn pending(
 /// count them (its `lag` is nil after some deletions and claims); then, if any entry
 /// is undelivered, the stream's length stands in as an upper bound, so the lag never
 /// reads 0 while entries wait.
-pub(crate) async fn lag(
-    connection: &mut MultiplexedConnection,
-    key: &str,
-) -> Result<u64, StoreError> {
+pub(crate) async fn lag(connection: &mut Connection, key: &str) -> Result<u64, StoreError> {
     let groups: redis::streams::StreamInfoGroupsReply =
         redis::AsyncCommands::xinfo_groups(connection, key).await?;
     let Some(group) = groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) else {

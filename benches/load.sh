@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The whole system under load, beside its ceilings measured in the same run, in one table.
+#
+#   valid:   yima-load drives `POST /v1/scan` closed-loop over CONNECTIONS (64)
+#            keep-alive connections for DURATION (20) seconds; every request a code never
+#            scanned before by a member never seen before (as redis-benchmark's random
+#            arguments are); gateway and Redis CPU read from /proc.
+#   forged:  the same, every code's last character changed (the HMAC tag fails), in
+#            three rounds of DURATION/2 alternating with rounds against the echo server,
+#            best of each (this machine's speed swings by 2x over minutes).
+#   half:    open loop at half the valid rate: latency from when each request was due.
+#   drain:   the settlement worker starts and settles both phases' backlog.
+#   steady:  open loop at a quarter of the valid rate with the worker running beside the
+#            gateway (on this one machine they share the cores with Postgres): latency,
+#            and the largest settlement lag seen (gateway /metrics, once a second).
+#   ceilings: redis-benchmark EVALSHA of the same scan script with the same keys and
+#            arguments (best of plain and pipelined clients); an HTTP echo server (yima-load echo, actix-web, as many threads
+#            as the gateway) under the same client; the Postgres-only design
+#            (benches/pg-only.sql: code UPDATE + stock UPDATE + award INSERT under row
+#            locks) under pgbench with the same connection count.
+# Starts its own private Postgres/Redis and removes them after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/dev/services.sh
+
+duration=${DURATION:-20}
+connections=${CONNECTIONS:-64}
+count=${CODES:-2500000}  # enough for every phase at 50k scans/s
+
+yima_install_services
+command -v bc >/dev/null || yima_apt_install bc
+command -v curl >/dev/null || yima_apt_install curl
+run_dir=$(mktemp -d /tmp/yima-bench.XXXXXX)
+chmod 755 "$run_dir"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
+    yima_stop_services "$run_dir"
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
+pg_port=$(yima_free_port)
+redis_port=$(yima_free_port)
+http_port=$(yima_free_port)
+echo_port=$(yima_free_port)
+yima_start_services "$run_dir" "$pg_port" "$redis_port"
+yima_create_db "$run_dir" yima
+yima_create_db "$run_dir" pgonly
+export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
+export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
+export YIMA_HTTP_LISTEN="127.0.0.1:$http_port"
+export YIMA_KEY_PREFIX=bench
+export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
+export RUST_LOG=warn
+redis_pid=$(cat "$run_dir/redis/redis.pid")
+tick=$(getconf CLK_TCK)
+# CPU ticks used so far by a process.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# Percent of one core between two tick readings over SECONDS.
+cpu_percent() { echo "($2 - $1) * 100 / $tick / $3" | bc -l; }
+# field NAME LINE: the value of NAME=... in a yima-load report.
+field() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
+
+cargo build --release --locked --quiet -p yima -p yima-load
+yima=target/release/yima
+load=target/release/yima-load
+$yima migrate
+$yima campaign apply benches/scan-campaign.toml 2>/dev/null
+batch=$($yima batch create --campaign bench --sku BENCH --count "$count")
+$yima gen --batch "$batch" --out "$run_dir/codes.txt"
+drive() {
+    local report
+    report=$($load scan --target "127.0.0.1:$1" --codes "$run_dir/codes.txt" \
+        --connections "$connections" --duration "${seconds:-$duration}" --members 100000000 "${@:2}")
+    echo "$report" >&2
+    echo "$report"
+}
+
+$load echo --listen "127.0.0.1:$echo_port" &
+echo_pid=$!; pids+=("$echo_pid")
+until (exec 3<>"/dev/tcp/127.0.0.1/$echo_port") 2>/dev/null; do sleep 0.1; done
+$yima gateway &
+gateway_pid=$!; pids+=("$gateway_pid")
+wait_http "http://$YIMA_HTTP_LISTEN/readyz"
+
+# better OLD NEW: the report with the higher rate.
+better() {
+    if [ -z "$1" ] || [ "$(echo "$(field rate "$2") > $(field rate "$1")" | bc)" -eq 1 ]; then
+        echo "$2"
+    else
+        echo "$1"
+    fi
+}
+echo_report=; forged_report=
+for round in 1 2 3; do
+    echo "ceiling: HTTP echo, round $round" >&2
+    echo_report=$(better "$echo_report" "$(seconds=$((duration / 2)) drive "$echo_port" --forge --cycle)")
+    echo "gateway: forged codes, round $round" >&2
+    forged_report=$(better "$forged_report" "$(seconds=$((duration / 2)) drive "$http_port" --forge --cycle)")
+done
+stop "$echo_pid"
+
+echo "gateway: valid codes, closed loop" >&2
+gateway_ticks=$(cpu_ticks "$gateway_pid"); redis_ticks=$(cpu_ticks "$redis_pid")
+valid_report=$(drive "$http_port")
+valid_gateway_cpu=$(cpu_percent "$gateway_ticks" "$(cpu_ticks "$gateway_pid")" "$duration")
+valid_redis_cpu=$(cpu_percent "$redis_ticks" "$(cpu_ticks "$redis_pid")" "$duration")
+valid_rate=$(field rate "$valid_report")
+used=$(field codes_used "$valid_report")
+
+half_rate=$(echo "$valid_rate / 2" | bc)
+echo "gateway: valid codes at $half_rate/s" >&2
+gateway_ticks=$(cpu_ticks "$gateway_pid"); redis_ticks=$(cpu_ticks "$redis_pid")
+half_report=$(drive "$http_port" --skip "$used" --rate "$half_rate")
+half_gateway_cpu=$(cpu_percent "$gateway_ticks" "$(cpu_ticks "$gateway_pid")" "$duration")
+half_redis_cpu=$(cpu_percent "$redis_ticks" "$(cpu_ticks "$redis_pid")" "$duration")
+used=$((used + $(field codes_used "$half_report")))
+
+echo "settlement: draining the backlog" >&2
+$yima settle --consumer bench-1 &
+worker_pid=$!; pids+=("$worker_pid")
+lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_lag/ { n += $2 } END { printf "%d\n", n }'; }
+backlog=$(redis-cli -p "$redis_port" xlen "bench:{bench}:events")
+drain_started=$(date +%s.%N)
+while [ "$(lag)" -gt 0 ]; do sleep 0.2; done
+drain_seconds=$(echo "$(date +%s.%N) - $drain_started" | bc -l)
+
+steady_rate=$(echo "$valid_rate / 4" | bc)
+echo "gateway: valid codes at $steady_rate/s, settlement running" >&2
+( while sleep 1; do lag; done ) >"$run_dir/lag.txt" &
+sampler_pid=$!; pids+=("$sampler_pid")
+steady_report=$(drive "$http_port" --skip "$used" --rate "$steady_rate")
+stop "$sampler_pid"
+max_lag=$(sort -n "$run_dir/lag.txt" | tail -n 1)
+while [ "$(lag)" -gt 0 ]; do sleep 0.2; done
+stop "$worker_pid"
+stop "$gateway_pid"
+
+echo "ceiling: Postgres-only design under pgbench" >&2
+psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d pgonly -tAq "$@"; }
+psql -f benches/pg-only-schema.sql 2>/dev/null
+pgbench_out=$("$(yima_pg_bin)/pgbench" -h 127.0.0.1 -p "$pg_port" -U postgres -n \
+    -f benches/pg-only.sql -c "$connections" -j 2 -T "$duration" pgonly 2>&1)
+pg_rate=$(echo "$pgbench_out" | awk '/^tps/ { print $3 }')
+pg_latency=$(echo "$pgbench_out" | awk '/^latency average/ { print $4 }')
+
+# The same script, the same key layout and arguments as ScanCall sends.
+echo "ceiling: redis-benchmark EVALSHA scan.lua" >&2
+sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/scan.lua)")
+tag="bench:{bench}"
+day=$(TZ=Asia/Shanghai date +%F)
+phone='{"id":"phone","kind":"item","name":"5G phone","value":299900}'
+cup='{"id":"cup","kind":"item","name":"Insulated cup","value":5900}'
+script_rate=0
+for clients in "-c $connections" "-c 1 -P $connections"; do
+    ceiling_out=$(redis-benchmark -p "$redis_port" $clients -n $((connections * 5000)) -r 100000000 -q \
+        EVALSHA "$sha" 9 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer" \
+        "$tag:member:m__rand_int__" "$tag:daily:$day:consumer:m__rand_int__" "$tag:awarded" \
+        "$tag:awarded:$day" "$tag:stats" "$tag:events" "$tag:board:${day%-*}" \
+        __rand_int__ m__rand_int__ s__rand_int__ 1000000 604800 10 10 __rand_int__ \
+        "0,100" "5000,105000;8000,208000" 0 2 \
+        phone 1000 -1 item 299900 "$phone" cup 1000000 -1 item 5900 "$cup" \
+        "\"v\":2,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10" __rand_int__ 0 "")
+    rate=$(echo "$ceiling_out" | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -n 1 | cut -d' ' -f1)
+    echo "redis-benchmark $clients: $rate/s" >&2
+    if [ "$(echo "$rate > $script_rate" | bc)" -eq 1 ]; then script_rate=$rate; fi
+done
+
+row() { printf '%-44s %12s %12s\n' "$@"; }
+num() { printf '%.0f' "$1"; }
+dec() { printf '%.2f' "$1"; }
+echo
+row "measure" "value" "target"
+row "valid scans/s (closed loop, $connections conn)" "$(num "$valid_rate")" ""
+row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$valid_report")/$(field p99_ms "$valid_report")/$(field p999_ms "$valid_report")" ""
+row "  gateway CPU % / Redis CPU %" "$(num "$valid_gateway_cpu")/$(num "$valid_redis_cpu")" ""
+row "  non-2xx answers" "$(($(field client_errors "$valid_report") + $(field server_errors "$valid_report")))" "0"
+row "forged rejections/s (404, best of 3)" "$(num "$(field rate "$forged_report")")" ""
+row "  answers that were not 404s" "$(($(field ok "$forged_report") + $(field server_errors "$forged_report")))" "0"
+row "half rate: scans/s (open loop)" "$(num "$(field rate "$half_report")")" ""
+row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$half_report")/$(field p99_ms "$half_report")/$(field p999_ms "$half_report")" ""
+row "  gateway CPU % / Redis CPU %" "$(num "$half_gateway_cpu")/$(num "$half_redis_cpu")" ""
+row "settlement: backlog drained, events/s" "$(num "$(echo "$backlog / $drain_seconds" | bc -l)")" ""
+row "quarter rate + worker: scans/s" "$(num "$(field rate "$steady_report")")" ""
+row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$steady_report")/$(field p99_ms "$steady_report")/$(field p999_ms "$steady_report")" ""
+row "  largest settlement lag (events)" "$max_lag" ""
+row "ceiling: redis-benchmark of scan.lua/s" "$(num "$script_rate")" ""
+row "ceiling: HTTP echo/s (same client, best of 3)" "$(num "$(field rate "$echo_report")")" ""
+row "ceiling: Postgres-only design tps (pgbench)" "$(num "$pg_rate")" ""
+row "  its latency average ms" "$pg_latency" ""
+row "ratio valid / redis-benchmark" "$(dec "$(echo "$valid_rate / $script_rate" | bc -l)")" ">= 0.80"
+row "ratio valid / Postgres-only" "$(dec "$(echo "$valid_rate / $pg_rate" | bc -l)")" ">= 20"
+row "ratio forged / HTTP echo" "$(dec "$(echo "$(field rate "$forged_report") / $(field rate "$echo_report")" | bc -l)")" ">= 0.90"
+row "half-rate p99 ms" "$(field p99_ms "$half_report")" "<= 5"
