@@ -364,7 +364,16 @@ async fn recorded_draw(
     }
     let event = store(config)
         .await?
-        .find_event(campaign, scan)
+        .find_event(
+            &ledger
+                .campaign_lanes()
+                .await?
+                .into_iter()
+                .filter(|(id, _)| id == campaign)
+                .flat_map(|(id, lanes)| yima_campaign::lanes::lane_tags(&id, lanes))
+                .collect::<Vec<_>>(),
+            scan,
+        )
         .await?
         .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
     Ok((

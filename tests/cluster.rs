@@ -106,65 +106,14 @@ async fn campaigns_on_three_masters_stay_exact_and_settle_once() {
         })
         .await;
 
-    // Per campaign, all at once: 40 codes each scanned by four members (one may redeem
-    // it), and one member scanning 20 fresh codes against a daily limit of 3.
     let mut scans = Vec::new();
     let mut shared_codes = HashMap::new();
     for id in CAMPAIGNS {
-        let (_, codes) = gateway.batch_of(id, 60, None).await;
-        for (i, code) in codes[..40].iter().enumerate() {
-            for j in 0..4 {
-                scans.push((
-                    code.clone(),
-                    format!("{id}-m{}", (i + j * 7) % 40),
-                    "consumer",
-                ));
-            }
-        }
-        for code in &codes[40..] {
-            scans.push((code.clone(), format!("{id}-busy"), "consumer"));
-        }
-        shared_codes.insert(id, codes[..40].to_vec());
+        shared_codes.insert(id, plan(&gateway, id, &mut scans).await);
     }
     let answers = gateway.scan_all(scans.clone(), 48).await;
-    assert!(
-        answers.iter().all(|(code, _)| *code == 200),
-        "{:?}",
-        answers.iter().find(|(code, _)| *code != 200)
-    );
-
     for id in CAMPAIGNS {
-        let redeemed = |(code, member): (&str, &str)| {
-            scans
-                .iter()
-                .zip(&answers)
-                .filter(|((c, m, _), _)| c == code && (member.is_empty() || m == member))
-                .filter(|(_, (_, body))| ["won", "no_prize"].contains(&status(body).as_str()))
-                .count()
-        };
-        for code in &shared_codes[id] {
-            assert_eq!(redeemed((code, "")), 1, "{id}: code {code} redeemed once");
-        }
-        let busy = format!("{id}-busy");
-        let busy_answers: Vec<String> = scans
-            .iter()
-            .zip(&answers)
-            .filter(|((_, member, _), _)| *member == busy)
-            .map(|(_, (_, body))| status(body))
-            .collect();
-        assert_eq!(
-            busy_answers.iter().filter(|s| *s == "daily_limit").count(),
-            17,
-            "{id}: {busy_answers:?}"
-        );
-        let won = scans
-            .iter()
-            .zip(&answers)
-            .filter(|((code, member, _), (_, body))| {
-                (shared_codes[id].contains(code) || *member == busy) && status(body) == "won"
-            })
-            .count();
-        assert_eq!(won, 7, "{id}: the stock of 7, exactly");
+        check_exact(id, &scans, &answers, &shared_codes[id], 7);
     }
 
     // One worker settles every campaign's stream, each on its own master.
@@ -205,4 +154,188 @@ async fn campaigns_on_three_masters_stay_exact_and_settle_once() {
             stderr(&output)
         );
     }
+}
+
+/// Appends one campaign's scans: 40 codes each scanned by four members (one may redeem
+/// it), and one member (`{id}-busy`) scanning 20 fresh codes against a daily limit of
+/// 3. Returns the 40 shared codes.
+async fn plan(
+    gateway: &TestGateway,
+    id: &str,
+    scans: &mut Vec<(String, String, &'static str)>,
+) -> Vec<String> {
+    let (_, codes) = gateway.batch_of(id, 60, None).await;
+    for (i, code) in codes[..40].iter().enumerate() {
+        for j in 0..4 {
+            scans.push((
+                code.clone(),
+                format!("{id}-m{}", (i + j * 7) % 40),
+                "consumer",
+            ));
+        }
+    }
+    for code in &codes[40..] {
+        scans.push((code.clone(), format!("{id}-busy"), "consumer"));
+    }
+    codes[..40].to_vec()
+}
+
+/// Every shared code redeemed exactly once, the busy member stopped at exactly 3, and
+/// exactly `stock` wins.
+fn check_exact(
+    id: &str,
+    scans: &[(String, String, &'static str)],
+    answers: &[(u16, String)],
+    shared: &[String],
+    stock: usize,
+) {
+    assert!(
+        answers.iter().all(|(code, _)| *code == 200),
+        "{:?}",
+        answers.iter().find(|(code, _)| *code != 200)
+    );
+    let of_campaign = || {
+        scans
+            .iter()
+            .zip(answers)
+            .filter(move |((code, member, _), _)| {
+                shared.contains(code) || *member == format!("{id}-busy")
+            })
+    };
+    for code in shared {
+        let redeemed = of_campaign()
+            .filter(|((c, _, _), (_, body))| {
+                c == code && ["won", "no_prize"].contains(&status(body).as_str())
+            })
+            .count();
+        assert_eq!(redeemed, 1, "{id}: code {code} redeemed once");
+    }
+    let busy: Vec<String> = of_campaign()
+        .filter(|((_, member, _), _)| *member == format!("{id}-busy"))
+        .map(|(_, (_, body))| status(body))
+        .collect();
+    assert_eq!(
+        busy.iter().filter(|s| *s == "daily_limit").count(),
+        17,
+        "{id}: {busy:?}"
+    );
+    let won = of_campaign()
+        .filter(|(_, (_, body))| status(body) == "won")
+        .count();
+    assert_eq!(won, stock, "{id}: the stock, exactly");
+}
+
+/// One campaign over four lanes (hash tags `{spread/0}` to `{spread/3}`, on all three
+/// masters): codes are claimed in their lane, members scan in theirs, and the stock of
+/// 10, split 3/3/2/2, must all go to the first winners wherever they scan: lanes that
+/// run dry borrow from the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_over_four_lanes_is_exact_and_lends_stock_between_lanes() {
+    const ID: &str = "spread";
+    let tags = yima_campaign::lanes::lane_tags(ID, 4);
+    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let masters = masters_of(&tag_refs);
+    assert_eq!(
+        masters.iter().collect::<BTreeSet<_>>().len(),
+        3,
+        "{masters:?}"
+    );
+    let rules = campaign(3, "lanes = 4", &GIFT.replace("stock = 7", "stock = 10")).replacen(
+        r#"id = "test""#,
+        &format!(r#"id = "{ID}""#),
+        1,
+    );
+    let gateway = TestGateway::start_with_redis(
+        &campaign(3, "", GIFT),
+        Clock::fixed(june_first()),
+        &cluster_url(),
+    )
+    .await;
+    let laned = yima_campaign::Campaign::from_toml(&rules).expect("valid");
+    yima_gateway::apply_campaign(&gateway.ledger, &laned)
+        .await
+        .expect("apply");
+    gateway
+        .until_catalog("the laned campaign", |catalog| {
+            catalog.campaign(ID).is_some()
+        })
+        .await;
+
+    let mut scans = Vec::new();
+    let shared = plan(&gateway, ID, &mut scans).await;
+    let answers = gateway.scan_all(scans.clone(), 48).await;
+    check_exact(ID, &scans, &answers, &shared, 10);
+
+    // The lanes' allotments still sum to the stock, and every one was awarded.
+    let seeds: Vec<String> = cluster_url().split(',').map(String::from).collect();
+    let mut cluster = redis::cluster::ClusterClient::new(seeds)
+        .and_then(|client| client.get_connection())
+        .expect("cluster");
+    let (mut allotted, mut awarded) = (0, 0);
+    for tag in &tags {
+        let (allot, given): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(format!("{}:{{{tag}}}:awarded", gateway.prefix))
+            .arg("allot:gift")
+            .arg("gift")
+            .query(&mut cluster)
+            .expect("lane awards");
+        allotted += allot.unwrap_or(0);
+        awarded += given.unwrap_or(0);
+    }
+    assert_eq!((allotted, awarded), (10, 10));
+
+    // Reads add the lanes up: stats, and the busiest member tops the merged board.
+    let stats = json(&gateway.get(&format!("/v1/campaigns/{ID}/stats")).await.1);
+    assert_eq!(stats["scans"], 43, "{stats}");
+    let board = json(
+        &gateway
+            .get(&format!("/v1/campaigns/{ID}/leaderboard?limit=100"))
+            .await
+            .1,
+    );
+    let entries = board["entries"].as_array().expect("entries");
+    let scores: Vec<u64> = entries
+        .iter()
+        .map(|e| e["scans"].as_u64().expect("scans"))
+        .collect();
+    assert_eq!(scores.iter().sum::<u64>(), 43, "{board}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{board}");
+    assert_eq!(
+        scores[0], 3,
+        "the daily limit is the most anyone can scan: {board}"
+    );
+    let lanes_on_board: BTreeSet<u16> = entries
+        .iter()
+        .map(|e| yima_campaign::lanes::member_lane(e["member"].as_str().unwrap_or(""), 4))
+        .collect();
+    assert_eq!(
+        lanes_on_board.len(),
+        4,
+        "every lane's board is merged: {board}"
+    );
+
+    // Settlement follows the four lane streams.
+    let mut worker = gateway.worker("lanes-worker").await;
+    gateway.drain(&mut worker).await;
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM scans WHERE campaign_id = 'spread'")
+            .await,
+        43
+    );
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM awards WHERE campaign_id = 'spread'")
+            .await,
+        10
+    );
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
+        0
+    );
+    // Not yet able to compare a laned campaign: says so instead of a false report.
+    let refused = run_err(gateway.yima().args(["reconcile", "--campaign", ID]));
+    assert!(refused.contains("4 lanes"), "{refused}");
 }

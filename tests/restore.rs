@@ -245,7 +245,7 @@ async fn unsettled_scans_count_in_reconcile_and_block_a_restore() {
         gateway
             .store()
             .await
-            .counters("test")
+            .counters(&["test".to_string()])
             .await
             .expect("counters")
             .scans,

@@ -559,3 +559,42 @@ async fn a_worker_with_no_campaign_waits_for_one_instead_of_spinning() {
         "rounds returned at once: a busy loop"
     );
 }
+
+/// Entry ids are unique only within one stream: two campaigns' (or two lanes') entries
+/// added in the same millisecond share an id. Each is its own redemption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_two_streams_with_the_same_id_are_both_settled() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (batch, _) = gateway.batch(2, None).await;
+    let entry = |serial: u32| yima_ledger::Redemption {
+        stream_id: "1780286400000-0".into(),
+        scan_id: format!("scan-{serial}"),
+        campaign: "test".into(),
+        revision: 1,
+        batch,
+        serial,
+        role: "consumer".into(),
+        member: format!("m{serial}"),
+        day: jiff::civil::date(2026, 6, 1),
+        at_ms: 1_780_286_400_000,
+        level: 1,
+        draw: 7,
+        drawn: String::new(),
+        award: None,
+        points: 10,
+        growth: 10,
+        region: None,
+        batch_region: None,
+        request_id: None,
+    };
+    let both = [entry(0), entry(1)];
+    let settled = gateway.ledger.settle(&both).await.expect("settle");
+    assert_eq!((settled.settled, settled.rejected), (2, 0));
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 2);
+    // Delivered again, both are redeliveries: nothing new, nothing rejected.
+    let again = gateway.ledger.settle(&both).await.expect("settle again");
+    assert_eq!(
+        (again.settled, again.redelivered, again.rejected),
+        (0, 2, 0)
+    );
+}

@@ -9,6 +9,7 @@ mod audit;
 mod board;
 mod calendar;
 mod draw;
+pub mod lanes;
 mod mall;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
@@ -234,6 +235,18 @@ pub struct CampaignFile {
     /// The points mall's gifts (extension key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mall: Vec<MallItem>,
+    /// Redis hash tags the campaign is spread over (extension key; see [`lanes`]):
+    /// 1, the default, is one tag; more let one campaign use several cluster masters.
+    #[serde(default = "one_lane", skip_serializing_if = "is_one_lane")]
+    pub lanes: u16,
+}
+
+fn one_lane() -> u16 {
+    1
+}
+
+fn is_one_lane(lanes: &u16) -> bool {
+    *lanes == 1
 }
 
 /// A campaign that passed every check, with its times parsed.
@@ -250,6 +263,18 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// The hash tag a member's Redis state lives under: the id for one lane, else the
+    /// member's lane.
+    pub fn member_tag(&self, member: &str) -> std::borrow::Cow<'_, str> {
+        let lanes = self.file.lanes;
+        lanes::lane_tag(&self.file.id, lanes, lanes::member_lane(member, lanes))
+    }
+
+    /// Every hash tag of the campaign: counters, boards and streams are per tag.
+    pub fn lane_tags(&self) -> Vec<String> {
+        lanes::lane_tags(&self.file.id, self.file.lanes)
+    }
+
     /// Parses and validates a campaign file.
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
         let file: CampaignFile = toml::from_str(text).map_err(|error| {
@@ -274,6 +299,12 @@ impl Campaign {
                     "`{}` must be 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit",
                     file.id
                 ),
+            );
+        }
+        if file.lanes == 0 || file.lanes > lanes::MAX_LANES {
+            problem(
+                "lanes".into(),
+                format!("{} must be 1 to {}", file.lanes, lanes::MAX_LANES),
             );
         }
         if file.name.trim().is_empty() || file.name.chars().count() > 100 {
@@ -389,6 +420,14 @@ impl Campaign {
                     "only applies with pacing = \"hourly\"".into(),
                 ),
                 _ => {}
+            }
+            // A lane checks its own allotment; pacing and daily caps are campaign-wide
+            // counts no lane can see (not supported across lanes yet).
+            if file.lanes > 1 && prize.pacing.is_some() {
+                problem(at("pacing"), "is not supported with lanes > 1".into());
+            }
+            if file.lanes > 1 && prize.daily_cap.is_some() {
+                problem(at("daily_cap"), "is not supported with lanes > 1".into());
             }
             if let Some(cap) = prize.daily_cap {
                 if cap > prize.stock {

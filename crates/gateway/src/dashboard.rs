@@ -45,7 +45,7 @@ pub async fn data(
     let month = loaded.campaign.month(now);
     let leaderboard: Vec<_> = gateway
         .store
-        .leaderboard(id, &month.period, None, 10)
+        .leaderboard(&loaded.campaign.lane_tags(), &month.period, None, 10)
         .await?
         .into_iter()
         .map(|(member, scans)| json!({"member": member, "scans": scans}))

@@ -78,7 +78,7 @@ pub async fn redeem(
         PurchaseOutcome::Bought { paid, body } => {
             gateway
                 .store
-                .spend_points(&campaign.file.id, &member, paid)
+                .spend_points(&campaign.member_tag(&member), &member, paid)
                 .await?;
             body
         }

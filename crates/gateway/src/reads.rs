@@ -49,7 +49,7 @@ pub async fn member(
     let loaded = pick_campaign(&gateway, query.campaign.as_deref())?;
     let state = gateway
         .store
-        .member(loaded.table.campaign(), &member)
+        .member(&loaded.campaign.member_tag(&member), &member)
         .await?
         .ok_or(ApiError::NotFound("unknown_member"))?;
     let levels = &loaded.campaign.file.levels;
@@ -140,7 +140,7 @@ pub async fn leaderboard(
             gateway
                 .store
                 .leaderboard(
-                    &campaign.file.id,
+                    &campaign.lane_tags(),
                     &month.period,
                     query.region.as_deref(),
                     limit,
@@ -217,7 +217,7 @@ pub(crate) async fn stats_of(
     gateway: &Gateway,
     loaded: &LoadedCampaign,
 ) -> Result<serde_json::Value, ApiError> {
-    let counters = gateway.store.counters(loaded.table.campaign()).await?;
+    let counters = gateway.store.counters(&loaded.campaign.lane_tags()).await?;
     let prizes: Vec<_> = loaded
         .campaign
         .file
@@ -282,7 +282,8 @@ pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiErr
     };
     for loaded in gateway.catalog.campaigns() {
         let id = loaded.campaign.file.id.clone();
-        let counters = gateway.store.counters(&id).await?;
+        let tags = loaded.campaign.lane_tags();
+        let counters = gateway.store.counters(&tags).await?;
         for prize in &loaded.campaign.file.prizes {
             let awarded = counters.awarded_of(&prize.id);
             let left = i64::try_from(prize.stock).unwrap_or(i64::MAX) - awarded;
@@ -292,7 +293,7 @@ pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiErr
         metrics::gauge!("yima_diverted_scans", "campaign" => id.clone())
             .set(counters.diverted as f64);
         // No stream yet (no scan so far) is no lag.
-        let lag = gateway.store.settlement_lag(&id).await.unwrap_or(0);
+        let lag = gateway.store.settlement_lag(&tags).await.unwrap_or(0);
         metrics::gauge!("yima_settle_lag", "campaign" => id).set(lag as f64);
     }
     Ok(HttpResponse::Ok()

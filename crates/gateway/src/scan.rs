@@ -188,7 +188,7 @@ async fn answer_scan(
     if diverted && loaded.campaign.file.diversion == Diversion::Refuse {
         gateway
             .store
-            .count_refused_diversion(loaded.table.campaign())
+            .count_refused_diversion(&loaded.campaign.member_tag(&request.member))
             .await?;
         return refuse("wrong_region").await;
     }
@@ -272,7 +272,7 @@ async fn plain_answer(
 ) -> Result<(HttpResponse, &'static str), ApiError> {
     let state = gateway
         .store
-        .member(loaded.table.campaign(), member)
+        .member(&loaded.campaign.member_tag(member), member)
         .await?
         .unwrap_or_default();
     let level = loaded

@@ -53,7 +53,7 @@ pub async fn sign_in(
         Some(_) => {
             gateway
                 .store
-                .credit_points(&campaign.file.id, &member, points)
+                .credit_points(&campaign.member_tag(&member), &member, points)
                 .await?;
             ("signed_in", points)
         }
@@ -61,7 +61,7 @@ pub async fn sign_in(
     };
     let balance = gateway
         .store
-        .member(&campaign.file.id, &member)
+        .member(&campaign.member_tag(&member), &member)
         .await?
         .map_or(0, |state| state.points);
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -135,10 +135,17 @@ impl Ledger {
 }
 
 impl Ledger {
-    /// The ids of all campaigns: the streams a settlement worker follows.
-    pub async fn campaign_ids(&self) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?)
+    /// Every campaign's id and lane count (`lanes`, 1 when unset): what a settlement
+    /// worker needs to find every stream.
+    pub async fn campaign_lanes(&self) -> Result<Vec<(String, u16)>, LedgerError> {
+        let rows: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT id, coalesce((definition->>'lanes')::int, 1) FROM campaigns ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, lanes)| (id, u16::try_from(lanes).unwrap_or(1)))
+            .collect())
     }
 }

@@ -143,10 +143,12 @@ impl Ledger {
             return Ok(Settled::default());
         }
         // The same stream entry twice is one redemption (and would pair twice below).
+        // Entry ids are only unique within a stream: entries of two campaigns (or lanes)
+        // added in the same millisecond share one, so an entry is its scan and its id.
         let mut seen = HashSet::new();
         let unique: Vec<&Redemption> = batch
             .iter()
-            .filter(|r| seen.insert(r.stream_id.as_str()))
+            .filter(|r| seen.insert((r.scan_id.as_str(), r.stream_id.as_str())))
             .collect();
         let repeated = batch.len() - unique.len();
         let batch = unique.as_slice();

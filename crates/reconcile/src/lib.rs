@@ -49,6 +49,10 @@ pub enum ReconcileError {
     /// Data that this build cannot account for.
     #[error("{0}")]
     Invalid(String),
+    /// The campaign is spread over lanes, whose state this build does not rebuild or
+    /// compare yet.
+    #[error("campaign `{0}` has {1} lanes: reconcile and restore support one-lane campaigns only")]
+    Laned(String, u16),
 }
 
 /// What a reconciliation compared and found.
@@ -89,7 +93,7 @@ pub async fn reconcile(
     ledger: &Ledger,
     campaign: &str,
 ) -> Result<Report, ReconcileError> {
-    rules(ledger, campaign).await?;
+    one_lane(&rules(ledger, campaign).await?)?;
     for _ in 0..READ_ATTEMPTS {
         let before = store.stream_tail(campaign).await?;
         let redis = redis_state::read(store, campaign).await?;
@@ -148,6 +152,7 @@ pub async fn restore(
     now: Timestamp,
 ) -> Result<Restored, ReconcileError> {
     let rules = rules(ledger, campaign).await?;
+    one_lane(&rules)?;
     let today = rules.day(now);
     let yesterday = today
         .yesterday()
@@ -234,18 +239,28 @@ pub async fn apply_downgrades(
             continue;
         };
         let mut connection = store.connection();
-        for chunk in cuts.chunks(redis_state::PIPELINE) {
-            let mut pipe = redis::pipe();
-            for cut in chunk {
-                pipe.cmd("HINCRBY")
-                    .arg(store.keys().member(campaign, &cut.member))
-                    .arg("growth")
-                    .arg(-cut.removed)
-                    .ignore();
+        // One pipeline never spans tags: on a cluster, lanes live on different masters.
+        let mut by_tag: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+        for cut in &cuts {
+            by_tag
+                .entry(rules.member_tag(&cut.member))
+                .or_default()
+                .push(cut);
+        }
+        for (tag, cuts) in &by_tag {
+            for chunk in cuts.chunks(redis_state::PIPELINE) {
+                let mut pipe = redis::pipe();
+                for cut in chunk {
+                    pipe.cmd("HINCRBY")
+                        .arg(store.keys().member(tag, &cut.member))
+                        .arg("growth")
+                        .arg(-cut.removed)
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut connection)
+                    .await
+                    .map_err(StoreError::from)?;
             }
-            pipe.query_async::<()>(&mut connection)
-                .await
-                .map_err(StoreError::from)?;
         }
         applied.push((boundary, cuts.len()));
     }
@@ -351,5 +366,13 @@ mod tests {
         assert!(position("999-0") < position("1000-0"));
         assert_eq!(position("garbage"), None);
         assert_eq!(position("1-x"), None);
+    }
+}
+
+/// Refuses a laned campaign (see [`ReconcileError::Laned`]).
+fn one_lane(rules: &Campaign) -> Result<(), ReconcileError> {
+    match rules.file.lanes {
+        0 | 1 => Ok(()),
+        lanes => Err(ReconcileError::Laned(rules.file.id.clone(), lanes)),
     }
 }

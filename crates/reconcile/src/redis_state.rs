@@ -78,7 +78,7 @@ async fn scan_keys(
 pub(crate) async fn read(store: &Store, campaign: &str) -> Result<CampaignState, ReconcileError> {
     let keys = store.keys();
     let mut connection = store.connection();
-    let counters = store.counters(campaign).await?;
+    let counters = store.counters(&[campaign.to_string()]).await?;
     let mut state = CampaignState {
         scans: counters.scans,
         wins: counters.wins,

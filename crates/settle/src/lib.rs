@@ -208,7 +208,14 @@ impl Worker {
             .refreshed
             .is_none_or(|at| at.elapsed() >= self.settings.campaign_refresh)
         {
-            let mut campaigns: Vec<String> = self.ledger.campaign_ids().await?;
+            // A stream per campaign, or per lane of a laned one.
+            let mut campaigns: Vec<String> = self
+                .ledger
+                .campaign_lanes()
+                .await?
+                .into_iter()
+                .flat_map(|(id, lanes)| yima_campaign::lanes::lane_tags(&id, lanes))
+                .collect();
             campaigns.sort();
             for campaign in campaigns.iter().filter(|c| !self.campaigns.contains(c)) {
                 self.reader.ensure_group(campaign).await?;

@@ -48,6 +48,16 @@ impl Keys {
         )
     }
 
+    /// Who claimed a code of a laned campaign, in the code's lane (see `claim` in
+    /// scan.rs); expires with the stored answer.
+    pub fn claim(&self, tag: &str, batch: u32, serial: u32, role: Role) -> String {
+        format!(
+            "{}:claim:{batch}:{serial}:{}",
+            self.campaign(tag),
+            role.as_str()
+        )
+    }
+
     /// What every stored answer's key starts with.
     pub fn result_prefix(&self, campaign: &str) -> String {
         format!("{}:result:", self.campaign(campaign))

@@ -78,6 +78,8 @@ pub struct Store {
     connection: Connection,
     keys: Keys,
     scan_script: redis::Script,
+    /// Laned campaign revisions whose allotments this process has set up.
+    allotted: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<(String, i32)>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,6 +102,7 @@ impl Store {
             connection: Connection::open(url, response_timeout).await?,
             keys: Keys::new(key_prefix),
             scan_script: redis::Script::new(include_str!("scan.lua")),
+            allotted: Default::default(),
         })
     }
 
@@ -145,9 +148,11 @@ impl Store {
     }
 
     /// The top `limit` of a month's leaderboard, best first, with each member's scans.
+    /// A laned campaign has a board per lane and every member is on its own lane's
+    /// only, so the top of the whole is the top of the lanes' tops merged.
     pub async fn leaderboard(
         &self,
-        campaign: &str,
+        tags: &[String],
         period: &str,
         region: Option<&str>,
         limit: usize,
@@ -156,14 +161,21 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut connection = self.connection.clone();
-        let top: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(self.keys.board(campaign, period, region))
-            .arg(0)
-            .arg(limit - 1)
-            .arg("REV")
-            .arg("WITHSCORES")
-            .query_async(&mut connection)
-            .await?;
+        let mut top: Vec<(String, f64)> = Vec::new();
+        for tag in tags {
+            let lane: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(self.keys.board(tag, period, region))
+                .arg(0)
+                .arg(limit - 1)
+                .arg("REV")
+                .arg("WITHSCORES")
+                .query_async(&mut connection)
+                .await?;
+            top.extend(lane);
+        }
+        // ZRANGE REV's order: score, then member, both descending.
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+        top.truncate(limit);
         Ok(top
             .into_iter()
             .map(|(member, score)| (member, yima_campaign::board_scans(score)))
@@ -197,12 +209,25 @@ impl Store {
     /// and support, not for the hot path.
     pub async fn find_event(
         &self,
-        campaign: &str,
+        tags: &[String],
+        scan_id: &str,
+    ) -> Result<Option<ScanEvent>, StoreError> {
+        for tag in tags {
+            if let Some(event) = self.find_event_in(tag, scan_id).await? {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn find_event_in(
+        &self,
+        tag: &str,
         scan_id: &str,
     ) -> Result<Option<ScanEvent>, StoreError> {
         type Entries = Vec<(String, Vec<(String, String)>)>;
         let mut connection = self.connection.clone();
-        let key = self.keys.events(campaign);
+        let key = self.keys.events(tag);
         let mut start = "-".to_string();
         loop {
             let entries: Entries = redis::cmd("XRANGE")
@@ -250,11 +275,15 @@ impl Store {
 
     /// Scans on the stream not yet settled: undelivered plus unacknowledged, as the
     /// workers report it, for a gateway's own `/metrics`.
-    pub async fn settlement_lag(&self, campaign: &str) -> Result<u64, StoreError> {
+    pub async fn settlement_lag(&self, tags: &[String]) -> Result<u64, StoreError> {
         let mut connection = self.connection.clone();
-        let key = self.keys.events(campaign);
-        let waiting = stream::lag(&mut connection, &key).await?;
-        Ok(waiting + stream::pending(&mut connection, &key).await?)
+        let mut lag = 0;
+        for tag in tags {
+            let key = self.keys.events(tag);
+            lag += stream::lag(&mut connection, &key).await?;
+            lag += stream::pending(&mut connection, &key).await?;
+        }
+        Ok(lag)
     }
 
     /// Counts a diverted scan that the campaign refuses.
@@ -270,15 +299,30 @@ impl Store {
         Ok(())
     }
 
-    /// Scans, wins and awards per prize.
-    pub async fn counters(&self, campaign: &str) -> Result<CampaignCounters, StoreError> {
+    /// Scans, wins and awards per prize, summed over the campaign's tags.
+    pub async fn counters(&self, tags: &[String]) -> Result<CampaignCounters, StoreError> {
         let mut connection = self.connection.clone();
         type Pairs = Vec<(String, i64)>;
-        let (stats, awarded): (Pairs, Pairs) = redis::pipe()
-            .hgetall(self.keys.stats(campaign))
-            .hgetall(self.keys.awarded(campaign))
-            .query_async(&mut connection)
-            .await?;
+        let mut sums: [std::collections::BTreeMap<String, i64>; 2] = Default::default();
+        for tag in tags {
+            let (stats, awarded): (Pairs, Pairs) = redis::pipe()
+                .hgetall(self.keys.stats(tag))
+                .hgetall(self.keys.awarded(tag))
+                .query_async(&mut connection)
+                .await?;
+            for (sum, pairs) in sums.iter_mut().zip([stats, awarded]) {
+                for (name, value) in pairs {
+                    *sum.entry(name).or_default() += value;
+                }
+            }
+        }
+        let [stats, awarded] = sums;
+        // A lane's allotment bookkeeping shares the awards hash.
+        let awarded: Pairs = awarded
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("allot:") && !name.starts_with("share:"))
+            .collect();
+        let stats: Pairs = stats.into_iter().collect();
         let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
         Ok(CampaignCounters {
             scans: stat("scans"),

@@ -28,9 +28,16 @@
 -- ARGV[14+6N] milliseconds into the leaderboard month
 -- ARGV[15+6N] 1 if the scanner's region differs from the batch's (anti-diversion)
 -- ARGV[16+6N] the scan's region (the scanner's, else the batch's; "" for none)
+-- ARGV[17+6N] (optional) lanes: absent or "" for a one-lane campaign; else this call runs
+--          in the member's lane (the code was claimed in its own lane first, see
+--          claim.lua): the stored answer, not the bitmap, tells a retry, and each prize
+--          is also limited by the lane's allotment (field "allot:<id>" of KEYS[5]).
+--          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
+--          nothing written, so the caller can borrow stock and call again; "0": it is
+--          treated as out of stock.
 --
--- Returns {"new", body, prize id or ""}, {"retry", body} or {"already_redeemed"|"daily_limit", points,
--- growth}. Nothing is written unless the answer is "new".
+-- Returns {"new", body, prize id or ""}, {"retry", body}, {"already_redeemed"|"daily_limit",
+-- points, growth} or {"dry", prize id}. Nothing is written unless the answer is "new".
 --
 -- Written for the cost per call (a scan is this script, nothing else): the member hash is
 -- read once and written once, a key's TTL is set only when the key is made, and the
@@ -38,6 +45,9 @@
 
 local serial = tonumber(ARGV[1])
 local member = ARGV[2]
+local count = tonumber(ARGV[12])
+local lanes = ARGV[17 + count * 6] or ''
+local laned = lanes ~= ''
 
 local function level_of(growth)
     local level = 0
@@ -52,7 +62,9 @@ local function member_state()
     return tonumber(state[1] or '0'), tonumber(state[2] or '0'), tonumber(state[3] or '0')
 end
 
-if redis.call('GETBIT', KEYS[1], serial) == 1 then
+local redeemed
+if laned then redeemed = redis.call('EXISTS', KEYS[2]) == 1 else redeemed = redis.call('GETBIT', KEYS[1], serial) == 1 end
+if redeemed then
     local stored = redis.call('GET', KEYS[2])
     if stored then
         local split = string.find(stored, '\n', 1, true)
@@ -89,12 +101,17 @@ for bounds in string.gmatch(ARGV[10], '[^;]+') do
     end
 end
 
-local count = tonumber(ARGV[12])
 local function field(prize, offset) return ARGV[12 + (prize - 1) * 6 + offset] end
+local dry = nil
 local function available(prize)
     if prize == 0 then return false end
     local id = field(prize, 1)
-    if tonumber(redis.call('HGET', KEYS[5], id) or '0') >= tonumber(field(prize, 2)) then
+    local awarded = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+    if awarded >= tonumber(field(prize, 2)) then
+        return false
+    end
+    if laned and awarded >= tonumber(redis.call('HGET', KEYS[5], 'allot:' .. id) or '0') then
+        if lanes == '1' and not dry then dry = id end
         return false
     end
     local cap = tonumber(field(prize, 3))
@@ -105,9 +122,13 @@ local awarded = 0
 if drawn > 0 then
     if available(drawn) then
         awarded = drawn
+    elseif dry then
+        -- Out of this lane's allotment only: borrow before giving a replacement.
+        return {'dry', dry}
     else
         local fallback = tonumber(ARGV[11])
         if fallback ~= drawn and available(fallback) then awarded = fallback end
+        if awarded == 0 and dry then return {'dry', dry} end
     end
 end
 
@@ -129,7 +150,7 @@ points = points + points_awarded
 growth = growth + tonumber(ARGV[7])
 redis.call('HSET', KEYS[3], 'points', points, 'growth', growth, 'scans', scans + 1)
 local level_after = level_of(growth)
-redis.call('SETBIT', KEYS[1], serial, 1)
+if not laned then redis.call('SETBIT', KEYS[1], serial, 1) end
 if today == 0 then redis.call('SET', KEYS[4], 1, 'EX', 172800) else redis.call('INCR', KEYS[4]) end
 redis.call('HINCRBY', KEYS[7], 'scans', 1)
 if ARGV[15 + count * 6] == '1' then redis.call('HINCRBY', KEYS[7], 'diverted', 1) end

@@ -1,5 +1,6 @@
 //! The typed face of `scan.lua`.
 
+use yima_campaign::lanes::{code_lane, lane_share, lane_tag, member_lane};
 use yima_campaign::{Campaign, Multipliers, PrizeKind, Role};
 
 use crate::event::EventContext;
@@ -17,12 +18,14 @@ pub struct ScanTable {
     points_per_scan: u32,
     growth_per_scan: u32,
     daily_limit: u32,
+    lanes: u16,
     prizes: Vec<PrizeArgs>,
 }
 
 #[derive(Debug, Clone)]
 struct PrizeArgs {
     id: String,
+    stock: u64,
     daily_cap: i64,
     kind: &'static str,
     value: u64,
@@ -67,6 +70,7 @@ impl ScanTable {
                 };
                 PrizeArgs {
                     id: prize.id.clone(),
+                    stock: prize.stock,
                     daily_cap: prize
                         .daily_cap
                         .map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX)),
@@ -88,6 +92,7 @@ impl ScanTable {
             points_per_scan: campaign.points_per_scan(multipliers),
             growth_per_scan: file.growth_per_scan,
             daily_limit: file.daily_scan_limit,
+            lanes: file.lanes,
             prizes,
         }
     }
@@ -100,6 +105,11 @@ impl ScanTable {
     /// The revision it was compiled from.
     pub fn revision(&self) -> i32 {
         self.revision
+    }
+
+    /// Redis hash tags the campaign is spread over.
+    pub fn lanes(&self) -> u16 {
+        self.lanes
     }
 }
 
@@ -170,29 +180,212 @@ pub enum ScanOutcome {
 /// retry policy; later retries get `already_redeemed`.
 const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
+/// Times a laned scan borrows stock for its drawn prize before taking what its lane has.
+const MAX_BORROWS: usize = 3;
+
+/// A code lane's claim: once per code and role across every lane. `taken`: another
+/// member has it; `mine`: this member claimed it before (a retry, or a scan cut off
+/// before its member lane answered, which the member lane then completes).
+const CLAIM: &str = r"
+if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then
+    if redis.call('GET', KEYS[2]) == ARGV[2] then return 'mine' end
+    return 'taken'
+end
+redis.call('SETBIT', KEYS[1], ARGV[1], 1)
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 'claimed'";
+
+/// Gives a claim back when the member lane refused the scan (daily limit), so the code
+/// stays redeemable; only the claiming member's claim.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+    redis.call('SETBIT', KEYS[1], ARGV[1], 0)
+    redis.call('DEL', KEYS[2])
+end
+return 0";
+
+/// Takes half (rounded up, as `lanes::lend`) of what a lane's allotment of a prize has
+/// left, for a lane that ran dry. Taking comes first, so allotments never sum to more
+/// than the stock; a crash before the borrower adds it loses stock, never oversells.
+const LEND: &str = r"
+local left = tonumber(redis.call('HGET', KEYS[1], 'allot:' .. ARGV[1]) or '0')
+    - tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if left <= 0 then return 0 end
+local give = math.floor((left + 1) / 2)
+redis.call('HINCRBY', KEYS[1], 'allot:' .. ARGV[1], -give)
+return give";
+
+/// Brings a lane's allotments to its share of each prize's current stock: the first
+/// call sets them; a revision with other stock adds or removes the difference. Safe to
+/// run from every gateway: a share already applied changes nothing.
+const ALLOT: &str = r"
+for i = 1, #ARGV, 2 do
+    local id, share = ARGV[i], tonumber(ARGV[i + 1])
+    local delta = share - tonumber(redis.call('HGET', KEYS[1], 'share:' .. id) or '0')
+    if delta ~= 0 then
+        redis.call('HINCRBY', KEYS[1], 'allot:' .. id, delta)
+        redis.call('HSET', KEYS[1], 'share:' .. id, share)
+    end
+end
+return 0";
+
 impl Store {
-    /// Runs the scan script: one round trip, atomic.
+    /// Runs a scan: for a one-lane campaign the scan script, one round trip, atomic;
+    /// across lanes a claim in the code's lane, then the script in the member's lane.
     pub async fn scan(
         &self,
         table: &ScanTable,
         call: &ScanCall<'_>,
     ) -> Result<ScanOutcome, StoreError> {
+        if table.lanes <= 1 {
+            let tag = table.campaign.as_str();
+            return match self.run_scan(table, call, tag, None).await? {
+                Ok(outcome) => Ok(outcome),
+                Err(prize) => Err(StoreError::Protocol(format!("`{prize}` dry without lanes"))),
+            };
+        }
+        self.scan_laned(table, call).await
+    }
+
+    async fn scan_laned(
+        &self,
+        table: &ScanTable,
+        call: &ScanCall<'_>,
+    ) -> Result<ScanOutcome, StoreError> {
+        let (campaign, lanes) = (table.campaign.as_str(), table.lanes);
+        self.ensure_allotments(table).await?;
+        let (code_lane, bit) = code_lane(call.serial, lanes);
+        let code_tag = lane_tag(campaign, lanes, code_lane);
+        let own_lane = member_lane(call.member, lanes);
+        let member_tag = lane_tag(campaign, lanes, own_lane);
+        let bitmap = self.keys.redeemed(&code_tag, call.batch, call.role);
+        let claim_key = self
+            .keys
+            .claim(&code_tag, call.batch, call.serial, call.role);
+        let mut connection = self.connection.clone();
+        let claim: String = redis::Script::new(CLAIM)
+            .key(&bitmap)
+            .key(&claim_key)
+            .arg(bit)
+            .arg(call.member)
+            .arg(RESULT_TTL_SECONDS)
+            .invoke_async(&mut connection)
+            .await?;
+        if claim == "taken" {
+            let state = self
+                .member(&member_tag, call.member)
+                .await?
+                .unwrap_or_default();
+            return Ok(ScanOutcome::AlreadyRedeemed {
+                points: state.points,
+                growth: state.growth,
+            });
+        }
+        let mut may_borrow = true;
+        for _ in 0..=MAX_BORROWS {
+            let mode = if may_borrow { "1" } else { "0" };
+            match self.run_scan(table, call, &member_tag, Some(mode)).await? {
+                Err(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
+                Ok(outcome @ ScanOutcome::DailyLimit { .. }) => {
+                    let _: i64 = redis::Script::new(RELEASE)
+                        .key(&bitmap)
+                        .key(&claim_key)
+                        .arg(bit)
+                        .arg(call.member)
+                        .invoke_async(&mut connection)
+                        .await?;
+                    return Ok(outcome);
+                }
+                Ok(outcome) => return Ok(outcome),
+            }
+        }
+        // Borrowed MAX_BORROWS times and still dry (others scan too): take what is here.
+        match self.run_scan(table, call, &member_tag, Some("0")).await? {
+            Ok(outcome) => Ok(outcome),
+            Err(prize) => Err(StoreError::Protocol(format!(
+                "`{prize}` dry after borrowing"
+            ))),
+        }
+    }
+
+    /// Moves stock of `prize` into `lane` from the first other lane with some left;
+    /// `false` when no lane has any.
+    async fn borrow(&self, table: &ScanTable, prize: &str, lane: u16) -> Result<bool, StoreError> {
+        let (campaign, lanes) = (table.campaign.as_str(), table.lanes);
+        let mut connection = self.connection.clone();
+        for step in 1..lanes {
+            let donor = (lane + step) % lanes;
+            let given: i64 = redis::Script::new(LEND)
+                .key(self.keys.awarded(&lane_tag(campaign, lanes, donor)))
+                .arg(prize)
+                .invoke_async(&mut connection)
+                .await?;
+            if given > 0 {
+                let _: i64 = redis::AsyncCommands::hincr(
+                    &mut connection,
+                    self.keys.awarded(&lane_tag(campaign, lanes, lane)),
+                    format!("allot:{prize}"),
+                    given,
+                )
+                .await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Gives every lane its allotments, once per campaign revision and process.
+    async fn ensure_allotments(&self, table: &ScanTable) -> Result<(), StoreError> {
+        let done = (table.campaign.clone(), table.revision);
+        if self.allotted.lock().is_ok_and(|set| set.contains(&done)) {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        for lane in 0..table.lanes {
+            let script = redis::Script::new(ALLOT);
+            let mut invocation = script.prepare_invoke();
+            invocation.key(
+                self.keys
+                    .awarded(&lane_tag(&table.campaign, table.lanes, lane)),
+            );
+            for prize in &table.prizes {
+                invocation
+                    .arg(&prize.id)
+                    .arg(lane_share(prize.stock, table.lanes, lane));
+            }
+            let _: i64 = invocation.invoke_async(&mut connection).await?;
+        }
+        if let Ok(mut set) = self.allotted.lock() {
+            set.insert(done);
+        }
+        Ok(())
+    }
+
+    /// The scan script on the keys of one tag (the campaign's, or a member lane's);
+    /// `Err(prize)` when a lane's allotment of the drawn prize is dry.
+    async fn run_scan(
+        &self,
+        table: &ScanTable,
+        call: &ScanCall<'_>,
+        tag: &str,
+        lanes: Option<&str>,
+    ) -> Result<Result<ScanOutcome, String>, StoreError> {
         let campaign = table.campaign.as_str();
         let keys = &self.keys;
         let mut invocation = self.scan_script.prepare_invoke();
         invocation
-            .key(keys.redeemed(campaign, call.batch, call.role))
-            .key(keys.result(campaign, call.batch, call.serial, call.role))
-            .key(keys.member(campaign, call.member))
-            .key(keys.daily(campaign, call.day, call.role, call.member))
-            .key(keys.awarded(campaign))
-            .key(keys.awarded_on(campaign, call.day))
-            .key(keys.stats(campaign))
-            .key(keys.events(campaign))
-            .key(keys.board(campaign, call.period, None));
+            .key(keys.redeemed(tag, call.batch, call.role))
+            .key(keys.result(tag, call.batch, call.serial, call.role))
+            .key(keys.member(tag, call.member))
+            .key(keys.daily(tag, call.day, call.role, call.member))
+            .key(keys.awarded(tag))
+            .key(keys.awarded_on(tag, call.day))
+            .key(keys.stats(tag))
+            .key(keys.events(tag))
+            .key(keys.board(tag, call.period, None));
         // The scanner's region if sent, else the batch's.
         if let Some(region) = call.region.or(call.batch_region) {
-            invocation.key(keys.board(campaign, call.period, Some(region)));
+            invocation.key(keys.board(tag, call.period, Some(region)));
         }
         invocation
             .arg(call.serial)
@@ -242,13 +435,16 @@ impl Store {
             .arg(call.ms_into_month)
             .arg(u8::from(call.diverted))
             .arg(call.region.or(call.batch_region).unwrap_or(""));
+        if let Some(lanes) = lanes {
+            invocation.arg(lanes);
+        }
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
     }
 }
 
-fn parse_reply(reply: Vec<redis::Value>) -> Result<ScanOutcome, StoreError> {
+fn parse_reply(reply: Vec<redis::Value>) -> Result<Result<ScanOutcome, String>, StoreError> {
     let text = |value: Option<&redis::Value>| -> Result<String, StoreError> {
         value
             .map(redis::from_redis_value_ref::<String>)
@@ -264,7 +460,10 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<ScanOutcome, StoreError> {
             .ok_or_else(|| StoreError::Protocol("short reply".into()))
     };
     let kind = text(reply.first())?;
-    Ok(match kind.as_str() {
+    if kind == "dry" {
+        return Ok(Err(text(reply.get(1))?));
+    }
+    Ok(Ok(match kind.as_str() {
         "new" => ScanOutcome::Redeemed {
             body: text(reply.get(1))?,
             prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),
@@ -283,5 +482,5 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<ScanOutcome, StoreError> {
                 "unknown scan reply `{other}`"
             )));
         }
-    })
+    }))
 }
