@@ -355,6 +355,14 @@ fn position(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
+/// Refuses a laned campaign (see [`ReconcileError::Laned`]).
+fn one_lane(rules: &Campaign) -> Result<(), ReconcileError> {
+    match rules.file.lanes {
+        0 | 1 => Ok(()),
+        lanes => Err(ReconcileError::Laned(rules.file.id.clone(), lanes)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::position;
@@ -366,13 +374,5 @@ mod tests {
         assert!(position("999-0") < position("1000-0"));
         assert_eq!(position("garbage"), None);
         assert_eq!(position("1-x"), None);
-    }
-}
-
-/// Refuses a laned campaign (see [`ReconcileError::Laned`]).
-fn one_lane(rules: &Campaign) -> Result<(), ReconcileError> {
-    match rules.file.lanes {
-        0 | 1 => Ok(()),
-        lanes => Err(ReconcileError::Laned(rules.file.id.clone(), lanes)),
     }
 }
