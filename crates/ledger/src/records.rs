@@ -48,8 +48,10 @@ pub struct MemberBalance {
 pub struct SettledRecord {
     /// Every member's balance.
     pub balances: Vec<MemberBalance>,
-    /// Which of the stream entries asked about are settled (their stream ids).
-    pub settled_entries: HashSet<String>,
+    /// Which of the stream entries asked about are settled, as (stream id, scan id):
+    /// an entry id is unique only within its stream, so a lane's entry is never taken
+    /// for another lane's with the same id.
+    pub settled_entries: HashSet<(String, String)>,
     /// Settled scans visited.
     pub scans: u64,
 }
@@ -91,12 +93,13 @@ impl Ledger {
             .await?;
         let stream_ids: Vec<&str> = entries.iter().map(|(s, _)| s.as_str()).collect();
         let scan_ids: Vec<&str> = entries.iter().map(|(_, s)| s.as_str()).collect();
-        let settled: Vec<String> = sqlx::query_scalar(
-            "SELECT stream_id FROM scans
-              WHERE scan_id = ANY($2) AND campaign_id = $1 AND stream_id = ANY($3)
+        let settled: Vec<(String, String)> = sqlx::query_as(
+            "WITH asked AS (SELECT * FROM UNNEST($3::text[], $2::text[]) AS a(stream_id, scan_id))
+             SELECT stream_id, scan_id FROM scans JOIN asked USING (stream_id, scan_id)
+              WHERE campaign_id = $1
              UNION
-             SELECT stream_id FROM rejected_redemptions
-              WHERE campaign_id = $1 AND stream_id = ANY($3)",
+             SELECT stream_id, scan_id FROM rejected_redemptions JOIN asked USING (stream_id, scan_id)
+              WHERE campaign_id = $1",
         )
         .bind(campaign)
         .bind(&scan_ids)

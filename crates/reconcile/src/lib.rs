@@ -9,6 +9,7 @@ mod redis_state;
 mod state;
 
 use jiff::Timestamp;
+use yima_campaign::lanes::member_lane;
 use yima_campaign::{Campaign, CampaignFile, Role};
 use yima_ledger::{Ledger, LedgerError, SettledRecord};
 use yima_store::{Entry, ScanEvent, Store, StoreError};
@@ -49,10 +50,6 @@ pub enum ReconcileError {
     /// Data that this build cannot account for.
     #[error("{0}")]
     Invalid(String),
-    /// The campaign is spread over lanes, whose state this build does not rebuild or
-    /// compare yet.
-    #[error("campaign `{0}` has {1} lanes: reconcile and restore support one-lane campaigns only")]
-    Laned(String, u16),
 }
 
 /// What a reconciliation compared and found.
@@ -93,21 +90,33 @@ pub async fn reconcile(
     ledger: &Ledger,
     campaign: &str,
 ) -> Result<Report, ReconcileError> {
-    one_lane(&rules(ledger, campaign).await?)?;
+    let rules = rules(ledger, campaign).await?;
+    let tags = rules.lane_tags();
+    let lanes = rules.file.lanes;
     for _ in 0..READ_ATTEMPTS {
-        let before = store.stream_tail(campaign).await?;
-        let redis = redis_state::read(store, campaign).await?;
-        if store.stream_tail(campaign).await? != before {
+        let before = tails(store, &tags).await?;
+        let redis = redis_state::read(store, &tags).await?;
+        if tails(store, &tags).await? != before {
             continue;
         }
-        let bound = before.as_deref().and_then(position);
-        let newer = |id: &str| match (bound, position(id)) {
-            (Some(bound), Some(id)) => id > bound,
+        // Each lane's stream has its own order: a scan is newer than the read if it is
+        // newer than the tail of its own lane's stream (its member's lane).
+        let bounds: Vec<_> = before
+            .iter()
+            .map(|t| t.as_deref().and_then(position))
+            .collect();
+        let newer = |lane: u16, id: &str| match (bounds.get(usize::from(lane)), position(id)) {
+            (Some(Some(bound)), Some(id)) => id > *bound,
             _ => false,
         };
-        let entries = events(store.unacknowledged(campaign).await?)?;
-        let entries: Vec<(String, ScanEvent)> =
-            entries.into_iter().filter(|(id, _)| !newer(id)).collect();
+        let mut entries = Vec::new();
+        for (lane, tag) in (0u16..).zip(&tags) {
+            for (id, event) in events(store.unacknowledged(tag).await?)? {
+                if !newer(lane, &id) {
+                    entries.push((id, event));
+                }
+            }
+        }
         let mut postgres = CampaignState::default();
         let mut failure = None;
         let record = ledger
@@ -115,7 +124,7 @@ pub async fn reconcile(
                 let Some(role) = role(&scan.role, &mut failure) else {
                     return;
                 };
-                if newer(&scan.stream_id) {
+                if newer(member_lane(&scan.member, lanes), &scan.stream_id) {
                     // Settled after Redis was read: Redis had not counted it.
                     postgres.debit(&scan.member, balance(scan.points, scan.growth));
                 } else {
@@ -152,25 +161,37 @@ pub async fn restore(
     now: Timestamp,
 ) -> Result<Restored, ReconcileError> {
     let rules = rules(ledger, campaign).await?;
-    one_lane(&rules)?;
+    let tags = rules.lane_tags();
+    let lanes = rules.file.lanes.max(1);
     let today = rules.day(now);
     let yesterday = today
         .yesterday()
         .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
-    let mut recent = Recent {
-        days: vec![today.to_string(), yesterday.to_string()],
-        ..Recent::default()
-    };
-    let entries = events(store.unacknowledged(campaign).await?)?;
-    let mut state = CampaignState::default();
+    let days = vec![today.to_string(), yesterday.to_string()];
+    let mut entries = Vec::new();
+    for tag in &tags {
+        entries.extend(events(store.unacknowledged(tag).await?)?);
+    }
+    // One state per lane, each as that lane's keys hold it: a code's bit in its code
+    // lane, everything else in its member's lane.
+    let mut states = vec![CampaignState::default(); usize::from(lanes)];
+    let mut recents: Vec<Recent> = (0..lanes)
+        .map(|_| Recent {
+            days: days.clone(),
+            ..Recent::default()
+        })
+        .collect();
     let mut failure = None;
     let record = ledger
         .read_settled(campaign, &pairs(&entries), |scan| {
             let Some(role) = role(&scan.role, &mut failure) else {
                 return;
             };
-            state.record(scan.batch, scan.serial, role, scan.prize.as_deref());
-            recent.count(&scan.day, role, &scan.member, scan.prize.as_deref());
+            let (code_lane, bit) = yima_campaign::lanes::code_lane(scan.serial, lanes);
+            let lane = usize::from(member_lane(&scan.member, lanes));
+            states[usize::from(code_lane)].mark(scan.batch, bit, role);
+            states[lane].count(scan.prize.as_deref());
+            recents[lane].count(&scan.day, role, &scan.member, scan.prize.as_deref());
         })
         .await?;
     if let Some(failure) = failure {
@@ -178,20 +199,40 @@ pub async fn restore(
     }
     let unsettled = entries
         .iter()
-        .filter(|(id, _)| !record.settled_entries.contains(id))
+        .filter(|(id, event)| {
+            !record
+                .settled_entries
+                .contains(&(id.clone(), event.scan_id.clone()))
+        })
         .count();
     if unsettled > 0 {
         return Err(ReconcileError::Unsettled(unsettled));
     }
-    add_balances_and_in_flight(&mut state, &record, &[]);
+    let mut balances = CampaignState::default();
+    add_balances_and_in_flight(&mut balances, &record, &[]);
+    for (member, balance) in balances.members {
+        states[usize::from(member_lane(&member, lanes))]
+            .members
+            .insert(member, balance);
+    }
     // Diverted scans are flagged in Postgres and scans keep their regions; refused
-    // ones were never stored, so that count starts again from zero.
+    // ones were never stored, so that count starts again from zero. Lanes' counters
+    // are added up when read: these go to the first.
     let (diverted, _) = ledger.diverted_scans(campaign, 0).await?;
     let mut counts = vec![("diverted".to_string(), diverted)];
     for (region, scans) in ledger.region_scans(campaign).await? {
         counts.push((format!("region:{region}"), scans));
     }
-    let removed = redis_state::write(store, campaign, &state, &recent, &counts).await?;
+    let mut removed = 0;
+    for (lane, tag) in tags.iter().enumerate() {
+        let counts = if lane == 0 { counts.as_slice() } else { &[] };
+        removed += redis_state::write(store, tag, &states[lane], &recents[lane], counts).await?;
+    }
+    if lanes > 1 {
+        redis_state::write_allotments(store, &rules, &states).await?;
+    }
+    let members: usize = states.iter().map(|s| s.members.len()).sum();
+    let bitmaps: usize = states.iter().map(|s| s.redeemed.len()).sum();
     // This month's and last month's leaderboards.
     let this_month = rules.month(now);
     let last_month = rules.month(this_month.starts_at - jiff::SignedDuration::from_millis(1));
@@ -203,12 +244,12 @@ pub async fn restore(
                 month.ends_at.as_millisecond(),
             )
             .await?;
-        redis_state::write_boards(store, campaign, &month, &rows).await?;
+        redis_state::write_boards(store, &rules, &month, &rows).await?;
     }
     Ok(Restored {
         scans: record.scans,
-        members: state.members.len(),
-        bitmaps: state.redeemed.len(),
+        members,
+        bitmaps,
         removed,
     })
 }
@@ -337,10 +378,11 @@ fn add_balances_and_in_flight(
         );
     }
     let mut in_flight = 0;
-    for (_, event) in entries
-        .iter()
-        .filter(|(id, _)| !record.settled_entries.contains(id))
-    {
+    for (_, event) in entries.iter().filter(|(id, event)| {
+        !record
+            .settled_entries
+            .contains(&(id.clone(), event.scan_id.clone()))
+    }) {
         let prize = (!event.prize.is_empty()).then_some(event.prize.as_str());
         state.record(event.batch, event.serial, event.role, prize);
         state.credit(&event.member, balance(event.points, event.growth));
@@ -355,12 +397,13 @@ fn position(id: &str) -> Option<(u64, u64)> {
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
-/// Refuses a laned campaign (see [`ReconcileError::Laned`]).
-fn one_lane(rules: &Campaign) -> Result<(), ReconcileError> {
-    match rules.file.lanes {
-        0 | 1 => Ok(()),
-        lanes => Err(ReconcileError::Laned(rules.file.id.clone(), lanes)),
+/// The newest entry of each lane's stream.
+async fn tails(store: &Store, tags: &[String]) -> Result<Vec<Option<String>>, ReconcileError> {
+    let mut tails = Vec::with_capacity(tags.len());
+    for tag in tags {
+        tails.push(store.stream_tail(tag).await?);
     }
+    Ok(tails)
 }
 
 #[cfg(test)]

@@ -74,18 +74,34 @@ async fn scan_keys(
     Ok(found)
 }
 
-/// The campaign's counters, member balances and redemption bitmaps as Redis holds them.
-pub(crate) async fn read(store: &Store, campaign: &str) -> Result<CampaignState, ReconcileError> {
-    let keys = store.keys();
-    let mut connection = store.connection();
-    let counters = store.counters(&[campaign.to_string()]).await?;
+/// The campaign's counters, member balances and redemption bitmaps as Redis holds them
+/// under its tags (one per lane): counters added up, members gathered, each lane's code
+/// bits turned back into serials.
+pub(crate) async fn read(store: &Store, tags: &[String]) -> Result<CampaignState, ReconcileError> {
+    let counters = store.counters(tags).await?;
     let mut state = CampaignState {
         scans: counters.scans,
         wins: counters.wins,
         awarded: counters.awarded.into_iter().collect(),
         ..CampaignState::default()
     };
+    let lanes = u16::try_from(tags.len()).unwrap_or(u16::MAX);
+    for (lane, tag) in (0u16..).zip(tags) {
+        read_lane(store, tag, lanes, lane, &mut state).await?;
+    }
+    Ok(state)
+}
 
+/// Adds one tag's members and bitmaps to `state`.
+async fn read_lane(
+    store: &Store,
+    campaign: &str,
+    lanes: u16,
+    lane: u16,
+    state: &mut CampaignState,
+) -> Result<(), ReconcileError> {
+    let keys = store.keys();
+    let mut connection = store.connection();
     let prefix = keys.member_prefix(campaign);
     let member_keys = scan_keys(&mut connection, &Keys::pattern(&prefix)).await?;
     for chunk in member_keys.chunks(PIPELINE) {
@@ -122,11 +138,52 @@ pub(crate) async fn read(store: &Store, campaign: &str) -> Result<CampaignState,
             )));
         };
         let bytes: Vec<u8> = redis::AsyncCommands::get(&mut connection, &key).await?;
-        state
-            .redeemed
-            .insert((batch, role), Bitmap::from_bytes(bytes));
+        let bits = Bitmap::from_bytes(bytes);
+        if lanes <= 1 {
+            state.redeemed.insert((batch, role), bits);
+        } else {
+            state
+                .redeemed
+                .entry((batch, role))
+                .or_default()
+                .add_lane(&bits, lanes, lane);
+        }
     }
-    Ok(state)
+    Ok(())
+}
+
+/// Gives each lane an allotment of every prize: what it has awarded, plus its share
+/// of what is left, so allotments sum to the stock; and records the share the gateway
+/// would give it (`share:` fields), so a gateway starting later adds nothing.
+pub(crate) async fn write_allotments(
+    store: &Store,
+    rules: &yima_campaign::Campaign,
+    states: &[CampaignState],
+) -> Result<(), ReconcileError> {
+    use yima_campaign::lanes::{lane_share, lane_tag};
+    let lanes = rules.file.lanes;
+    let mut connection = store.connection();
+    for prize in &rules.file.prizes {
+        let awarded: i64 = states
+            .iter()
+            .map(|s| s.awarded.get(&prize.id).copied().unwrap_or(0))
+            .sum();
+        let stock = i64::try_from(prize.stock).unwrap_or(i64::MAX);
+        let left = u64::try_from(stock - awarded).unwrap_or(0);
+        for (lane, state) in (0u16..).zip(states) {
+            let own = state.awarded.get(&prize.id).copied().unwrap_or(0);
+            let extra = i64::try_from(lane_share(left, lanes, lane)).unwrap_or(i64::MAX);
+            redis::cmd("HSET")
+                .arg(store.keys().awarded(&lane_tag(&rules.file.id, lanes, lane)))
+                .arg(format!("allot:{}", prize.id))
+                .arg(own + extra)
+                .arg(format!("share:{}", prize.id))
+                .arg(lane_share(prize.stock, lanes, lane))
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the campaign's counters, balances, bitmaps and day-scoped counters with
@@ -231,27 +288,37 @@ const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
 /// have given them: a member reached their count at their last scan.
 pub(crate) async fn write_boards(
     store: &Store,
-    campaign: &str,
+    rules: &yima_campaign::Campaign,
     month: &yima_campaign::Month,
     rows: &[yima_ledger::BoardRow],
 ) -> Result<(), ReconcileError> {
     let keys = store.keys();
     let mut connection = store.connection();
     let start = month.starts_at.as_millisecond();
-    for chunk in rows.chunks(PIPELINE) {
-        let mut pipe = redis::pipe();
-        for row in chunk {
-            let key = keys.board(campaign, &month.period, row.region.as_deref());
-            let into = u32::try_from(row.reached_ms - start).unwrap_or(u32::MAX);
-            let scans = u64::try_from(row.scans).unwrap_or(0);
-            pipe.cmd("ZADD")
-                .arg(&key)
-                .arg(format!("{:.0}", yima_campaign::board_score(scans, into)))
-                .arg(&row.member)
-                .ignore();
-            pipe.cmd("EXPIRE").arg(&key).arg(BOARD_TTL_SECONDS).ignore();
+    // Each member's row goes to its own lane's board; a pipeline never spans tags.
+    let mut by_tag: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for row in rows {
+        by_tag
+            .entry(rules.member_tag(&row.member))
+            .or_default()
+            .push(row);
+    }
+    for (campaign, rows) in &by_tag {
+        for chunk in rows.chunks(PIPELINE) {
+            let mut pipe = redis::pipe();
+            for row in chunk {
+                let key = keys.board(campaign, &month.period, row.region.as_deref());
+                let into = u32::try_from(row.reached_ms - start).unwrap_or(u32::MAX);
+                let scans = u64::try_from(row.scans).unwrap_or(0);
+                pipe.cmd("ZADD")
+                    .arg(&key)
+                    .arg(format!("{:.0}", yima_campaign::board_score(scans, into)))
+                    .arg(&row.member)
+                    .ignore();
+                pipe.cmd("EXPIRE").arg(&key).arg(BOARD_TTL_SECONDS).ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await?;
         }
-        pipe.query_async::<()>(&mut connection).await?;
     }
     Ok(())
 }

@@ -68,6 +68,36 @@ impl Bitmap {
         self.0.iter().map(|b| u64::from(b.count_ones())).sum()
     }
 
+    /// Set bits, ascending.
+    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(index, byte)| {
+            (0..8u32)
+                .filter(move |bit| byte & (0x80 >> bit) != 0)
+                .map(move |bit| u32::try_from(index * 8).unwrap_or(u32::MAX) + bit)
+        })
+    }
+
+    /// The serials of one lane, in that lane's own bit order (bit `serial / lanes`), as
+    /// the lane's bitmap holds them (see `lanes::code_lane`).
+    pub fn lane(&self, lanes: u16, lane: u16) -> Bitmap {
+        let mut bits = Bitmap::default();
+        for serial in self.ones() {
+            let (this, bit) = yima_campaign::lanes::code_lane(serial, lanes);
+            if this == lane {
+                bits.set(bit);
+            }
+        }
+        bits
+    }
+
+    /// Adds a lane's bitmap (in the lane's bit order) to this one (in serials).
+    pub fn add_lane(&mut self, bits: &Bitmap, lanes: u16, lane: u16) {
+        let lanes = u32::from(lanes.max(1));
+        for bit in bits.ones() {
+            self.set(bit.saturating_mul(lanes).saturating_add(u32::from(lane)));
+        }
+    }
+
     /// Serials set in exactly one of the two, ascending, with the side that has them
     /// (`true`: `self`). Trailing zero bytes do not count as a difference.
     pub fn differences<'a>(&'a self, other: &'a Bitmap) -> impl Iterator<Item = (u32, bool)> + 'a {
@@ -106,7 +136,17 @@ impl CampaignState {
     /// Member balances are credited separately, because Postgres keeps them as their
     /// own (ledger-backed) rows.
     pub fn record(&mut self, batch: u32, serial: u32, role: Role, prize: Option<&str>) {
-        self.redeemed.entry((batch, role)).or_default().set(serial);
+        self.mark(batch, serial, role);
+        self.count(prize);
+    }
+
+    /// Sets a redemption's bit (a serial, or a bit of a lane's bitmap).
+    pub fn mark(&mut self, batch: u32, bit: u32, role: Role) {
+        self.redeemed.entry((batch, role)).or_default().set(bit);
+    }
+
+    /// Counts a redemption in the campaign counters and its prize's stock.
+    pub fn count(&mut self, prize: Option<&str>) {
         self.scans += 1;
         if let Some(prize) = prize {
             self.wins += 1;
@@ -308,6 +348,34 @@ impl fmt::Display for Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bitmap_split_into_lanes_and_added_back_is_the_same() {
+        let mut serials = Bitmap::default();
+        for serial in [0, 1, 2, 5, 7, 8, 63, 64, 1000, 4095] {
+            serials.set(serial);
+        }
+        for lanes in 1..=7u16 {
+            let mut merged = Bitmap::default();
+            let mut total = 0;
+            for lane in 0..lanes {
+                let bits = serials.lane(lanes, lane);
+                total += bits.count();
+                for bit in bits.ones() {
+                    assert_eq!(
+                        yima_campaign::lanes::code_lane(
+                            bit * u32::from(lanes) + u32::from(lane),
+                            lanes
+                        ),
+                        (lane, bit)
+                    );
+                }
+                merged.add_lane(&bits, lanes, lane);
+            }
+            assert_eq!(total, serials.count(), "{lanes} lanes");
+            assert_eq!(merged.differences(&serials).count(), 0, "{lanes} lanes");
+        }
+    }
 
     fn balance(points: i64, growth: i64, scans: i64) -> Balance {
         Balance {
