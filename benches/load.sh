@@ -18,6 +18,8 @@
 #            as the gateway) under the same client; the Postgres-only design
 #            (benches/pg-only.sql: code UPDATE + stock UPDATE + award INSERT under row
 #            locks) under pgbench with the same connection count.
+# LANES=N runs the bench campaign over N lanes (a code claim, then the scan in the
+# member's lane: two script calls a scan) on the same one Redis: the cost of lanes.
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-20}
 connections=${CONNECTIONS:-64}
 count=${CODES:-2500000}  # enough for every phase at 50k scans/s
+lanes=${LANES:-1}
 
 yima_install_services
 command -v bc >/dev/null || yima_apt_install bc
@@ -67,7 +70,8 @@ cargo build --release --locked --quiet -p yima -p yima-load
 yima=target/release/yima
 load=target/release/yima-load
 $yima migrate
-$yima campaign apply benches/scan-campaign.toml 2>/dev/null
+sed "s/^daily_scan_limit = .*/&\nlanes = $lanes/" benches/scan-campaign.toml >"$run_dir/campaign.toml"
+$yima campaign apply "$run_dir/campaign.toml" 2>/dev/null
 batch=$($yima batch create --campaign bench --sku BENCH --count "$count")
 $yima gen --batch "$batch" --out "$run_dir/codes.txt"
 drive() {
@@ -122,7 +126,11 @@ echo "settlement: draining the backlog" >&2
 $yima settle --consumer bench-1 &
 worker_pid=$!; pids+=("$worker_pid")
 lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_lag/ { n += $2 } END { printf "%d\n", n }'; }
-backlog=$(redis-cli -p "$redis_port" xlen "bench:{bench}:events")
+backlog=0
+if [ "$lanes" -le 1 ]; then tags=(bench); else tags=(); for l in $(seq 0 $((lanes - 1))); do tags+=("bench/$l"); done; fi
+for tag in "${tags[@]}"; do
+    backlog=$((backlog + $(redis-cli -p "$redis_port" xlen "bench:{$tag}:events")))
+done
 drain_started=$(date +%s.%N)
 while [ "$(lag)" -gt 0 ]; do sleep 0.2; done
 drain_seconds=$(echo "$(date +%s.%N) - $drain_started" | bc -l)
@@ -172,7 +180,7 @@ row() { printf '%-44s %12s %12s\n' "$@"; }
 num() { printf '%.0f' "$1"; }
 dec() { printf '%.2f' "$1"; }
 echo
-row "measure" "value" "target"
+row "measure (lanes: $lanes)" "value" "target"
 row "valid scans/s (closed loop, $connections conn)" "$(num "$valid_rate")" ""
 row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$valid_report")/$(field p99_ms "$valid_report")/$(field p999_ms "$valid_report")" ""
 row "  gateway CPU % / Redis CPU %" "$(num "$valid_gateway_cpu")/$(num "$valid_redis_cpu")" ""

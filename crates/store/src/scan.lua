@@ -30,7 +30,7 @@
 -- ARGV[16+6N] the scan's region (the scanner's, else the batch's; "" for none)
 -- ARGV[17+6N] (optional) lanes: absent or "" for a one-lane campaign; else this call runs
 --          in the member's lane (the code was claimed in its own lane first, see
---          claim.lua): the stored answer, not the bitmap, tells a retry, and each prize
+--          CLAIM in scan.rs): the stored answer, not the bitmap, tells a retry, and each prize
 --          is also limited by the lane's allotment (field "allot:<id>" of KEYS[5]).
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is

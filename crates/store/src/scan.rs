@@ -229,6 +229,25 @@ for i = 1, #ARGV, 2 do
 end
 return 0";
 
+/// The lane scripts, hashed once (a scan must not hash a script per call).
+pub(crate) struct LaneScripts {
+    claim: redis::Script,
+    release: redis::Script,
+    lend: redis::Script,
+    allot: redis::Script,
+}
+
+impl Default for LaneScripts {
+    fn default() -> Self {
+        Self {
+            claim: redis::Script::new(CLAIM),
+            release: redis::Script::new(RELEASE),
+            lend: redis::Script::new(LEND),
+            allot: redis::Script::new(ALLOT),
+        }
+    }
+}
+
 impl Store {
     /// Runs a scan: for a one-lane campaign the scan script, one round trip, atomic;
     /// across lanes a claim in the code's lane, then the script in the member's lane.
@@ -263,7 +282,9 @@ impl Store {
             .keys
             .claim(&code_tag, call.batch, call.serial, call.role);
         let mut connection = self.connection.clone();
-        let claim: String = redis::Script::new(CLAIM)
+        let claim: String = self
+            .lane_scripts
+            .claim
             .key(&bitmap)
             .key(&claim_key)
             .arg(bit)
@@ -287,7 +308,9 @@ impl Store {
             match self.run_scan(table, call, &member_tag, Some(mode)).await? {
                 Err(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
                 Ok(outcome @ ScanOutcome::DailyLimit { .. }) => {
-                    let _: i64 = redis::Script::new(RELEASE)
+                    let _: i64 = self
+                        .lane_scripts
+                        .release
                         .key(&bitmap)
                         .key(&claim_key)
                         .arg(bit)
@@ -315,7 +338,9 @@ impl Store {
         let mut connection = self.connection.clone();
         for step in 1..lanes {
             let donor = (lane + step) % lanes;
-            let given: i64 = redis::Script::new(LEND)
+            let given: i64 = self
+                .lane_scripts
+                .lend
                 .key(self.keys.awarded(&lane_tag(campaign, lanes, donor)))
                 .arg(prize)
                 .invoke_async(&mut connection)
@@ -342,8 +367,7 @@ impl Store {
         }
         let mut connection = self.connection.clone();
         for lane in 0..table.lanes {
-            let script = redis::Script::new(ALLOT);
-            let mut invocation = script.prepare_invoke();
+            let mut invocation = self.lane_scripts.allot.prepare_invoke();
             invocation.key(
                 self.keys
                     .awarded(&lane_tag(&table.campaign, table.lanes, lane)),
