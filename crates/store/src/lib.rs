@@ -1,10 +1,14 @@
 //! Redis: the hot path's only store.
 //!
-//! Every scan is one call of `scan.lua` on one multiplexed connection: no pool, no
-//! pings, no second round trip. All keys of a campaign share one hash tag, so the
-//! script runs unchanged on Redis Cluster (several comma-separated seeds in the URL;
-//! see [`Connection`]). Postgres stays the source of truth; this
-//! crate holds counters that `restore` can rebuild.
+//! Every scan of a one-lane campaign is one call of `scan.lua` on one multiplexed
+//! connection: no pool, no pings, no second round trip; a campaign over lanes adds one
+//! claim call (see `scan.rs`). Every key carries a hash tag (the campaign, or one of
+//! its lanes) and every call touches one tag, so the scripts run unchanged on Redis
+//! Cluster (several comma-separated seeds in the URL; see [`Connection`]). Postgres
+//! stays the source of truth; this crate holds counters that `restore` can rebuild.
+//!
+//! Methods about a member take the member's tag (`Campaign::member_tag`); methods
+//! about a whole campaign take all its tags (`Campaign::lane_tags`).
 
 mod connection;
 mod event;
@@ -134,7 +138,7 @@ impl Store {
     /// `reconcile` names the member. A member Redis does not know is left alone.
     pub async fn spend_points(
         &self,
-        campaign: &str,
+        tag: &str,
         member: &str,
         points: i64,
     ) -> Result<(), StoreError> {
@@ -142,7 +146,7 @@ impl Store {
             redis.call('HINCRBY', KEYS[1], 'points', -tonumber(ARGV[1])) end return 0";
         let mut connection = self.connection.clone();
         let _: i64 = redis::Script::new(SPEND)
-            .key(self.keys.member(campaign, member))
+            .key(self.keys.member(tag, member))
             .arg(points)
             .invoke_async(&mut connection)
             .await?;
@@ -187,12 +191,12 @@ impl Store {
     /// A member's counters in a campaign; `None` if the member never scanned there.
     pub async fn member(
         &self,
-        campaign: &str,
+        tag: &str,
         member: &str,
     ) -> Result<Option<MemberState>, StoreError> {
         let mut connection = self.connection.clone();
         let values: Vec<Option<i64>> = redis::cmd("HMGET")
-            .arg(self.keys.member(campaign, member))
+            .arg(self.keys.member(tag, member))
             .arg(&["points", "growth", "scans"])
             .query_async(&mut connection)
             .await?;
@@ -261,14 +265,14 @@ impl Store {
     /// Postgres committed them; the same crash window as [`Store::spend_points`].
     pub async fn credit_points(
         &self,
-        campaign: &str,
+        tag: &str,
         member: &str,
         points: i64,
     ) -> Result<i64, StoreError> {
         let mut connection = self.connection.clone();
         Ok(redis::AsyncCommands::hincr(
             &mut connection,
-            self.keys.member(campaign, member),
+            self.keys.member(tag, member),
             "points",
             points,
         )
@@ -289,11 +293,11 @@ impl Store {
     }
 
     /// Counts a diverted scan that the campaign refuses.
-    pub async fn count_refused_diversion(&self, campaign: &str) -> Result<(), StoreError> {
+    pub async fn count_refused_diversion(&self, tag: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let _: i64 = redis::AsyncCommands::hincr(
             &mut connection,
-            self.keys.stats(campaign),
+            self.keys.stats(tag),
             "diverted_refused",
             1,
         )
