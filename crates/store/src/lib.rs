@@ -189,11 +189,7 @@ impl Store {
     }
 
     /// A member's counters in a campaign; `None` if the member never scanned there.
-    pub async fn member(
-        &self,
-        tag: &str,
-        member: &str,
-    ) -> Result<Option<MemberState>, StoreError> {
+    pub async fn member(&self, tag: &str, member: &str) -> Result<Option<MemberState>, StoreError> {
         let mut connection = self.connection.clone();
         let values: Vec<Option<i64>> = redis::cmd("HMGET")
             .arg(self.keys.member(tag, member))
