@@ -412,29 +412,12 @@ async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
     let (batch, _) = gateway.batch(400, None).await;
     let redemptions: Vec<yima_ledger::Redemption> = (0..400u32)
         .map(|serial| yima_ledger::Redemption {
-            stream_id: format!("1780286400000-{serial}"),
-            scan_id: format!("scan-{serial}"),
-            campaign: "test".into(),
-            revision: 1,
-            batch,
-            serial,
-            role: "consumer".into(),
-            member: format!("m{}", serial % 13),
-            day: jiff::civil::date(2026, 6, 1),
-            at_ms: 1_780_286_400_000,
-            level: 1,
-            draw: 7,
-            drawn: String::new(),
             award: (serial % 4 == 0).then(|| yima_ledger::Award {
                 prize: "red-packet".into(),
                 kind: "cash".into(),
                 value: 888,
             }),
-            points: 10,
-            growth: 10,
-            region: None,
-            batch_region: None,
-            request_id: None,
+            ..redemption(batch, serial)
         })
         .collect();
     let other = yima_ledger::Ledger::connect(&gateway.db.url)
@@ -568,24 +551,7 @@ async fn entries_of_two_streams_with_the_same_id_are_both_settled() {
     let (batch, _) = gateway.batch(2, None).await;
     let entry = |serial: u32| yima_ledger::Redemption {
         stream_id: "1780286400000-0".into(),
-        scan_id: format!("scan-{serial}"),
-        campaign: "test".into(),
-        revision: 1,
-        batch,
-        serial,
-        role: "consumer".into(),
-        member: format!("m{serial}"),
-        day: jiff::civil::date(2026, 6, 1),
-        at_ms: 1_780_286_400_000,
-        level: 1,
-        draw: 7,
-        drawn: String::new(),
-        award: None,
-        points: 10,
-        growth: 10,
-        region: None,
-        batch_region: None,
-        request_id: None,
+        ..redemption(batch, serial)
     };
     let both = [entry(0), entry(1)];
     let settled = gateway.ledger.settle(&both).await.expect("settle");
@@ -597,4 +563,30 @@ async fn entries_of_two_streams_with_the_same_id_are_both_settled() {
         (again.settled, again.redelivered, again.rejected),
         (0, 2, 0)
     );
+}
+
+/// A redemption of the test campaign's code `serial`, as a worker reads it off the
+/// stream: no prize, 10 points and growth, on 2026-06-01.
+fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
+    yima_ledger::Redemption {
+        stream_id: format!("1780286400000-{serial}"),
+        scan_id: format!("scan-{serial}"),
+        campaign: "test".into(),
+        revision: 1,
+        batch,
+        serial,
+        role: "consumer".into(),
+        member: format!("m{}", serial % 13),
+        day: jiff::civil::date(2026, 6, 1),
+        at_ms: 1_780_286_400_000,
+        level: 1,
+        draw: 7,
+        drawn: String::new(),
+        award: None,
+        points: 10,
+        growth: 10,
+        region: None,
+        batch_region: None,
+        request_id: None,
+    }
 }
