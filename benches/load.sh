@@ -19,7 +19,7 @@
 #            (benches/pg-only.sql: code UPDATE + stock UPDATE + award INSERT under row
 #            locks) under pgbench with the same connection count.
 # LANES=N runs the bench campaign over N lanes (a code claim, then the scan in the
-# member's lane: two script calls a scan) on the same one Redis: the cost of lanes.
+# member's lane: reserve, claim, scan, three script calls) on one Redis: their cost.
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -467,37 +467,61 @@ pub fn json(body: &str) -> serde_json::Value {
 /// A Redis server of the test's own, for assertions on server-wide statistics.
 pub struct PrivateRedis {
     pub url: String,
+    port: u16,
+    durable: bool,
     child: std::process::Child,
     /// Removed on drop, after the server is stopped (fields drop after `drop` runs).
     _dir: tempfile::TempDir,
 }
-
 impl PrivateRedis {
+    /// A Redis that keeps nothing on disk.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// A Redis with the recommended persistence (`deploy/redis.conf`): an append-only
+    /// file synced every second.
+    pub fn start_durable() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(durable: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
         let dir = temp_dir(&format!("redis-{port}"));
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        let child = Self::spawn(port, durable, dir.path());
+        let redis = Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            port,
+            durable,
+            child,
+            _dir: dir,
+        };
+        redis.wait_ready();
+        redis
+    }
+
+    fn spawn(port: u16, durable: bool, dir: &Path) -> std::process::Child {
+        let persistence: [&str; 4] = if durable {
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+        } else {
+            ["--appendonly", "no", "--save", ""]
+        };
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(persistence)
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("redis-server is installed (deploy/dev/test.sh installs it)");
-        let url = format!("redis://127.0.0.1:{port}");
-        let client = redis::Client::open(url.as_str()).expect("url");
-        // Wait for it to accept connections (bounded).
+            .expect("redis-server is installed (deploy/dev/test.sh installs it)")
+    }
+
+    /// Waits (bounded) until the server accepts connections.
+    fn wait_ready(&self) {
+        let client = redis::Client::open(self.url.as_str()).expect("url");
         for attempt in 0.. {
             match client.get_connection() {
                 Ok(_) => break,
@@ -509,14 +533,21 @@ impl PrivateRedis {
                 Err(error) => panic!("private redis did not start: {error}"),
             }
         }
-        Self {
-            url,
-            child,
-            _dir: dir,
+    }
+
+    /// Stops the server as an operator's restart does (`SHUTDOWN`: the append-only
+    /// file is flushed) and starts it again on the same port and directory.
+    pub fn restart(&mut self) {
+        if let Ok(mut connection) =
+            redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        {
+            let _: Result<(), _> = redis::cmd("SHUTDOWN").query(&mut connection);
         }
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, self.durable, self._dir.path());
+        self.wait_ready();
     }
 }
-
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -7,18 +7,20 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
 
 use crate::StoreError;
 
-/// A multiplexed connection to one Redis, or to every master of a cluster.
+/// A multiplexed connection to one Redis, or to every master of a cluster. Both
+/// reconnect by themselves: after a Redis restart the command in flight fails and the
+/// next ones find a new connection, so a gateway never needs restarting for it.
 #[derive(Clone)]
 pub enum Connection {
     /// `redis://host:port`
-    Single(MultiplexedConnection),
+    Single(ConnectionManager),
     /// Several comma-separated `redis://` seeds: a Redis Cluster.
     Cluster(ClusterConnection),
 }
@@ -33,12 +35,10 @@ impl Connection {
         let connect_timeout = Duration::from_secs(5);
         if let [single] = seeds.as_slice() {
             let client = redis::Client::open(*single).map_err(StoreError::BadUrl)?;
-            let config = AsyncConnectionConfig::new()
+            let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(response_timeout));
-            let connection = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
+            let connection = ConnectionManager::new_with_config(client, config).await?;
             return Ok(Self::Single(connection));
         }
         let client = redis::cluster::ClusterClient::builder(seeds)

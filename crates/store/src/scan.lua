@@ -29,9 +29,11 @@
 -- ARGV[15+6N] 1 if the scanner's region differs from the batch's (anti-diversion)
 -- ARGV[16+6N] the scan's region (the scanner's, else the batch's; "" for none)
 -- ARGV[17+6N] (optional) lanes: absent or "" for a one-lane campaign; else this call runs
---          in the member's lane (the code was claimed in its own lane first, see
---          CLAIM in scan.rs): the stored answer, not the bitmap, tells a retry, and each prize
---          is also limited by the lane's allotment (field "allot:<id>" of KEYS[5]).
+--          in the member's lane after RESERVE counted the scan against the daily limit
+--          and CLAIM took the code in its lane (both in scan.rs): the stored answer, not
+--          the bitmap, tells a retry, the daily counter is neither checked nor counted
+--          again, and each prize is also limited by the lane's allotment (field
+--          "allot:<id>" of KEYS[5]).
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is
 --          treated as out of stock.
@@ -76,10 +78,13 @@ if redeemed then
     return {'already_redeemed', points, growth}
 end
 
-local today = tonumber(redis.call('GET', KEYS[4]) or '0')
-if today >= tonumber(ARGV[4]) then
-    local points, growth = member_state()
-    return {'daily_limit', points, growth}
+local today = 0
+if not laned then
+    today = tonumber(redis.call('GET', KEYS[4]) or '0')
+    if today >= tonumber(ARGV[4]) then
+        local points, growth = member_state()
+        return {'daily_limit', points, growth}
+    end
 end
 
 local points, growth, scans = member_state()
@@ -151,7 +156,9 @@ growth = growth + tonumber(ARGV[7])
 redis.call('HSET', KEYS[3], 'points', points, 'growth', growth, 'scans', scans + 1)
 local level_after = level_of(growth)
 if not laned then redis.call('SETBIT', KEYS[1], serial, 1) end
-if today == 0 then redis.call('SET', KEYS[4], 1, 'EX', 172800) else redis.call('INCR', KEYS[4]) end
+if laned then
+    -- Counted by RESERVE.
+elseif today == 0 then redis.call('SET', KEYS[4], 1, 'EX', 172800) else redis.call('INCR', KEYS[4]) end
 redis.call('HINCRBY', KEYS[7], 'scans', 1)
 if ARGV[15 + count * 6] == '1' then redis.call('HINCRBY', KEYS[7], 'diverted', 1) end
 if ARGV[16 + count * 6] ~= '' then redis.call('HINCRBY', KEYS[7], 'region:' .. ARGV[16 + count * 6], 1) end

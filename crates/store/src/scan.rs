@@ -183,6 +183,34 @@ const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// Times a laned scan borrows stock for its drawn prize before taking what its lane has.
 const MAX_BORROWS: usize = 3;
 
+/// First step of a laned scan, in the member's lane: a finished scan of this code by
+/// this member is a retry (`{"retry", body}`), by a member of the same lane `taken`;
+/// a member at the daily limit is refused (`{"daily_limit", points, growth}`) before
+/// the code is touched; otherwise the scan is counted against the limit now
+/// (`reserved`), so the claim that follows always becomes a redemption.
+const RESERVE: &str = r"
+local stored = redis.call('GET', KEYS[1])
+if stored then
+    local split = string.find(stored, '\n', 1, true)
+    if split and string.sub(stored, 1, split - 1) == ARGV[1] then
+        return {'retry', string.sub(stored, split + 1)}
+    end
+    return {'taken'}
+end
+local today = tonumber(redis.call('GET', KEYS[2]) or '0')
+if today >= tonumber(ARGV[2]) then
+    local state = redis.call('HMGET', KEYS[3], 'points', 'growth')
+    return {'daily_limit', tonumber(state[1] or '0'), tonumber(state[2] or '0')}
+end
+if today == 0 then redis.call('SET', KEYS[2], 1, 'EX', 172800) else redis.call('INCR', KEYS[2]) end
+return {'reserved'}";
+
+/// Gives back a reserved daily scan that did not become a redemption (the code was
+/// taken, or the same member's other request redeemed it first).
+const UNRESERVE: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0";
+
 /// A code lane's claim: once per code and role across every lane. `taken`: another
 /// member has it; `mine`: this member claimed it before (a retry, or a scan cut off
 /// before its member lane answered, which the member lane then completes).
@@ -194,15 +222,6 @@ end
 redis.call('SETBIT', KEYS[1], ARGV[1], 1)
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return 'claimed'";
-
-/// Gives a claim back when the member lane refused the scan (daily limit), so the code
-/// stays redeemable; only the claiming member's claim.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[2]) == ARGV[2] then
-    redis.call('SETBIT', KEYS[1], ARGV[1], 0)
-    redis.call('DEL', KEYS[2])
-end
-return 0";
 
 /// Takes half (rounded up, as `lanes::lend`) of what a lane's allotment of a prize has
 /// left, for a lane that ran dry. Taking comes first, so allotments never sum to more
@@ -231,8 +250,9 @@ return 0";
 
 /// The lane scripts, hashed once (a scan must not hash a script per call).
 pub(crate) struct LaneScripts {
+    reserve: redis::Script,
+    unreserve: redis::Script,
     claim: redis::Script,
-    release: redis::Script,
     lend: redis::Script,
     allot: redis::Script,
 }
@@ -240,8 +260,9 @@ pub(crate) struct LaneScripts {
 impl Default for LaneScripts {
     fn default() -> Self {
         Self {
+            reserve: redis::Script::new(RESERVE),
+            unreserve: redis::Script::new(UNRESERVE),
             claim: redis::Script::new(CLAIM),
-            release: redis::Script::new(RELEASE),
             lend: redis::Script::new(LEND),
             allot: redis::Script::new(ALLOT),
         }
@@ -249,8 +270,10 @@ impl Default for LaneScripts {
 }
 
 impl Store {
-    /// Runs a scan: for a one-lane campaign the scan script, one round trip, atomic;
-    /// across lanes a claim in the code's lane, then the script in the member's lane.
+    /// Runs a scan: for a one-lane campaign the scan script, one round trip, atomic.
+    /// Across lanes: the daily limit reserved in the member's lane, the code claimed in
+    /// its lane, then the script in the member's lane. A member at the limit never
+    /// holds a claim, so nobody is told `already_redeemed` for a code that stays free.
     pub async fn scan(
         &self,
         table: &ScanTable,
@@ -281,7 +304,44 @@ impl Store {
         let claim_key = self
             .keys
             .claim(&code_tag, call.batch, call.serial, call.role);
+        let daily = self
+            .keys
+            .daily(&member_tag, call.day, call.role, call.member);
         let mut connection = self.connection.clone();
+        let reserved: Vec<redis::Value> = self
+            .lane_scripts
+            .reserve
+            .key(
+                self.keys
+                    .result(&member_tag, call.batch, call.serial, call.role),
+            )
+            .key(&daily)
+            .key(self.keys.member(&member_tag, call.member))
+            .arg(call.member)
+            .arg(table.daily_limit)
+            .invoke_async(&mut connection)
+            .await?;
+        match parse_reply(reserved)? {
+            Reply::Outcome(outcome @ (ScanOutcome::Retry(_) | ScanOutcome::DailyLimit { .. })) => {
+                return Ok(outcome);
+            }
+            Reply::Taken => return self.taken(&member_tag, call.member).await,
+            Reply::Reserved => {}
+            other => {
+                return Err(StoreError::Protocol(format!(
+                    "unexpected reservation {other:?}"
+                )));
+            }
+        }
+        let unreserve = || async {
+            let _: i64 = self
+                .lane_scripts
+                .unreserve
+                .key(&daily)
+                .invoke_async(&mut self.connection.clone())
+                .await?;
+            Ok::<_, StoreError>(())
+        };
         let claim: String = self
             .lane_scripts
             .claim
@@ -293,30 +353,17 @@ impl Store {
             .invoke_async(&mut connection)
             .await?;
         if claim == "taken" {
-            let state = self
-                .member(&member_tag, call.member)
-                .await?
-                .unwrap_or_default();
-            return Ok(ScanOutcome::AlreadyRedeemed {
-                points: state.points,
-                growth: state.growth,
-            });
+            unreserve().await?;
+            return self.taken(&member_tag, call.member).await;
         }
         let mut may_borrow = true;
         for _ in 0..=MAX_BORROWS {
             let mode = if may_borrow { "1" } else { "0" };
             match self.run_scan(table, call, &member_tag, Some(mode)).await? {
                 Err(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
-                Ok(outcome @ ScanOutcome::DailyLimit { .. }) => {
-                    let _: i64 = self
-                        .lane_scripts
-                        .release
-                        .key(&bitmap)
-                        .key(&claim_key)
-                        .arg(bit)
-                        .arg(call.member)
-                        .invoke_async(&mut connection)
-                        .await?;
+                // This member's other request for the code redeemed it first.
+                Ok(outcome @ ScanOutcome::Retry(_)) => {
+                    unreserve().await?;
                     return Ok(outcome);
                 }
                 Ok(outcome) => return Ok(outcome),
@@ -329,6 +376,15 @@ impl Store {
                 "`{prize}` dry after borrowing"
             ))),
         }
+    }
+
+    /// `already_redeemed`, with the asking member's balance.
+    async fn taken(&self, member_tag: &str, member: &str) -> Result<ScanOutcome, StoreError> {
+        let state = self.member(member_tag, member).await?.unwrap_or_default();
+        Ok(ScanOutcome::AlreadyRedeemed {
+            points: state.points,
+            growth: state.growth,
+        })
     }
 
     /// Moves stock of `prize` into `lane` from the first other lane with some left;
@@ -464,11 +520,29 @@ impl Store {
         }
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
-        parse_reply(reply)
+        match parse_reply(reply)? {
+            Reply::Outcome(outcome) => Ok(Ok(outcome)),
+            Reply::Dry(prize) => Ok(Err(prize)),
+            other => Err(StoreError::Protocol(format!(
+                "unexpected scan reply {other:?}"
+            ))),
+        }
     }
 }
 
-fn parse_reply(reply: Vec<redis::Value>) -> Result<Result<ScanOutcome, String>, StoreError> {
+/// A script's answer: a scan's outcome, or a step of a laned scan.
+#[derive(Debug)]
+enum Reply {
+    Outcome(ScanOutcome),
+    /// The lane's allotment of this prize is used up.
+    Dry(String),
+    /// RESERVE: a member of the same lane redeemed the code.
+    Taken,
+    /// RESERVE: counted against the daily limit.
+    Reserved,
+}
+
+fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
     let text = |value: Option<&redis::Value>| -> Result<String, StoreError> {
         value
             .map(redis::from_redis_value_ref::<String>)
@@ -484,10 +558,10 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Result<ScanOutcome, String>, 
             .ok_or_else(|| StoreError::Protocol("short reply".into()))
     };
     let kind = text(reply.first())?;
-    if kind == "dry" {
-        return Ok(Err(text(reply.get(1))?));
-    }
-    Ok(Ok(match kind.as_str() {
+    Ok(Reply::Outcome(match kind.as_str() {
+        "dry" => return Ok(Reply::Dry(text(reply.get(1))?)),
+        "taken" => return Ok(Reply::Taken),
+        "reserved" => return Ok(Reply::Reserved),
         "new" => ScanOutcome::Redeemed {
             body: text(reply.get(1))?,
             prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),

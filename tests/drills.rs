@@ -1,0 +1,250 @@
+//! Reliability drills: things broken on purpose while scans run. What a member was told
+//! must still hold afterwards, and every answered redemption must reach Postgres once.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::*;
+use yima_gateway::Clock;
+
+const PRIZES: &str = r#"
+[[prizes]]
+id = "cup"
+name = "Cup"
+kind = "item"
+value = 5900
+stock = 100000
+odds = [300000, 300000]
+"#;
+
+fn status(body: &str) -> String {
+    json(body)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Polls `ready` (bounded) until it holds.
+async fn until<F, Fut>(what: &str, limit: Duration, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !ready().await {
+        assert!(Instant::now() < deadline, "never {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_with_its_append_only_file_loses_nothing_and_needs_no_gateway_restart() {
+    let mut redis = PrivateRedis::start_durable();
+    let gateway = TestGateway::start_with_redis(
+        &campaign(1000, "", PRIZES),
+        Clock::fixed(june_first()),
+        &redis.url,
+    )
+    .await;
+    let (_, codes) = gateway.batch(300, None).await;
+    let first: Vec<(String, String, &str)> = codes[..200]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), format!("m{}", i % 20), "consumer"))
+        .collect();
+    let before = gateway.scan_all(first.clone(), 16).await;
+    assert!(before.iter().all(|(code, _)| *code == 200));
+    let balance = |member: String| {
+        let gateway = &gateway;
+        async move { json(&gateway.get(&format!("/v1/members/{member}")).await.1)["points"].clone() }
+    };
+    let points_before = balance("m7".into()).await;
+
+    redis.restart();
+
+    // The same gateway, without a restart, answers again once its connection is back.
+    until(
+        "the gateway back on Redis",
+        Duration::from_secs(30),
+        || async { gateway.get("/readyz").await.0 == 200 },
+    )
+    .await;
+    // Everything it said before the restart still holds: the same member's retry gets
+    // the same bytes, anyone else `already_redeemed`, balances as they were.
+    let retries = gateway.scan_all(first.clone(), 16).await;
+    assert_eq!(retries, before, "retries after the restart");
+    let others: Vec<(String, String, &str)> = codes[..200]
+        .iter()
+        .map(|c| (c.clone(), "intruder".to_string(), "consumer"))
+        .collect();
+    let taken = gateway.scan_all(others, 16).await;
+    assert!(
+        taken
+            .iter()
+            .all(|(_, body)| status(body) == "already_redeemed"),
+        "{:?}",
+        taken
+            .iter()
+            .find(|(_, body)| status(body) != "already_redeemed")
+    );
+    assert_eq!(balance("m7".into()).await, points_before);
+    // New codes redeem as before, and settlement sees every redemption once.
+    let fresh: Vec<(String, String, &str)> = codes[200..]
+        .iter()
+        .map(|c| (c.clone(), "m0".to_string(), "consumer"))
+        .collect();
+    let after = gateway.scan_all(fresh, 16).await;
+    assert!(
+        after
+            .iter()
+            .all(|(_, body)| status(body) != "already_redeemed")
+    );
+    let mut worker = gateway.worker("after-restart").await;
+    gateway.drain(&mut worker).await;
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 300);
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice() {
+    const CODES: usize = 1200;
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(CODES as u32, None).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let spawn = || {
+        gateway
+            .yima()
+            .env("YIMA_HTTP_LISTEN", &listen)
+            .args(["gateway", "--workers", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("yima gateway starts")
+    };
+    let base = format!("http://{listen}");
+    let ready = || {
+        let url = format!("{base}/readyz");
+        let http = gateway.http.clone();
+        async move { matches!(http.get(url).send().await, Ok(response) if response.status() == 200) }
+    };
+
+    // Scans from 32 clients; the gateway is SIGKILLed once 400 have been answered.
+    let mut child = spawn();
+    until("the gateway up", Duration::from_secs(30), ready).await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let codes = Arc::new(codes);
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..32 {
+        let (http, url) = (gateway.http.clone(), format!("{base}/v1/scan"));
+        let (answered, next, codes) = (answered.clone(), next.clone(), codes.clone());
+        clients.spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(code) = codes.get(index) else { break };
+                let member = format!("m{}", client);
+                let body = serde_json::json!({"code": code, "member": member}).to_string();
+                match http.post(&url).body(body).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        if let Ok(text) = response.text().await {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            results.push((index, member, Some(text)));
+                            continue;
+                        }
+                        results.push((index, member, None));
+                    }
+                    // Refused or cut off by the kill: not an answer.
+                    _ => results.push((index, member, None)),
+                }
+            }
+            results
+        });
+    }
+    until("400 answers", Duration::from_secs(60), || {
+        let answered = answered.clone();
+        async move { answered.load(Ordering::Relaxed) >= 400 }
+    })
+    .await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    // A new gateway on the same port; the clients' later requests reach it.
+    let mut child = spawn();
+    until("the gateway back", Duration::from_secs(30), ready).await;
+    let mut results = Vec::new();
+    while let Some(done) = clients.join_next().await {
+        results.extend(done.expect("client"));
+    }
+
+    // Every scan that got no answer is asked again, by the same member: a retry.
+    let mut answers: HashMap<usize, String> = HashMap::new();
+    for (index, member, text) in results {
+        let text = match text {
+            Some(text) => text,
+            None => {
+                let body = serde_json::json!({"code": codes[index], "member": member}).to_string();
+                let response = gateway
+                    .http
+                    .post(format!("{base}/v1/scan"))
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the new gateway answers");
+                assert_eq!(response.status(), 200);
+                response.text().await.expect("body")
+            }
+        };
+        answers.insert(index, text);
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    assert_eq!(answers.len(), CODES);
+
+    let mut worker = gateway.worker("after-kill").await;
+    gateway.drain(&mut worker).await;
+    // Each code was answered as redeemed (or, retried, as that redemption) exactly
+    // once, and each is one settled scan with its one scan id; winners are paid once.
+    let mut won = 0;
+    for (index, text) in &answers {
+        let answer = json(text);
+        let scan_id = answer["scan_id"].as_str().expect("scan id");
+        let settled = gateway
+            .scalar(&format!(
+                "SELECT count(*) FROM scans WHERE scan_id = '{scan_id}'"
+            ))
+            .await;
+        assert_eq!(settled, 1, "code {index}: {text}");
+        assert!(
+            ["won", "no_prize"].contains(&status(text).as_str()),
+            "code {index}: {text}"
+        );
+        won += usize::from(status(text) == "won");
+    }
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM scans").await,
+        CODES as i64
+    );
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM awards").await,
+        won as i64
+    );
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
+        0
+    );
+}
