@@ -18,8 +18,8 @@
 #            as the gateway) under the same client; the Postgres-only design
 #            (benches/pg-only.sql: code UPDATE + stock UPDATE + award INSERT under row
 #            locks) under pgbench with the same connection count.
-# LANES=N runs the bench campaign over N lanes (a code claim, then the scan in the
-# member's lane: reserve, claim, scan, three script calls) on one Redis: their cost.
+# LANES=N runs the bench campaign over N lanes on the same one Redis: the cost of a laned
+# scan (three script calls: reserve, claim, scan).
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -356,9 +356,14 @@ impl Store {
             unreserve().await?;
             return self.taken(&member_tag, call.member).await;
         }
+        // Borrowing while allowed and useful; the last attempt takes what the lane has.
         let mut may_borrow = true;
-        for _ in 0..=MAX_BORROWS {
-            let mode = if may_borrow { "1" } else { "0" };
+        for attempt in 0..=MAX_BORROWS {
+            let mode = if may_borrow && attempt < MAX_BORROWS {
+                "1"
+            } else {
+                "0"
+            };
             match self.run_scan(table, call, &member_tag, Some(mode)).await? {
                 Err(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
                 // This member's other request for the code redeemed it first.
@@ -369,13 +374,9 @@ impl Store {
                 Ok(outcome) => return Ok(outcome),
             }
         }
-        // Borrowed MAX_BORROWS times and still dry (others scan too): take what is here.
-        match self.run_scan(table, call, &member_tag, Some("0")).await? {
-            Ok(outcome) => Ok(outcome),
-            Err(prize) => Err(StoreError::Protocol(format!(
-                "`{prize}` dry after borrowing"
-            ))),
-        }
+        Err(StoreError::Protocol(
+            "a scan taking what its lane has answered `dry`".into(),
+        ))
     }
 
     /// `already_redeemed`, with the asking member's balance.
