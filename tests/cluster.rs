@@ -32,13 +32,6 @@ fn cluster_url() -> String {
     })
 }
 
-fn status(body: &str) -> String {
-    json(body)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// The master (`host:port`) serving each campaign's hash tag, asked of the cluster.
 fn masters_of(campaigns: &[&str]) -> Vec<String> {
     let seed = cluster_url();

@@ -21,13 +21,6 @@ stock = 100000
 odds = [300000, 300000]
 "#;
 
-fn status(body: &str) -> String {
-    json(body)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Polls `ready` (bounded) until it holds.
 async fn until<F, Fut>(what: &str, limit: Duration, mut ready: F)
 where

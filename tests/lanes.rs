@@ -9,13 +9,6 @@ use support::*;
 use yima_campaign::lanes::member_lane;
 use yima_gateway::Clock;
 
-fn status(body: &str) -> String {
-    json(body)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Every redeemed scan wins a gift while any is left: 4 lanes, 4 gifts, one a lane.
 fn rules(daily_limit: u32) -> String {
     campaign(

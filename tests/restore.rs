@@ -24,13 +24,6 @@ stock = 100000
 odds = [300000, 300000]
 "#;
 
-fn status(body: &str) -> String {
-    json(body)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Runs `yima reconcile` and returns (exit code, stdout, stderr).
 fn reconcile(gateway: &TestGateway) -> (i32, String, String) {
     let output = gateway

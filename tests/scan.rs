@@ -11,10 +11,6 @@ use yima_gateway::{Clock, INVALID_CODE_BODY};
 
 const NO_PRIZES: &str = "";
 
-fn status(body: &str) -> String {
-    json(body)["status"].as_str().expect("status").to_string()
-}
-
 fn count_statuses(answers: &[(u16, String)]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for (code, body) in answers {

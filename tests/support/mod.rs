@@ -459,6 +459,14 @@ impl Drop for TestGateway {
     }
 }
 
+/// The `status` of a JSON answer ("" if it has none).
+pub fn status(body: &str) -> String {
+    json(body)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Parses a JSON body.
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
