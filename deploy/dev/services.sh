@@ -23,11 +23,21 @@ yima_apt_install() {
     DEBIAN_FRONTEND=noninteractive yima_sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing is listening on.
+# The first port the kernel hands out to outgoing connections: ports from there up may
+# be a client's local port at any moment, which a server then cannot bind, though
+# nothing listens on it. Our servers take ports below it.
+yima_ephemeral_floor() {
+    local low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)
+    echo "${low:-32768}"
+}
+
+# Prints a TCP port on 127.0.0.1, below the ephemeral range, that nothing listens on.
 yima_free_port() {
-    local port
+    local port floor
+    floor=$(yima_ephemeral_floor)
     for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (floor - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
@@ -92,11 +102,13 @@ yima_stop_services() {
     yima_as_pg "$(yima_pg_bin)/pg_ctl" -D "$dir/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# Prints a port for a cluster node: it and its cluster bus port (+10000) both free.
+# Prints a port for a cluster node: it and its cluster bus port (+10000) both free and
+# below the ephemeral range.
 yima_free_cluster_port() {
-    local port
+    local port floor
+    floor=$(yima_ephemeral_floor)
     for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 25000))
+        port=$((10000 + RANDOM % (floor - 20000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
             && ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
             echo "$port"
