@@ -241,3 +241,92 @@ async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice(
         0
     );
 }
+
+/// Postgres away for `YIMA_DRILL_OUTAGE_SECONDS` (30) while scans keep coming: the
+/// gateway answers every one from Redis and says it is degraded, the worker waits,
+/// and once Postgres is back it settles everything, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_away_for_thirty_seconds_loses_no_scan() {
+    let outage = Duration::from_secs(
+        std::env::var("YIMA_DRILL_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30),
+    );
+    let postgres = PrivatePostgres::start();
+    let gateway = TestGateway::start_on(
+        &campaign(1000, "", PRIZES),
+        Clock::fixed(june_first()),
+        &postgres.url,
+        &redis_url(),
+    )
+    .await;
+    let (_, codes) = gateway.batch(6000, None).await;
+    // The batch is in the gateway's memory once one of its codes was scanned.
+    let mut redeemed = 0;
+    assert_eq!(gateway.scan(&codes[0], "m0", "consumer").await.0, 200);
+    redeemed += 1;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(gateway.worker("through-outage").await.run(stopped));
+
+    postgres.stop();
+    let readiness = json(&gateway.get("/readyz").await.1);
+    assert_eq!(
+        (readiness["status"].as_str(), readiness["postgres"].as_str()),
+        (Some("degraded"), Some("unreachable")),
+        "{readiness}"
+    );
+    assert_eq!(
+        gateway.get("/readyz").await.0,
+        200,
+        "scans are still served"
+    );
+    // Scans all through the outage, 20 at a time.
+    let started = Instant::now();
+    let mut next = 1;
+    while started.elapsed() < outage && next + 20 <= codes.len() {
+        let scans: Vec<(String, String, &str)> = codes[next..next + 20]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), format!("m{}", (next + i) % 50), "consumer"))
+            .collect();
+        let answers = gateway.scan_all(scans, 20).await;
+        assert!(
+            answers
+                .iter()
+                .all(|(code, body)| *code == 200
+                    && ["won", "no_prize"].contains(&status(body).as_str())),
+            "{:?}",
+            answers.iter().find(|(code, _)| *code != 200)
+        );
+        redeemed += answers.len();
+        next += 20;
+        // Pacing, to spread the scans over the whole outage.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(started.elapsed() >= outage, "codes ran out before the outage ended");
+    assert!(redeemed > 100, "only {redeemed} scans during the outage");
+    postgres.resume();
+
+    until("ready again", Duration::from_secs(30), || async {
+        json(&gateway.get("/readyz").await.1)["status"] == "ready"
+    })
+    .await;
+    // The worker catches up by itself.
+    until("settlement caught up", Duration::from_secs(60), || async {
+        gateway.scalar("SELECT count(*) FROM scans").await == redeemed as i64
+    })
+    .await;
+    stop.send(true).expect("worker alive");
+    worker.await.expect("worker").expect("clean stop");
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM rejected_redemptions")
+            .await,
+        0
+    );
+    let members: i64 = gateway
+        .scalar("SELECT sum(scans)::bigint FROM members")
+        .await;
+    assert_eq!(members, redeemed as i64, "every scan credited once");
+}

@@ -52,13 +52,13 @@ yima_as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# yima_start_services DIR PG_PORT REDIS_PORT [EXTRA_POSTGRES_OPTIONS]
-# Initialises DIR on first use; starting an already running set is a no-op.
-yima_start_services() {
-    local dir=$1 pg_port=$2 redis_port=$3 extra=${4:-}
+# yima_start_postgres DIR PG_PORT [EXTRA_POSTGRES_OPTIONS]
+# Initialises DIR/postgres on first use; starting a running server is a no-op.
+yima_start_postgres() {
+    local dir=$1 pg_port=$2 extra=${3:-}
     local bin
     bin=$(yima_pg_bin)
-    mkdir -p "$dir/postgres" "$dir/redis"
+    mkdir -p "$dir/postgres"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/postgres"
     if [ ! -s "$dir/postgres/data/PG_VERSION" ]; then
         yima_as_pg "$bin/initdb" -D "$dir/postgres/data" -U postgres --auth=trust \
@@ -70,6 +70,19 @@ yima_start_services() {
             -o "-p $pg_port -k $dir/postgres -c listen_addresses=127.0.0.1 -c max_connections=200 $extra" \
             start >/dev/null || { tail -n 20 "$dir/postgres/server.log" >&2; return 1; }
     fi
+}
+
+# yima_stop_postgres DIR: a fast shutdown (sessions are cut off, nothing is lost).
+yima_stop_postgres() {
+    yima_as_pg "$(yima_pg_bin)/pg_ctl" -D "$1/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# yima_start_services DIR PG_PORT REDIS_PORT [EXTRA_POSTGRES_OPTIONS]
+# Initialises DIR on first use; starting an already running set is a no-op.
+yima_start_services() {
+    local dir=$1 pg_port=$2 redis_port=$3 extra=${4:-}
+    mkdir -p "$dir/redis"
+    yima_start_postgres "$dir" "$pg_port" "$extra" || return 1
     if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
         redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes \
             --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
@@ -99,7 +112,7 @@ yima_stop_services() {
     [ -f "$dir/ports" ] || return 0
     redis_port=$(cut -d' ' -f2 "$dir/ports")
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
-    yima_as_pg "$(yima_pg_bin)/pg_ctl" -D "$dir/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
+    yima_stop_postgres "$dir"
 }
 
 # Prints a port for a cluster node: it and its cluster bus port (+10000) both free and

@@ -31,25 +31,36 @@ fn with_database(url: &str, database: &str) -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    server: String,
 }
 
 impl TestDb {
     pub async fn new() -> Self {
+        Self::new_on(&server_url()).await
+    }
+
+    /// A database of its own on the Postgres server at `server` (a URL of a database
+    /// whose user may create databases).
+    pub async fn new_on(server: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "yima_test_{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut admin = PgConnection::connect(&server_url())
+        let mut admin = PgConnection::connect(server)
             .await
             .expect("test Postgres is up");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
             .expect("create test database");
-        let url = with_database(&server_url(), &name);
-        Self { name, url }
+        let url = with_database(server, &name);
+        Self {
+            name,
+            url,
+            server: server.to_string(),
+        }
     }
 
     pub async fn connect(&self) -> PgConnection {
@@ -105,7 +116,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (name, server) = (self.name.clone(), self.server.clone());
         // Drop runs outside any runtime; use a small one of its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -113,7 +124,7 @@ impl Drop for TestDb {
                 .build()?;
             runtime
                 .block_on(async {
-                    let mut admin = PgConnection::connect(&server_url()).await?;
+                    let mut admin = PgConnection::connect(&server).await?;
                     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                     )))
@@ -259,8 +270,18 @@ impl TestGateway {
     }
 
     pub async fn start_with_redis(campaign_toml: &str, clock: Clock, redis_url: &str) -> Self {
+        Self::start_on(campaign_toml, clock, &server_url(), redis_url).await
+    }
+
+    /// A gateway on a Postgres server of the test's choosing (a drill that stops it).
+    pub async fn start_on(
+        campaign_toml: &str,
+        clock: Clock,
+        postgres_server: &str,
+        redis_url: &str,
+    ) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let db = TestDb::new().await;
+        let db = TestDb::new_on(postgres_server).await;
         let ledger = Ledger::connect(&db.url).await.expect("ledger");
         ledger.migrate().await.expect("migrate");
         let campaign = Campaign::from_toml(campaign_toml).expect("test campaign is valid");
@@ -652,5 +673,67 @@ impl TestGateway {
         )
         .await
         .expect("redis")
+    }
+}
+
+/// A Postgres server of a test's own, started (and stopped, and started again) with
+/// `deploy/dev/services.sh`, for drills that take the database away.
+pub struct PrivatePostgres {
+    /// A URL of its `postgres` database.
+    pub url: String,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let dir = temp_dir("postgres");
+        // initdb runs as the postgres user when the tests run as root: it must reach it.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let port = Self::services(&["yima_free_port"], dir.path())
+            .trim()
+            .parse()
+            .expect("a port");
+        let postgres = Self {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            dir,
+        };
+        postgres.resume();
+        postgres
+    }
+
+    /// Runs a function of `deploy/dev/services.sh` with the data directory and port.
+    fn services(call: &[&str], dir: &Path) -> String {
+        let output = Command::new("bash")
+            .current_dir(repo())
+            .arg("-c")
+            .arg(format!(". deploy/dev/services.sh && {}", call.join(" ")))
+            .env("DIR", dir)
+            .output()
+            .expect("bash");
+        assert!(output.status.success(), "{call:?}: {}", stderr(&output));
+        stdout(&output)
+    }
+
+    /// Stops the server (a fast shutdown: sessions are cut off).
+    pub fn stop(&self) {
+        Self::services(&["yima_stop_postgres", "\"$DIR\""], self.dir.path());
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn resume(&self) {
+        let port = self.port.to_string();
+        Self::services(&["yima_start_postgres", "\"$DIR\"", &port], self.dir.path());
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

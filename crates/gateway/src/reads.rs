@@ -253,15 +253,28 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: Redis answers and the catalog is loaded; says which part is not.
+/// `GET /readyz`: Redis answers and the catalog is loaded (200, `ready`, or `degraded`
+/// while Postgres does not answer); says which part is not (503).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "ready"), (status = 503, description = "what is not ready")))]
+    responses((status = 200, description = "ready, or degraded: scans served, Postgres unreachable"), (status = 503, description = "what is not ready")))]
 pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let redis = gateway.store.ping().await.is_ok();
     let catalog = gateway.catalog.is_loaded();
+    // Scans need Redis and the loaded catalog, not Postgres: without it the gateway
+    // still serves (degraded: new batches, the mall and sign-ins wait for it).
+    let postgres = gateway
+        .ledger
+        .ping(std::time::Duration::from_millis(500))
+        .await;
+    let status = match (redis && catalog, postgres) {
+        (false, _) => "not_ready",
+        (true, true) => "ready",
+        (true, false) => "degraded",
+    };
     let body = json!({
-        "status": if redis && catalog { "ready" } else { "not_ready" },
+        "status": status,
         "redis": if redis { "ok" } else { "unreachable" },
+        "postgres": if postgres { "ok" } else { "unreachable" },
         "catalog": if catalog { "loaded" } else { "loading" },
         "campaigns": gateway.catalog.campaigns().len(),
     });

@@ -119,6 +119,13 @@ impl Ledger {
         Ok(listener)
     }
 
+    /// Whether Postgres answers a `SELECT 1` within `limit`: for readiness reports,
+    /// which must answer quickly whatever the database is doing.
+    pub async fn ping(&self, limit: std::time::Duration) -> bool {
+        let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);
+        matches!(tokio::time::timeout(limit, query).await, Ok(Ok(1)))
+    }
+
     /// The underlying pool, for crates that add their own queries.
     pub fn pool(&self) -> &PgPool {
         &self.pool
