@@ -304,7 +304,10 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
         // Pacing, to spread the scans over the whole outage.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(started.elapsed() >= outage, "codes ran out before the outage ended");
+    assert!(
+        started.elapsed() >= outage,
+        "codes ran out before the outage ended"
+    );
     assert!(redeemed > 100, "only {redeemed} scans during the outage");
     postgres.resume();
 
