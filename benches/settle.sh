@@ -23,7 +23,7 @@ run_dir=$(mktemp -d /tmp/yima-bench.XXXXXX)
 chmod 755 "$run_dir"
 worker_pids=()
 cleanup() {
-    for pid in "${worker_pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    for pid in "${worker_pids[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
     yima_stop_services "$run_dir"
     rm -rf "$run_dir"
 }

@@ -18,7 +18,9 @@ mkdir -p "$run_dir" && chmod 755 "$run_dir"
 gateway_pid=
 settle_pid=
 cleanup() {
-    for pid in $gateway_pid $settle_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    # `wait` answers a killed process's status: under `set -e` that would end the cleanup
+    # before the servers are stopped.
+    for pid in $gateway_pid $settle_pid; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
     yima_stop_services "$run_dir"
 }
 trap cleanup EXIT
