@@ -85,7 +85,7 @@ pub async fn scan(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let answered = answer_scan(gateway.clone(), payload).await;
+    let answered = answer_scan(&gateway, payload).await;
     let status = match &answered {
         Ok((_, status)) => *status,
         Err(error) => error.code(),
@@ -146,7 +146,7 @@ impl ScanMetrics {
 
 /// The answer and its status, for the metrics.
 async fn answer_scan(
-    gateway: web::Data<Gateway>,
+    gateway: &Gateway,
     payload: web::Payload,
 ) -> Result<(HttpResponse, &'static str), ApiError> {
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
@@ -174,7 +174,7 @@ async fn answer_scan(
     let now = gateway.clock.now();
 
     let refuse =
-        |status: &'static str| plain_answer(&gateway, &loaded, &request.member, status, &scan_id);
+        |status: &'static str| plain_answer(gateway, &loaded, &request.member, status, &scan_id);
     if batch.status == BatchStatus::Void {
         return refuse("batch_void").await;
     }

@@ -280,15 +280,7 @@ pub async fn apply_downgrades(
             continue;
         };
         let mut connection = store.connection();
-        // One pipeline never spans tags: on a cluster, lanes live on different masters.
-        let mut by_tag: std::collections::BTreeMap<_, Vec<_>> = Default::default();
-        for cut in &cuts {
-            by_tag
-                .entry(rules.member_tag(&cut.member))
-                .or_default()
-                .push(cut);
-        }
-        for (tag, cuts) in &by_tag {
+        for (tag, cuts) in &redis_state::by_member_tag(&rules, &cuts, |cut| &cut.member) {
             for chunk in cuts.chunks(redis_state::PIPELINE) {
                 let mut pipe = redis::pipe();
                 for cut in chunk {

@@ -45,6 +45,23 @@ impl Recent {
     }
 }
 
+/// Items grouped by their member's tag, so that one pipeline never spans tags: on a
+/// cluster, a campaign's lanes live on different masters.
+pub(crate) fn by_member_tag<'a, T>(
+    rules: &'a yima_campaign::Campaign,
+    items: &'a [T],
+    member: impl Fn(&T) -> &str,
+) -> BTreeMap<std::borrow::Cow<'a, str>, Vec<&'a T>> {
+    let mut groups: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for item in items {
+        groups
+            .entry(rules.member_tag(member(item)))
+            .or_default()
+            .push(item);
+    }
+    groups
+}
+
 /// Every key matching `pattern`, by `SCAN` (never `KEYS`: Redis keeps serving).
 async fn scan_keys(
     connection: &mut Connection,
@@ -295,15 +312,8 @@ pub(crate) async fn write_boards(
     let keys = store.keys();
     let mut connection = store.connection();
     let start = month.starts_at.as_millisecond();
-    // Each member's row goes to its own lane's board; a pipeline never spans tags.
-    let mut by_tag: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for row in rows {
-        by_tag
-            .entry(rules.member_tag(&row.member))
-            .or_default()
-            .push(row);
-    }
-    for (campaign, rows) in &by_tag {
+    // Each member's row goes to its own lane's board.
+    for (campaign, rows) in &by_member_tag(rules, rows, |row| &row.member) {
         for chunk in rows.chunks(PIPELINE) {
             let mut pipe = redis::pipe();
             for row in chunk {

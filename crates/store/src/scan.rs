@@ -282,8 +282,10 @@ impl Store {
         if table.lanes <= 1 {
             let tag = table.campaign.as_str();
             return match self.run_scan(table, call, tag, None).await? {
-                Ok(outcome) => Ok(outcome),
-                Err(prize) => Err(StoreError::Protocol(format!("`{prize}` dry without lanes"))),
+                Reply::Outcome(outcome) => Ok(outcome),
+                other => Err(StoreError::Protocol(format!(
+                    "unexpected scan reply {other:?}"
+                ))),
             };
         }
         self.scan_laned(table, call).await
@@ -365,13 +367,18 @@ impl Store {
                 "0"
             };
             match self.run_scan(table, call, &member_tag, Some(mode)).await? {
-                Err(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
+                Reply::Dry(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
                 // This member's other request for the code redeemed it first.
-                Ok(outcome @ ScanOutcome::Retry(_)) => {
+                Reply::Outcome(outcome @ ScanOutcome::Retry(_)) => {
                     unreserve().await?;
                     return Ok(outcome);
                 }
-                Ok(outcome) => return Ok(outcome),
+                Reply::Outcome(outcome) => return Ok(outcome),
+                other => {
+                    return Err(StoreError::Protocol(format!(
+                        "unexpected scan reply {other:?}"
+                    )));
+                }
             }
         }
         Err(StoreError::Protocol(
@@ -442,15 +449,15 @@ impl Store {
         Ok(())
     }
 
-    /// The scan script on the keys of one tag (the campaign's, or a member lane's);
-    /// `Err(prize)` when a lane's allotment of the drawn prize is dry.
+    /// The scan script on the keys of one tag (the campaign's, or a member lane's):
+    /// an outcome, or `Dry` when a lane's allotment of the drawn prize is used up.
     async fn run_scan(
         &self,
         table: &ScanTable,
         call: &ScanCall<'_>,
         tag: &str,
         lanes: Option<&str>,
-    ) -> Result<Result<ScanOutcome, String>, StoreError> {
+    ) -> Result<Reply, StoreError> {
         let campaign = table.campaign.as_str();
         let keys = &self.keys;
         let mut invocation = self.scan_script.prepare_invoke();
@@ -521,13 +528,7 @@ impl Store {
         }
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
-        match parse_reply(reply)? {
-            Reply::Outcome(outcome) => Ok(Ok(outcome)),
-            Reply::Dry(prize) => Ok(Err(prize)),
-            other => Err(StoreError::Protocol(format!(
-                "unexpected scan reply {other:?}"
-            ))),
-        }
+        parse_reply(reply)
     }
 }
 
