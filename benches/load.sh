@@ -54,6 +54,8 @@ export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
 export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
 export YIMA_HTTP_LISTEN="127.0.0.1:$http_port"
 export YIMA_KEY_PREFIX=bench
+# All the load comes from one address and the forged phase from few members.
+export YIMA_LIMITS_IP_PER_MINUTE=0 YIMA_LIMITS_MEMBER_PER_MINUTE=0
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
 export RUST_LOG=warn
 redis_pid=$(cat "$run_dir/redis/redis.pid")

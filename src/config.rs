@@ -26,6 +26,8 @@ pub struct Config {
     pub code: CodeConfig,
     /// Cash payouts through the payment webhook.
     pub payouts: PayoutsConfig,
+    /// Scan rate limits.
+    pub limits: LimitsConfig,
 }
 
 /// `[postgres]`
@@ -147,6 +149,88 @@ impl Default for PayoutsConfig {
     }
 }
 
+/// `[limits]`: scan rate limits of each gateway process (see `yima_gateway::Limits`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `YIMA_LIMITS_MEMBER_PER_MINUTE`: scans per member per minute, sustained; 0 is off.
+    pub member_per_minute: u32,
+    /// `YIMA_LIMITS_MEMBER_BURST`: scans a member may make at once.
+    pub member_burst: u32,
+    /// `YIMA_LIMITS_IP_PER_MINUTE`: scans per client address per minute; 0 is off.
+    /// Generous by default: mobile carriers put thousands of phones behind one address.
+    pub ip_per_minute: u32,
+    /// `YIMA_LIMITS_IP_BURST`: scans an address may make at once.
+    pub ip_burst: u32,
+    /// `YIMA_LIMITS_TRUSTED_PROXIES`: networks (`10.0.0.0/8`) or addresses whose
+    /// `X-Forwarded-For` is believed; a list, or commas in the environment. Empty: the
+    /// TCP peer is the client.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<yima_gateway::IpNet>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            member_per_minute: 30,
+            member_burst: 30,
+            ip_per_minute: 6_000,
+            ip_burst: 1_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The gateway's limits.
+    pub fn limits(&self) -> yima_gateway::Limits {
+        use yima_gateway::Rate;
+        yima_gateway::Limits::new(
+            Rate {
+                per_minute: self.member_per_minute,
+                burst: self.member_burst,
+            },
+            Rate {
+                per_minute: self.ip_per_minute,
+                burst: self.ip_burst,
+            },
+            self.trusted_proxies.clone(),
+        )
+    }
+}
+
+/// `["10.0.0.0/8", "192.0.2.7"]` or `"10.0.0.0/8,192.0.2.7"`; a bare address is its
+/// own /32 or /128.
+fn networks<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<yima_gateway::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a list of networks or a comma-separated string")]
+    enum Networks {
+        List(Vec<String>),
+        Text(String),
+    }
+    let entries = match Networks::deserialize(deserializer)? {
+        Networks::List(list) => list,
+        Networks::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    entries
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<yima_gateway::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(Into::into))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{entry:?} is not a network (10.0.0.0/8) or an address"
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// A string setting as written in TOML or the environment, where `YIMA_ADMIN_TOKEN=1234`
 /// arrives as a number; all scalars are taken as their text.
 #[derive(Deserialize)]
@@ -199,7 +283,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-const SECTIONS: [&str; 6] = ["postgres", "redis", "http", "admin", "code", "payouts"];
+const SECTIONS: [&str; 7] = [
+    "postgres", "redis", "http", "admin", "code", "payouts", "limits",
+];
 
 impl Config {
     /// Loads `path` (an explicit path must exist; the default one may be absent), then

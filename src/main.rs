@@ -318,8 +318,15 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             }
             let handle = metrics::install()?;
             let gateway = Gateway::new(ring, store, ledger.clone(), Clock::system(), token)
-                .with_metrics(std::sync::Arc::new(move || handle.render()));
+                .with_metrics(std::sync::Arc::new(move || handle.render()))
+                .with_limits(config.limits.limits());
             gateway.catalog().load_all(&ledger).await?;
+            tokio::spawn(
+                gateway
+                    .limits()
+                    .clone()
+                    .sweep_every(std::time::Duration::from_secs(60)),
+            );
             tokio::spawn(gateway.catalog().clone().follow(ledger));
             let listener = std::net::TcpListener::bind(&config.http.listen)
                 .with_context(|| format!("cannot listen on {}", config.http.listen))?;

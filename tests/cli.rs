@@ -369,6 +369,35 @@ async fn configuration_errors_name_the_setting() {
     let syntax = run_err(db.yima().arg("--config").arg(&file).arg("migrate"));
     assert!(syntax.contains("TOML parse error"), "{syntax}");
 
+    // Trusted proxies: a network or an address, as a list or comma-separated.
+    let proxy = run_err(
+        db.yima()
+            .env("YIMA_LIMITS_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.300")
+            .arg("migrate"),
+    );
+    assert!(
+        proxy.contains("\"10.0.0.300\" is not a network")
+            && proxy.contains("LIMITS.TRUSTED_PROXIES"),
+        "{proxy}"
+    );
+    run_ok(
+        db.yima()
+            .env(
+                "YIMA_LIMITS_TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.0.2.7,fd00::/8",
+            )
+            .arg("migrate"),
+    );
+    std::fs::write(
+        &file,
+        "[limits]\nmember_per_minute = 20\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+    )
+    .expect("write");
+    run_ok(db.yima().arg("--config").arg(&file).arg("migrate"));
+    std::fs::write(&file, "[limits]\nmember_per_minute = -1\n").expect("write");
+    let negative = run_err(db.yima().arg("--config").arg(&file).arg("migrate"));
+    assert!(negative.contains("member_per_minute"), "{negative}");
+
     // A digits-only token or prefix is still a string.
     run_ok(
         db.yima()

@@ -194,7 +194,7 @@ pub fn read(path: &Path) -> String {
 use std::sync::Arc;
 
 use yima_campaign::Campaign;
-use yima_gateway::{Catalog, Clock, Gateway};
+use yima_gateway::{Catalog, Clock, Gateway, Limits};
 use yima_ledger::{Ledger, NewBatch};
 use yima_store::Store;
 
@@ -280,6 +280,28 @@ impl TestGateway {
         postgres_server: &str,
         redis_url: &str,
     ) -> Self {
+        Self::launch(
+            campaign_toml,
+            clock,
+            postgres_server,
+            redis_url,
+            Limits::off(),
+        )
+        .await
+    }
+
+    /// A gateway with scan rate limits.
+    pub async fn start_limited(campaign_toml: &str, clock: Clock, limits: Limits) -> Self {
+        Self::launch(campaign_toml, clock, &server_url(), &redis_url(), limits).await
+    }
+
+    async fn launch(
+        campaign_toml: &str,
+        clock: Clock,
+        postgres_server: &str,
+        redis_url: &str,
+        limits: Limits,
+    ) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let db = TestDb::new_on(postgres_server).await;
         let ledger = Ledger::connect(&db.url).await.expect("ledger");
@@ -303,7 +325,8 @@ impl TestGateway {
             clock.clone(),
             Some(ADMIN_TOKEN.into()),
         )
-        .with_metrics(metrics_renderer());
+        .with_metrics(metrics_renderer())
+        .with_limits(limits);
         let catalog = gateway.catalog().clone();
         catalog.load_all(&ledger).await.expect("catalog");
         tokio::spawn(catalog.clone().follow(ledger.clone()));

@@ -26,6 +26,14 @@ pub enum ApiError {
     /// Body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A scan rate limit: nothing was read or written; try again after the wait.
+    #[error("rate limited ({})", scope.as_str())]
+    RateLimited {
+        /// Which limit.
+        scope: crate::limits::Scope,
+        /// Whole seconds until one more scan is allowed (`Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// A campaign file failed validation.
     #[error("invalid campaign")]
     InvalidCampaign(Vec<Problem>),
@@ -43,6 +51,7 @@ impl ApiError {
             Self::NotFound(code) | Self::Conflict(code) => code,
             Self::Unauthorized => "unauthorized",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
             Self::InvalidCampaign(_) => "invalid_campaign",
             Self::Unavailable(_) => "unavailable",
         }
@@ -61,6 +70,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -81,6 +91,20 @@ impl ResponseError for ApiError {
                 response.body(r#"{"error":"unauthorized"}"#)
             }
             Self::PayloadTooLarge => response.body(r#"{"error":"payload_too_large"}"#),
+            Self::RateLimited {
+                scope,
+                retry_after_seconds,
+            } => {
+                response.insert_header(("Retry-After", retry_after_seconds.to_string()));
+                response.body(
+                    serde_json::json!({
+                        "error": "rate_limited",
+                        "scope": scope.as_str(),
+                        "retry_after_seconds": retry_after_seconds,
+                    })
+                    .to_string(),
+                )
+            }
             Self::InvalidCampaign(problems) => {
                 let problems: Vec<_> = problems
                     .iter()

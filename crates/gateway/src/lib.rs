@@ -10,6 +10,7 @@ mod catalog;
 mod clock;
 mod dashboard;
 mod error;
+mod limits;
 mod mall;
 mod openapi;
 mod reads;
@@ -31,6 +32,7 @@ pub use admin::{ApplyError, apply_campaign};
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
+pub use limits::{IpNet, Limits, Rate, Scope};
 pub use openapi::ApiDoc;
 
 /// Everything a request handler needs, shared by all workers.
@@ -42,6 +44,7 @@ pub struct Gateway {
     clock: Clock,
     admin_token: Option<String>,
     render_metrics: Option<RenderMetrics>,
+    limits: Arc<Limits>,
     scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
 }
 
@@ -67,6 +70,7 @@ impl Gateway {
             clock,
             admin_token,
             render_metrics: None,
+            limits: Arc::new(Limits::off()),
             scan_metrics: std::sync::OnceLock::new(),
         }
     }
@@ -75,6 +79,17 @@ impl Gateway {
     pub fn with_metrics(mut self, render: RenderMetrics) -> Self {
         self.render_metrics = Some(render);
         self
+    }
+
+    /// Limits scans per member and per client address (none unless given).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The scan limits, to sweep with [`Limits::sweep_every`].
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
     }
 
     /// The in-memory catalog.

@@ -1,6 +1,6 @@
 //! `POST /v1/scan`: verify in process, then one script call.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
@@ -78,14 +78,16 @@ fn parse(body: &[u8]) -> Result<ScanRequest<'_>, ApiError> {
         (status = 400, description = "bad_request"),
         (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code"),
         (status = 413, description = "payload_too_large"),
+        (status = 429, description = "rate_limited: the member or the client address scanned too fast; `scope` says which, `Retry-After` says when to try again"),
         (status = 503, description = "unavailable"),
     ))]
 pub async fn scan(
     gateway: web::Data<Gateway>,
+    request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let answered = answer_scan(&gateway, payload).await;
+    let answered = answer_scan(&gateway, &request, payload).await;
     let status = match &answered {
         Ok((_, status)) => *status,
         Err(error) => error.code(),
@@ -106,7 +108,7 @@ pub(crate) struct ScanMetrics {
 
 impl ScanMetrics {
     /// Every status a scan can be answered with.
-    const STATUSES: [&'static str; 12] = [
+    const STATUSES: [&'static str; 13] = [
         "won",
         "no_prize",
         "retry",
@@ -118,6 +120,7 @@ impl ScanMetrics {
         "invalid_code",
         "bad_request",
         "payload_too_large",
+        "rate_limited",
         "unavailable",
     ];
 
@@ -147,10 +150,24 @@ impl ScanMetrics {
 /// The answer and its status, for the metrics.
 async fn answer_scan(
     gateway: &Gateway,
+    http: &HttpRequest,
     payload: web::Payload,
 ) -> Result<(HttpResponse, &'static str), ApiError> {
+    // Limits first: a flood is turned away before its body is read.
+    if gateway.limits.limits_ip() {
+        if let Some(peer) = http.peer_addr() {
+            let forwarded = http
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|value| value.to_str().ok())
+                .collect::<Vec<_>>();
+            let client = gateway.limits.client_ip(peer.ip(), forwarded.into_iter());
+            gateway.limits.check_ip(client)?;
+        }
+    }
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
     let request = parse(&body)?;
+    gateway.limits.check_member(&request.member)?;
     let role = request.role.unwrap_or(Role::Consumer);
 
     // In process, before any shared state: forged codes cost one HMAC.
