@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: private Redis and PostgreSQL on free ports under
-# a temporary directory, then fmt, clippy and every test against them. The servers
-# are stopped and removed on exit, also when something fails.
+# a temporary directory, then fmt, clippy, every test against them, and a fuzz smoke
+# run. The servers are stopped and removed on exit, also when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
@@ -38,5 +38,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 status=0
 cargo test --workspace --locked 2>&1 | tee "$run_dir/test.log" || status=$?
 total() { grep -E '^test result:' "$run_dir/test.log" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }
-echo "tests: $(total passed) passed, $(total failed) failed"
+# A short fuzz run of each cargo-fuzz target from its committed corpus (tests/fuzz).
+fuzz=passed
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/smoke.sh || { fuzz=failed; status=1; }
+echo "tests: $(total passed) passed, $(total failed) failed; fuzz smoke run: $fuzz"
 exit "$status"

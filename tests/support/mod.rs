@@ -599,6 +599,15 @@ impl PrivateRedis {
         self.child = Self::spawn(self.port, self.durable, self._dir.path());
         self.wait_ready();
     }
+
+    /// Kills the server outright (SIGKILL: nothing flushed, no goodbye), as a crash
+    /// does, and starts it again on the same port and directory.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, self.durable, self._dir.path());
+        self.wait_ready();
+    }
 }
 impl Drop for PrivateRedis {
     fn drop(&mut self) {

@@ -11,6 +11,7 @@ mod calendar;
 mod draw;
 pub mod lanes;
 mod mall;
+pub mod request;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};

@@ -123,6 +123,12 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<yima_campaign::request::BadRequest> for ApiError {
+    fn from(error: yima_campaign::request::BadRequest) -> Self {
+        Self::BadRequest(error.0)
+    }
+}
+
 impl From<yima_store::StoreError> for ApiError {
     fn from(error: yima_store::StoreError) -> Self {
         Self::Unavailable(format!(

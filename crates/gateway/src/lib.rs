@@ -172,22 +172,3 @@ pub(crate) async fn read_body(payload: web::Payload, limit: usize) -> Result<Byt
         Err(_) => Err(ApiError::PayloadTooLarge),
     }
 }
-
-/// A member id: 1 to 64 of A-Z, a-z, 0-9, `_`, `-`, `.`, `@` (what scans, purchases
-/// and sign-ins all accept, so one member is one key everywhere).
-pub(crate) fn check_member(member: &str) -> Result<(), ApiError> {
-    if valid_token(member, 64, |c| {
-        c.is_ascii_alphanumeric() || "_-.@".contains(c)
-    }) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(
-            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
-        ))
-    }
-}
-
-/// Whether `text` is 1 to `max` characters, all `allowed`.
-pub(crate) fn valid_token(text: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
-    !text.is_empty() && text.len() <= max && text.chars().all(allowed)
-}

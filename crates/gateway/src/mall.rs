@@ -3,11 +3,12 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use yima_campaign::Refusal;
+use yima_campaign::request::{check_member, check_request_id};
 use yima_ledger::{Purchase, PurchaseOutcome};
 
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::{Gateway, check_member, read_body, valid_token};
+use crate::{Gateway, read_body};
 
 /// A purchase names an item and a request id; anything near this is not one.
 const REDEEM_BODY_LIMIT: usize = 4 * 1024;
@@ -39,11 +40,7 @@ pub async fn redeem(
     let body = read_body(payload, REDEEM_BODY_LIMIT).await?;
     let request: RedeemRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    if !valid_token(&request.request_id, 64, |c| c.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest(
-            "request_id must be 1 to 64 printable ASCII characters".into(),
-        ));
-    }
+    check_request_id(&request.request_id)?;
     let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;
     let item = campaign

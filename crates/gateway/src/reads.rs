@@ -109,13 +109,7 @@ pub async fn leaderboard(
         )));
     }
     if let Some(region) = &query.region {
-        if !crate::valid_token(region, 32, |c| {
-            c.is_ascii_alphanumeric() || "_-".contains(c)
-        }) {
-            return Err(ApiError::BadRequest(
-                "region must be 1 to 32 of A-Z, a-z, 0-9, '_', '-'".into(),
-            ));
-        }
+        yima_campaign::request::check_region(region)?;
     }
     // An ended month is read from its frozen copy once there is one.
     let frozen = if month.ends_at <= gateway.clock.now() {

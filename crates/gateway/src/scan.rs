@@ -1,33 +1,18 @@
 //! `POST /v1/scan`: verify in process, then one script call.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use yima_campaign::request::ScanRequest;
 use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
 use yima_store::{ScanCall, ScanOutcome};
 
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
-use crate::{Gateway, check_member, read_body, valid_token};
+use crate::{Gateway, read_body};
 
 /// Scan bodies are a few hundred bytes; anything near this is not a scan.
 pub const SCAN_BODY_LIMIT: usize = 4 * 1024;
-
-/// Borrowed from the body where it can be: a forged code is turned away without
-/// copying it.
-#[derive(Debug, Deserialize)]
-struct ScanRequest<'a> {
-    #[serde(borrow)]
-    code: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    member: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(default)]
-    request_id: Option<String>,
-    #[serde(default)]
-    region: Option<String>,
-}
 
 /// The body of every answer that is not a fresh redemption or a retry.
 #[derive(Serialize)]
@@ -44,29 +29,6 @@ fn json(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body)
-}
-
-fn parse(body: &[u8]) -> Result<ScanRequest<'_>, ApiError> {
-    let request: ScanRequest =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    check_member(&request.member)?;
-    if let Some(region) = &request.region {
-        if !valid_token(region, 32, |c| {
-            c.is_ascii_alphanumeric() || "_-".contains(c)
-        }) {
-            return Err(ApiError::BadRequest(
-                "region must be 1 to 32 of A-Z, a-z, 0-9, '_', '-'".into(),
-            ));
-        }
-    }
-    if let Some(id) = &request.request_id {
-        if !valid_token(id, 64, |c| c.is_ascii_graphic()) {
-            return Err(ApiError::BadRequest(
-                "request_id must be 1 to 64 printable ASCII characters".into(),
-            ));
-        }
-    }
-    Ok(request)
 }
 
 /// The handler: answers, and counts the answer by status and its latency.
@@ -166,7 +128,7 @@ async fn answer_scan(
         }
     }
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
-    let request = parse(&body)?;
+    let request = ScanRequest::parse(&body)?;
     gateway.limits.check_member(&request.member)?;
     let role = request.role.unwrap_or(Role::Consumer);
 

@@ -2,10 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use yima_campaign::request::check_member;
 
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::{Gateway, check_member, read_body};
+use crate::{Gateway, read_body};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
