@@ -81,10 +81,17 @@ async fn redis_restart_drill(restart: fn(&mut PrivateRedis)) {
         || async { gateway.get("/readyz").await.0 == 200 },
     )
     .await;
-    // Everything it said before the restart still holds: the same member's retry gets
-    // the same bytes, anyone else `already_redeemed`, balances as they were.
-    let retries = gateway.scan_all(first.clone(), 16).await;
-    assert_eq!(retries, before, "retries after the restart");
+    // Everything it said before the restart still holds, checked before anything could
+    // write it again: the stream still holds every redemption for settlement, anyone
+    // else gets `already_redeemed`, balances are as they were, and the same member's
+    // retry gets the same bytes. (Retries first would redo a lost state exactly: same
+    // scan ids, same draws.)
+    let events: usize = redis::cmd("XLEN")
+        .arg(gateway.store().await.keys().events("test"))
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("XLEN");
+    assert_eq!(events, 200, "settlement entries after the restart");
     let others: Vec<(String, String, &str)> = codes[..200]
         .iter()
         .map(|c| (c.clone(), "intruder".to_string(), "consumer"))
@@ -100,6 +107,8 @@ async fn redis_restart_drill(restart: fn(&mut PrivateRedis)) {
             .find(|(_, body)| status(body) != "already_redeemed")
     );
     assert_eq!(balance("m7".into()).await, points_before);
+    let retries = gateway.scan_all(first.clone(), 16).await;
+    assert_eq!(retries, before, "retries after the restart");
     // New codes redeem as before, and settlement sees every redemption once.
     let fresh: Vec<(String, String, &str)> = codes[200..]
         .iter()
