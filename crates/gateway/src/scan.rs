@@ -123,7 +123,7 @@ async fn answer_scan(
                 .get_all("x-forwarded-for")
                 .filter_map(|value| value.to_str().ok())
                 .collect::<Vec<_>>();
-            let client = gateway.limits.client_ip(peer.ip(), forwarded.into_iter());
+            let client = gateway.limits.client_ip(peer.ip(), &forwarded);
             gateway.limits.check_ip(client)?;
         }
     }
