@@ -25,6 +25,15 @@ fn burst(burst: u32) -> Rate {
     }
 }
 
+async fn gateway_with(limits: Limits) -> TestGateway {
+    TestGateway::start_limited(
+        &campaign(100, "", PRIZES),
+        Clock::fixed(june_first()),
+        limits,
+    )
+    .await
+}
+
 async fn scan_from(
     gateway: &TestGateway,
     forwarded_for: Option<&str>,
@@ -65,12 +74,7 @@ async fn answered(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn a_member_over_the_limit_is_refused_and_nothing_is_redeemed() {
     let limits = Limits::new(burst(3), Rate::OFF, Vec::new());
-    let gateway = TestGateway::start_limited(
-        &campaign(100, "", PRIZES),
-        Clock::fixed(june_first()),
-        limits,
-    )
-    .await;
+    let gateway = gateway_with(limits).await;
     let (_, codes) = gateway.batch(6, None).await;
 
     for code in &codes[..3] {
@@ -102,12 +106,7 @@ async fn a_member_over_the_limit_is_refused_and_nothing_is_redeemed() {
 async fn a_trusted_proxy_names_the_client_and_a_spoofed_entry_does_not() {
     let proxies = vec!["127.0.0.1/32".parse().expect("network")];
     let limits = Limits::new(Rate::OFF, burst(2), proxies);
-    let gateway = TestGateway::start_limited(
-        &campaign(100, "", PRIZES),
-        Clock::fixed(june_first()),
-        limits,
-    )
-    .await;
+    let gateway = gateway_with(limits).await;
     let (_, codes) = gateway.batch(8, None).await;
     let a = Some("198.51.100.1");
 
@@ -133,12 +132,7 @@ async fn a_trusted_proxy_names_the_client_and_a_spoofed_entry_does_not() {
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let limits = Limits::new(Rate::OFF, burst(2), Vec::new());
-    let gateway = TestGateway::start_limited(
-        &campaign(100, "", PRIZES),
-        Clock::fixed(june_first()),
-        limits,
-    )
-    .await;
+    let gateway = gateway_with(limits).await;
     let (_, codes) = gateway.batch(4, None).await;
 
     answered(scan_from(&gateway, Some("198.51.100.1"), &codes[0], "m0").await).await;
@@ -151,12 +145,7 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scans_get_exactly_the_burst() {
     let limits = Limits::new(burst(5), Rate::OFF, Vec::new());
-    let gateway = TestGateway::start_limited(
-        &campaign(100, "", PRIZES),
-        Clock::fixed(june_first()),
-        limits,
-    )
-    .await;
+    let gateway = gateway_with(limits).await;
     let (_, codes) = gateway.batch(40, None).await;
     let scans = codes
         .into_iter()

@@ -129,9 +129,11 @@ impl Limits {
         self.ip.is_some()
     }
 
-    /// The client's address: see the module comment.
-    /// `forwarded_for` holds the `X-Forwarded-For` header lines in the order received.
+    /// The client's address (see the module comment) from the TCP peer and the
+    /// `X-Forwarded-For` header lines in the order received. IPv4-mapped IPv6
+    /// addresses come back as IPv4, so one client has one budget.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.trusted(peer) {
             return peer;
         }
@@ -143,7 +145,7 @@ impl Limits {
         {
             // A trusted proxy writes what it saw; anything that is not an address was
             // written further left, by someone we don't trust: stop at the last hop.
-            let Ok(address) = entry.trim().parse::<IpAddr>() else {
+            let Ok(address) = entry.trim().parse::<IpAddr>().map(|a| a.to_canonical()) else {
                 return client;
             };
             client = address;
@@ -155,7 +157,6 @@ impl Limits {
     }
 
     fn trusted(&self, address: IpAddr) -> bool {
-        let address = address.to_canonical();
         self.trusted_proxies
             .iter()
             .any(|net| net.contains(&address))
@@ -284,6 +285,15 @@ mod tests {
         assert_eq!(
             limits.client_ip(ip("2001:db8::2"), &["198.51.100.1"]),
             ip("2001:db8::2")
+        );
+        // A mapped client is the same client as its IPv4 self.
+        assert_eq!(
+            limits.client_ip(ip("::ffff:198.51.100.1"), &[]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            limits.client_ip(ip("10.0.0.1"), &["::ffff:198.51.100.1"]),
+            ip("198.51.100.1")
         );
     }
 
