@@ -54,43 +54,46 @@ impl<'a> ScanRequest<'a> {
 /// A member id: 1 to 64 of A-Z, a-z, 0-9, `_`, `-`, `.`, `@` (safe in a Redis key, a
 /// URL path and a log line alike).
 pub fn check_member(member: &str) -> Result<(), BadRequest> {
-    if valid_token(member, 64, |c| {
-        c.is_ascii_alphanumeric() || "_-.@".contains(c)
-    }) {
-        Ok(())
-    } else {
-        Err(BadRequest(
-            "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'".into(),
-        ))
-    }
+    check(
+        member,
+        64,
+        |c| c.is_ascii_alphanumeric() || "_-.@".contains(c),
+        "member must be 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', '@'",
+    )
 }
 
 /// A region code: 1 to 32 of A-Z, a-z, 0-9, `_`, `-`.
 pub fn check_region(region: &str) -> Result<(), BadRequest> {
-    if valid_token(region, 32, |c| {
-        c.is_ascii_alphanumeric() || "_-".contains(c)
-    }) {
-        Ok(())
-    } else {
-        Err(BadRequest(
-            "region must be 1 to 32 of A-Z, a-z, 0-9, '_', '-'".into(),
-        ))
-    }
+    check(
+        region,
+        32,
+        |c| c.is_ascii_alphanumeric() || "_-".contains(c),
+        "region must be 1 to 32 of A-Z, a-z, 0-9, '_', '-'",
+    )
 }
 
 /// A client's request id: 1 to 64 printable ASCII characters.
 pub fn check_request_id(id: &str) -> Result<(), BadRequest> {
-    if valid_token(id, 64, |c| c.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(BadRequest(
-            "request_id must be 1 to 64 printable ASCII characters".into(),
-        ))
-    }
+    check(
+        id,
+        64,
+        |c| c.is_ascii_graphic(),
+        "request_id must be 1 to 64 printable ASCII characters",
+    )
 }
 
-fn valid_token(text: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
-    !text.is_empty() && text.len() <= max && text.chars().all(allowed)
+/// `text` is 1 to `max` characters, all `allowed`; otherwise the rule is the detail.
+fn check(
+    text: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    rule: &'static str,
+) -> Result<(), BadRequest> {
+    if !text.is_empty() && text.len() <= max && text.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(BadRequest(rule.into()))
+    }
 }
 
 #[cfg(test)]
