@@ -23,50 +23,22 @@
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/dev/services.sh
 
 duration=${DURATION:-20}
 connections=${CONNECTIONS:-64}
 count=${CODES:-2500000}  # enough for every phase at 50k scans/s
 lanes=${LANES:-1}
 
-yima_install_services
-command -v bc >/dev/null || yima_apt_install bc
-command -v curl >/dev/null || yima_apt_install curl
-run_dir=$(mktemp -d /tmp/yima-bench.XXXXXX)
-chmod 755 "$run_dir"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
-    yima_stop_services "$run_dir"
-    rm -rf "$run_dir"
-}
-trap cleanup EXIT
-stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
-pg_port=$(yima_free_port)
-redis_port=$(yima_free_port)
-http_port=$(yima_free_port)
+. benches/common.sh
 echo_port=$(yima_free_port)
-yima_start_services "$run_dir" "$pg_port" "$redis_port"
-yima_create_db "$run_dir" yima
 yima_create_db "$run_dir" pgonly
-export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
-export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
-export YIMA_HTTP_LISTEN="127.0.0.1:$http_port"
-export YIMA_KEY_PREFIX=bench
 # All the load comes from one address and the forged phase from few members.
 export YIMA_LIMITS_IP_PER_MINUTE=0 YIMA_LIMITS_MEMBER_PER_MINUTE=0
-export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
-export RUST_LOG=warn
-redis_pid=$(cat "$run_dir/redis/redis.pid")
 tick=$(getconf CLK_TCK)
 # CPU ticks used so far by a process.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # Percent of one core between two tick readings over SECONDS.
 cpu_percent() { echo "($2 - $1) * 100 / $tick / $3" | bc -l; }
-# field NAME LINE: the value of NAME=... in a yima-load report.
-field() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
 cargo build --release --locked --quiet -p yima -p yima-load
 yima=target/release/yima
@@ -127,7 +99,6 @@ used=$((used + $(field codes_used "$half_report")))
 echo "settlement: draining the backlog" >&2
 $yima settle --consumer bench-1 &
 worker_pid=$!; pids+=("$worker_pid")
-lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_lag/ { n += $2 } END { printf "%d\n", n }'; }
 backlog=0
 if [ "$lanes" -le 1 ]; then tags=(bench); else tags=(); for l in $(seq 0 $((lanes - 1))); do tags+=("bench/$l"); done; fi
 for tag in "${tags[@]}"; do

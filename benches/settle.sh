@@ -10,34 +10,12 @@
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/dev/services.sh
 
 events=${EVENTS:-200000}
 batch_size=${BATCH:-1000}
 workers=${WORKERS:-$(nproc)}  # one per core: each overlaps its stream reads with its transactions
 
-yima_install_services
-command -v bc >/dev/null || yima_apt_install bc
-command -v curl >/dev/null || yima_apt_install curl
-run_dir=$(mktemp -d /tmp/yima-bench.XXXXXX)
-chmod 755 "$run_dir"
-worker_pids=()
-cleanup() {
-    for pid in "${worker_pids[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
-    yima_stop_services "$run_dir"
-    rm -rf "$run_dir"
-}
-trap cleanup EXIT
-pg_port=$(yima_free_port)
-redis_port=$(yima_free_port)
-yima_start_services "$run_dir" "$pg_port" "$redis_port" "${PG_OPTIONS:-}"
-yima_create_db "$run_dir" yima
-export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
-export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
-export YIMA_KEY_PREFIX=bench
-export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
-export RUST_LOG=warn
-psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima -tAq "$@"; }
+. benches/common.sh
 # CPU ticks used so far by the given processes and their reaped children.
 cpu_ticks() {
     local total=0 pid fields
@@ -53,7 +31,6 @@ postgres_pids() {
     postmaster=$(head -n 1 "$run_dir/postgres/data/postmaster.pid")
     echo "$postmaster" $(pgrep -P "$postmaster")
 }
-redis_pid=$(cat "$run_dir/redis/redis.pid")
 
 cargo build --release --locked --quiet
 yima=target/release/yima
@@ -77,7 +54,7 @@ for w in $(seq "$workers"); do
     metrics_ports+=("$(yima_free_port)")
     $yima settle --consumer "bench-$w" --batch-size "$batch_size" \
         --metrics-listen "127.0.0.1:${metrics_ports[-1]}" &
-    worker_pids+=($!)
+    pids+=($!)
 done
 # Done when the workers have settled every event (read off their metrics: polling
 # Postgres with count(*) would take CPU from the run it measures).
@@ -89,11 +66,11 @@ settled_so_far() {
 }
 while [ "$(settled_so_far)" -lt "$events" ]; do sleep 0.2; done
 finished=$(date +%s.%N)
-worker_ticks=$(cpu_ticks "${worker_pids[@]}")
+worker_ticks=$(cpu_ticks "${pids[@]}")
 pg_ticks=$(($(cpu_ticks $(postgres_pids)) - pg_ticks_before))
 redis_ticks=$(($(cpu_ticks "$redis_pid") - redis_ticks_before))
-for pid in "${worker_pids[@]}"; do kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; done
-worker_pids=()
+for pid in "${pids[@]}"; do kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; done
+pids=()
 settle_seconds=$(echo "$finished - $started" | bc -l)
 settle_rate=$(echo "$events / $settle_seconds" | bc -l)
 

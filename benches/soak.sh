@@ -19,45 +19,15 @@
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/dev/services.sh
 
 duration=${DURATION:-1800}
 connections=${CONNECTIONS:-64}
 members=200000
 
-yima_install_services
-command -v bc >/dev/null || yima_apt_install bc
-command -v curl >/dev/null || yima_apt_install curl
-run_dir=$(mktemp -d /tmp/yima-soak.XXXXXX)
-chmod 755 "$run_dir"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
-    yima_stop_services "$run_dir"
-    rm -rf "$run_dir"
-}
-trap cleanup EXIT
-stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
-pg_port=$(yima_free_port)
-redis_port=$(yima_free_port)
-http_port=$(yima_free_port)
-yima_start_services "$run_dir" "$pg_port" "$redis_port"
-yima_create_db "$run_dir" yima
-export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
-export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
-export YIMA_HTTP_LISTEN="127.0.0.1:$http_port"
-export YIMA_KEY_PREFIX=soak
+. benches/common.sh
 # All the load comes from one address; the member limits stay as configured.
 export YIMA_LIMITS_IP_PER_MINUTE=0
-export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
-export RUST_LOG=warn
-redis_pid=$(cat "$run_dir/redis/redis.pid")
-# field NAME LINE: the value of NAME=... in a yima-load report.
-field() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 rss_mib() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_lag/ { n += $2 } END { printf "%d\n", n }'; }
-psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima -tAq "$@"; }
 
 cargo build --release --locked --quiet -p yima -p yima-load
 yima=target/release/yima
