@@ -326,6 +326,23 @@ impl Config {
                 "code.url_prefix must not contain commas, quotes or whitespace (it goes into CSV)"
             );
         }
+        // An empty secret would admit a request that sends none, or sign with no key.
+        for (name, secret) in [
+            ("admin.token (YIMA_ADMIN_TOKEN)", &self.admin.token),
+            ("code.keys (YIMA_CODE_KEYS)", &self.code.keys),
+            (
+                "payouts.webhook_url (YIMA_PAYOUTS_WEBHOOK_URL)",
+                &self.payouts.webhook_url,
+            ),
+            ("payouts.secret (YIMA_PAYOUTS_SECRET)", &self.payouts.secret),
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose().trim().is_empty())
+            {
+                bail!("{name} is set but empty: unset it, or give it a value");
+            }
+        }
         let payouts = &self.payouts;
         if payouts.webhook_url.is_some() && payouts.secret.is_none() {
             bail!(
@@ -338,6 +355,16 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The admin token, if configured (never empty: [`Config::load`] refuses that).
+    pub fn admin_token(&self) -> anyhow::Result<Option<yima_gateway::BearerToken>> {
+        self.admin
+            .token
+            .as_ref()
+            .map(|token| yima_gateway::BearerToken::new(token.expose()))
+            .transpose()
+            .context("admin.token")
     }
 
     /// The payout dispatcher's settings, when a webhook is configured.

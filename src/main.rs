@@ -81,12 +81,31 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             };
             let id = &campaign.file.id;
-            match yima_gateway::apply_campaign(&ledger().await?, &campaign).await? {
-                Applied::Created => eprintln!("campaign {id} created"),
-                Applied::Updated(revision) => {
+            let applied = yima_gateway::apply_campaign(
+                &ledger().await?,
+                &store(&config).await?,
+                &campaign,
+                jiff::Timestamp::now(),
+            )
+            .await;
+            match applied {
+                Err(yima_gateway::ApplyError::Refused(problems)) => {
+                    eprintln!(
+                        "{}: the stored campaign {id} refuses {} change(s), nothing changed:",
+                        file.display(),
+                        problems.len()
+                    );
+                    for problem in problems {
+                        eprintln!("  - {problem}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(error) => return Err(error.into()),
+                Ok(Applied::Created) => eprintln!("campaign {id} created"),
+                Ok(Applied::Updated(revision)) => {
                     eprintln!("campaign {id} updated to revision {revision}")
                 }
-                Applied::Unchanged => eprintln!("campaign {id} unchanged"),
+                Ok(Applied::Unchanged) => eprintln!("campaign {id} unchanged"),
             }
         }
         Command::Batch(BatchCommand::Create {
@@ -312,7 +331,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let ring = config.key_ring()?;
             let store = store(&config).await?;
             let ledger = ledger().await?;
-            let token = config.admin.token.as_ref().map(|t| t.expose().to_string());
+            let token = config.admin_token()?;
             if token.is_none() {
                 tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
             }

@@ -211,3 +211,90 @@ async fn batches_are_created_and_voided_over_http() {
         .await;
     assert_eq!(status, 400);
 }
+
+/// Finding 15.1: a running campaign once took any valid file. Changing `lanes` moved
+/// every key (codes redeemed again), renaming a prize restarted its stock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_campaign_refuses_unsafe_edits_through_the_route_and_the_cli() {
+    let cup = |id: &str, stock: u32| {
+        format!(
+            "[[prizes]]\nid = \"{id}\"\nname = \"Cup\"\nkind = \"item\"\nvalue = 5900\nstock = {stock}\nodds = [1000000, 1000000]\n"
+        )
+    };
+    let gateway = TestGateway::start(
+        &campaign(30, "", &cup("cup", 5)),
+        Clock::fixed(june_first()),
+    )
+    .await;
+    let (_, codes) = gateway.batch(4, None).await;
+    for code in &codes[..2] {
+        assert_eq!(
+            status(&gateway.scan(code, "wang", "consumer").await.1),
+            "won"
+        );
+    }
+    let refused = [
+        (campaign(30, "lanes = 2", &cup("cup", 5)), vec!["lanes"]),
+        (campaign(30, "", &cup("mug", 5)), vec!["prizes"]),
+        (campaign(30, "", &cup("cup", 1)), vec!["prizes[0].stock"]),
+        (
+            campaign(30, "", &cup("cup", 5)).replace("Asia/Shanghai", "Asia/Tokyo"),
+            vec!["timezone"],
+        ),
+        (
+            campaign(30, "", &cup("cup", 5)).replace("2027-12-31T23:59:59", "2026-05-31T23:59:59"),
+            vec!["ends_at"],
+        ),
+    ];
+    for (file, paths) in &refused {
+        let (code, body) = gateway
+            .post("/v1/admin/campaigns", file.clone(), Some(ADMIN_TOKEN))
+            .await;
+        assert_eq!(code, 409, "{body}");
+        let answer = json(&body);
+        assert_eq!(answer["error"], "refused_change", "{body}");
+        let got: Vec<&str> = answer["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .map(|p| p["path"].as_str().expect("path"))
+            .collect();
+        assert_eq!(&got, paths, "{body}");
+    }
+    // The CLI refuses the same, with the problem, and exits non-zero.
+    let dir = temp_dir("refused-edit");
+    let file = dir.path().join("laned.toml");
+    std::fs::write(&file, &refused[0].0).expect("write");
+    let error = run_err(gateway.yima().args(["campaign", "apply"]).arg(&file));
+    assert!(
+        error.contains("refuses 1 change(s), nothing changed")
+            && error.contains("lanes: cannot change from 1 to 2"),
+        "{error}"
+    );
+    assert_eq!(
+        gateway
+            .scalar("SELECT revision::bigint FROM campaigns WHERE id = 'test'")
+            .await,
+        1
+    );
+    // Nothing moved: the redeemed codes stay redeemed, stock stays counted.
+    assert_eq!(
+        status(&gateway.scan(&codes[0], "li", "consumer").await.1),
+        "already_redeemed"
+    );
+    // Tuning is accepted: more stock, down to exactly what was awarded is fine too.
+    for stock in [9, 2] {
+        let (code, body) = gateway
+            .post(
+                "/v1/admin/campaigns",
+                campaign(30, "", &cup("cup", stock)),
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        assert_eq!(
+            (code, json(&body)["result"].as_str()),
+            (200, Some("updated")),
+            "{body}"
+        );
+    }
+}

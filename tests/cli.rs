@@ -406,3 +406,23 @@ async fn configuration_errors_name_the_setting() {
             .arg("migrate"),
     );
 }
+
+/// Finding 15.3: `YIMA_ADMIN_TOKEN=` once opened every admin route to a request with
+/// no header. Every empty secret is now a configuration error, for every command.
+#[tokio::test]
+async fn an_empty_secret_is_a_configuration_error() {
+    let db = TestDb::new().await;
+    for (variable, value) in [
+        ("YIMA_ADMIN_TOKEN", ""),
+        ("YIMA_ADMIN_TOKEN", "  "),
+        ("YIMA_PAYOUTS_SECRET", ""),
+        ("YIMA_PAYOUTS_WEBHOOK_URL", ""),
+        ("YIMA_CODE_KEYS", ""),
+    ] {
+        let error = run_err(db.yima().env(variable, value).arg("migrate"));
+        assert!(
+            error.contains("is set but empty"),
+            "{variable}={value:?}: {error}"
+        );
+    }
+}

@@ -89,9 +89,7 @@ async fn campaigns_on_three_masters_stay_exact_and_settle_once() {
     for id in CAMPAIGNS.iter().filter(|id| **id != "test") {
         let toml = rules.replacen(r#"id = "test""#, &format!(r#"id = "{id}""#), 1);
         let campaign = yima_campaign::Campaign::from_toml(&toml).expect("valid");
-        yima_gateway::apply_campaign(&gateway.ledger, &campaign)
-            .await
-            .expect("apply");
+        gateway.apply(&campaign).await.expect("apply");
     }
     gateway
         .until_catalog("three campaigns", |catalog| {
@@ -245,9 +243,7 @@ async fn a_campaign_over_four_lanes_is_exact_and_lends_stock_between_lanes() {
     )
     .await;
     let laned = yima_campaign::Campaign::from_toml(&rules).expect("valid");
-    yima_gateway::apply_campaign(&gateway.ledger, &laned)
-        .await
-        .expect("apply");
+    gateway.apply(&laned).await.expect("apply");
     gateway
         .until_catalog("the laned campaign", |catalog| {
             catalog.campaign(ID).is_some()

@@ -78,6 +78,9 @@ impl TestDb {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("YIMA_POSTGRES_URL", &self.url)
             .env("YIMA_CODE_KEYS_FILE", DEV_KEYS)
+            // `campaign apply` reads what a stored campaign has awarded from Redis.
+            .env("YIMA_REDIS_URL", redis_url())
+            .env("YIMA_KEY_PREFIX", &self.name)
             .env("RUST_LOG", "warn");
         command
     }
@@ -307,9 +310,6 @@ impl TestGateway {
         let ledger = Ledger::connect(&db.url).await.expect("ledger");
         ledger.migrate().await.expect("migrate");
         let campaign = Campaign::from_toml(campaign_toml).expect("test campaign is valid");
-        yima_gateway::apply_campaign(&ledger, &campaign)
-            .await
-            .expect("apply campaign");
         let prefix = format!(
             "t{}x{}",
             std::process::id(),
@@ -318,12 +318,15 @@ impl TestGateway {
         let store = Store::connect(redis_url, &prefix, std::time::Duration::from_secs(10))
             .await
             .expect("redis");
+        yima_gateway::apply_campaign(&ledger, &store, &campaign, clock.now())
+            .await
+            .expect("apply campaign");
         let gateway = Gateway::new(
             key_ring(),
             store,
             ledger.clone(),
             clock.clone(),
-            Some(ADMIN_TOKEN.into()),
+            Some(yima_gateway::BearerToken::new(ADMIN_TOKEN).expect("token")),
         )
         .with_metrics(metrics_renderer())
         .with_limits(limits);
@@ -686,6 +689,20 @@ impl TestGateway {
             .env("YIMA_REDIS_URL", &self.redis_url)
             .env("YIMA_KEY_PREFIX", &self.prefix);
         command
+    }
+
+    /// Stores a campaign as `yima campaign apply` would, at this gateway's clock.
+    pub async fn apply(
+        &self,
+        campaign: &Campaign,
+    ) -> Result<yima_ledger::Applied, yima_gateway::ApplyError> {
+        yima_gateway::apply_campaign(
+            &self.ledger,
+            &self.store().await,
+            campaign,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// One number from this gateway's database.

@@ -8,6 +8,7 @@
 mod audit;
 mod board;
 mod calendar;
+mod change;
 mod draw;
 pub mod lanes;
 mod mall;
@@ -16,6 +17,7 @@ pub mod request;
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};
 pub use calendar::{Boost, MAX_BOOST_PERCENT, Multipliers};
+pub use change::Progress;
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
 pub use mall::{MallItem, Refusal};
 
@@ -283,6 +285,18 @@ impl Campaign {
             vec![Problem {
                 path: String::new(),
                 message: error.to_string().trim().to_string(),
+            }]
+        })?;
+        Self::validate(file)
+    }
+
+    /// A campaign from its stored definition (the JSON of [`Campaign::definition_json`]),
+    /// checked again, since rules may have grown since it was stored.
+    pub fn from_definition_json(text: &str) -> Result<Self, Vec<Problem>> {
+        let file: CampaignFile = serde_json::from_str(text).map_err(|error| {
+            vec![Problem {
+                path: String::new(),
+                message: format!("the stored definition is not a campaign: {error}"),
             }]
         })?;
         Self::validate(file)

@@ -1,11 +1,12 @@
 //! `/v1/admin/*`: the CLI's campaign and batch commands over HTTP, behind a bearer token.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
-use yima_campaign::Campaign;
-use yima_ledger::{Applied, CampaignRecord, Ledger, LedgerError, NewBatch};
+use yima_campaign::{Campaign, Problem, Progress};
+use yima_ledger::{Applied, CampaignRecord, Expected, Ledger, LedgerError, NewBatch};
+use yima_store::Store;
 
 use crate::error::ApiError;
 use crate::{Gateway, read_body};
@@ -16,19 +17,54 @@ const CAMPAIGN_BODY_LIMIT: usize = 256 * 1024;
 /// Why a validated campaign was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// Postgres failed.
+    /// Postgres failed, or the campaign changed between the check and the write.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Redis failed while reading what the campaign has awarded.
+    #[error(transparent)]
+    Store(#[from] yima_store::StoreError),
     /// No randomness for the draw secret.
     #[error("cannot generate a draw secret: {0}")]
     Random(String),
+    /// The stored campaign does not accept this edit (see `yima_campaign::change`).
+    #[error("the stored campaign refuses {} change(s)", .0.len())]
+    Refused(Vec<Problem>),
 }
 
-/// Stores a validated campaign with a fresh draw secret (kept only if the campaign is
-/// new): shared by `yima campaign apply` and the admin route.
-pub async fn apply_campaign(ledger: &Ledger, campaign: &Campaign) -> Result<Applied, ApplyError> {
+/// Stores a validated campaign: shared by `yima campaign apply` and the admin route.
+/// An edit of a stored campaign is first checked against what it has done (scans,
+/// awards from Redis's counters, which include the unsettled) and written only if the
+/// campaign is still at the revision checked. A new campaign gets a fresh draw secret.
+pub async fn apply_campaign(
+    ledger: &Ledger,
+    store: &Store,
+    campaign: &Campaign,
+    now: Timestamp,
+) -> Result<Applied, ApplyError> {
+    let id = &campaign.file.id;
+    let expected = match ledger.campaign(id).await? {
+        None => Expected::Absent,
+        Some(stored) => {
+            let current = Campaign::from_definition_json(&stored.definition_json)
+                .map_err(ApplyError::Refused)?;
+            let counters = store.counters(&current.lane_tags()).await?;
+            let progress = Progress {
+                has_scans: counters.scans > 0 || ledger.campaign_has_scans(id).await?,
+                awarded: counters
+                    .awarded
+                    .iter()
+                    .map(|(prize, n)| (prize.clone(), u64::try_from(*n).unwrap_or(0)))
+                    .collect(),
+            };
+            let problems = current.change_problems(campaign, now, &progress);
+            if !problems.is_empty() {
+                return Err(ApplyError::Refused(problems));
+            }
+            Expected::Revision(stored.revision)
+        }
+    };
     let record = CampaignRecord {
-        id: campaign.file.id.clone(),
+        id: id.clone(),
         name: campaign.file.name.clone(),
         starts_at: campaign.starts_at.to_string(),
         ends_at: campaign.ends_at.to_string(),
@@ -37,23 +73,17 @@ pub async fn apply_campaign(ledger: &Ledger, campaign: &Campaign) -> Result<Appl
     };
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| ApplyError::Random(e.to_string()))?;
-    Ok(ledger.apply_campaign(&record, &secret).await?)
+    Ok(ledger.apply_campaign(&record, &secret, expected).await?)
 }
 
 fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = gateway.admin_token.as_deref() else {
-        return Err(ApiError::Unauthorized);
-    };
     let given = request
         .headers()
         .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
+        .and_then(|value| value.to_str().ok());
+    match &gateway.admin_token {
+        Some(token) if token.admits(given) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
     }
 }
 
@@ -61,6 +91,7 @@ fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("bearer" = [])),
     request_body(content = String, content_type = "application/toml", description = "the campaign file"),
     responses((status = 200, description = "created, updated or unchanged, with the revision"), (status = 401, description = "unauthorized"),
+        (status = 409, description = "refused_change with every problem (the stored campaign does not accept this edit), or campaign_changed (edited meanwhile: apply again)"),
         (status = 422, description = "invalid_campaign with every problem")))]
 pub async fn apply(
     gateway: web::Data<Gateway>,
@@ -72,13 +103,20 @@ pub async fn apply(
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
     let campaign = Campaign::from_toml(text).map_err(ApiError::InvalidCampaign)?;
-    let applied =
-        apply_campaign(&gateway.ledger, &campaign)
-            .await
-            .map_err(|error| match error {
-                ApplyError::Ledger(error) => error.into(),
-                ApplyError::Random(reason) => ApiError::Unavailable(reason),
-            })?;
+    let applied = apply_campaign(
+        &gateway.ledger,
+        &gateway.store,
+        &campaign,
+        gateway.clock.now(),
+    )
+    .await
+    .map_err(|error| match error {
+        ApplyError::Ledger(LedgerError::Conflict(_)) => ApiError::Conflict("campaign_changed"),
+        ApplyError::Ledger(error) => error.into(),
+        ApplyError::Store(error) => error.into(),
+        ApplyError::Random(reason) => ApiError::Unavailable(reason),
+        ApplyError::Refused(problems) => ApiError::RefusedChange(problems),
+    })?;
     let (result, revision) = match applied {
         Applied::Created => ("created", Some(1)),
         Applied::Updated(revision) => ("updated", Some(revision)),

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// A campaign file failed validation.
     #[error("invalid campaign")]
     InvalidCampaign(Vec<Problem>),
+    /// A valid campaign file that the stored campaign does not accept as an edit.
+    #[error("refused change")]
+    RefusedChange(Vec<Problem>),
     /// A dependency (Redis, Postgres) failed; details go to the log, not the client.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -53,6 +56,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::InvalidCampaign(_) => "invalid_campaign",
+            Self::RefusedChange(_) => "refused_change",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -72,6 +76,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RefusedChange(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -105,14 +110,13 @@ impl ResponseError for ApiError {
                     .to_string(),
                 )
             }
-            Self::InvalidCampaign(problems) => {
+            Self::InvalidCampaign(problems) | Self::RefusedChange(problems) => {
                 let problems: Vec<_> = problems
                     .iter()
                     .map(|p| serde_json::json!({"path": p.path, "message": p.message}))
                     .collect();
                 response.body(
-                    serde_json::json!({"error": "invalid_campaign", "problems": problems})
-                        .to_string(),
+                    serde_json::json!({"error": self.code(), "problems": problems}).to_string(),
                 )
             }
             Self::Unavailable(reason) => {

@@ -17,6 +17,7 @@ mod reads;
 mod request_id;
 mod scan;
 mod tasks;
+mod token;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};
 pub use openapi::ApiDoc;
+pub use token::{BearerToken, EmptyToken};
 
 /// Everything a request handler needs, shared by all workers.
 pub struct Gateway {
@@ -42,7 +44,7 @@ pub struct Gateway {
     ledger: Ledger,
     catalog: Arc<Catalog>,
     clock: Clock,
-    admin_token: Option<String>,
+    admin_token: Option<BearerToken>,
     render_metrics: Option<RenderMetrics>,
     limits: Arc<Limits>,
     scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
@@ -60,7 +62,7 @@ impl Gateway {
         store: Store,
         ledger: Ledger,
         clock: Clock,
-        admin_token: Option<String>,
+        admin_token: Option<BearerToken>,
     ) -> Self {
         Self {
             ring,

@@ -94,10 +94,12 @@ impl Limits {
         Self::new(Rate::OFF, Rate::OFF, Vec::new())
     }
 
-    /// Counts one scan from `ip`; refused with how long to wait.
+    /// Counts one scan from `ip`; refused with how long to wait. An IPv6 client is
+    /// its /64: one subscriber line or phone gets a whole /64 and picks any address
+    /// in it, so keying by /128 would give it 2^64 budgets.
     pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.ip {
-            Some(limiter) => limiter.check_key(&ip).map_err(|not_until| {
+            Some(limiter) => limiter.check_key(&budget_key(ip)).map_err(|not_until| {
                 refuse(
                     Scope::Ip,
                     not_until.wait_time_from(DefaultClock::default().now()),
@@ -145,7 +147,7 @@ impl Limits {
         {
             // A trusted proxy writes what it saw; anything that is not an address was
             // written further left, by someone we don't trust: stop at the last hop.
-            let Ok(address) = entry.trim().parse::<IpAddr>().map(|a| a.to_canonical()) else {
+            let Some(address) = forwarded_address(entry) else {
                 return client;
             };
             client = address;
@@ -183,6 +185,33 @@ impl Limits {
             self.sweep();
         }
     }
+}
+
+/// The budget an address draws on: itself for IPv4, its /64 for IPv6.
+fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port as some
+/// proxies write it (`198.51.100.1:4711`, `[2001:db8::1]:443`), which is the same
+/// client whatever its port.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+        .or_else(|_| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .ok_or(())
+                .and_then(|inner| inner.parse::<IpAddr>().map_err(|_| ()))
+        })
+        .ok()
+        .map(|address| address.to_canonical())
 }
 
 fn refuse(scope: Scope, wait: Duration) -> ApiError {
@@ -295,6 +324,46 @@ mod tests {
             limits.client_ip(ip("10.0.0.1"), &["::ffff:198.51.100.1"]),
             ip("198.51.100.1")
         );
+    }
+
+    /// Finding 15.12: ports made every client share the proxy's budget.
+    #[test]
+    fn forwarded_entries_with_ports_name_their_client() {
+        let limits = behind(&["10.0.0.0/8"]);
+        for (header, client) in [
+            ("198.51.100.1:4711", "198.51.100.1"),
+            ("1.2.3.4, 198.51.100.1:4711", "198.51.100.1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("198.51.100.1:4711, 10.0.0.9:80", "198.51.100.1"),
+        ] {
+            assert_eq!(
+                limits.client_ip(ip("10.1.2.3"), &[header]),
+                ip(client),
+                "{header}"
+            );
+        }
+    }
+
+    /// Finding 15.12: an IPv6 client is its /64, whichever address in it it uses.
+    #[test]
+    fn an_ipv6_client_is_limited_per_slash_64() {
+        let limits = Limits::new(
+            Rate::OFF,
+            Rate {
+                per_minute: 1,
+                burst: 2,
+            },
+            Vec::new(),
+        );
+        assert!(limits.check_ip(ip("2001:db8:1:2::1")).is_ok());
+        assert!(limits.check_ip(ip("2001:db8:1:2:ffff::9")).is_ok());
+        assert!(limits.check_ip(ip("2001:db8:1:2:abcd:1:2:3")).is_err());
+        // The next /64 is another subscriber.
+        assert!(limits.check_ip(ip("2001:db8:1:3::1")).is_ok());
+        // IPv4 is per address.
+        assert!(limits.check_ip(ip("198.51.100.1")).is_ok());
+        assert!(limits.check_ip(ip("198.51.100.2")).is_ok());
     }
 
     #[test]

@@ -30,25 +30,53 @@ pub enum Applied {
     Unchanged,
 }
 
+/// Which stored state an apply was checked against: it is written only if that is
+/// still the state, so two operators' edits never pass each other's checks unseen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// No campaign with this id exists.
+    Absent,
+    /// The campaign is at this revision.
+    Revision(i32),
+}
+
 impl Ledger {
-    /// Creates or updates a campaign in one statement. Applying the same file twice
+    /// Creates or updates a campaign in one statement, if it is still in the
+    /// `expected` state (else [`LedgerError::Conflict`]). Applying the same file twice
     /// changes nothing, so `campaign apply` is safe to repeat. A new campaign gets
     /// `draw_secret`; an existing one keeps the secret it was created with.
     pub async fn apply_campaign(
         &self,
         campaign: &CampaignRecord,
         draw_secret: &[u8; 32],
+        expected: Expected,
     ) -> Result<Applied, LedgerError> {
-        let row: Option<(i32,)> = sqlx::query_as(
-            "INSERT INTO campaigns (id, name, starts_at, ends_at, timezone, definition, draw_secret)
-             VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb, $7)
-             ON CONFLICT (id) DO UPDATE SET
-                 name = excluded.name, starts_at = excluded.starts_at,
-                 ends_at = excluded.ends_at, timezone = excluded.timezone,
-                 definition = excluded.definition,
-                 revision = campaigns.revision + 1, updated_at = now()
-             WHERE campaigns.definition IS DISTINCT FROM excluded.definition
-             RETURNING revision",
+        let expected_revision = match expected {
+            Expected::Absent => None,
+            Expected::Revision(revision) => Some(revision),
+        };
+        // The CTE tells "unchanged" (same definition at the expected revision) from
+        // "moved" (another revision, or created meanwhile).
+        let row: Option<(Option<i32>, Option<i32>)> = sqlx::query_as(
+            "WITH current AS (SELECT revision, definition FROM campaigns WHERE id = $1),
+             written AS (
+                 INSERT INTO campaigns (id, name, starts_at, ends_at, timezone, definition, draw_secret)
+                 SELECT $1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb, $7
+                  WHERE $8::int IS NULL AND NOT EXISTS (SELECT 1 FROM current)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING revision
+             ),
+             updated AS (
+                 UPDATE campaigns SET
+                     name = $2, starts_at = $3::timestamptz, ends_at = $4::timestamptz,
+                     timezone = $5, definition = $6::jsonb,
+                     revision = campaigns.revision + 1, updated_at = now()
+                  WHERE id = $1 AND revision = $8 AND definition IS DISTINCT FROM $6::jsonb
+                 RETURNING revision
+             )
+             SELECT (SELECT revision FROM written UNION ALL SELECT revision FROM updated LIMIT 1),
+                    (SELECT revision FROM current
+                      WHERE revision IS NOT DISTINCT FROM $8 AND definition = $6::jsonb)",
         )
         .bind(&campaign.id)
         .bind(&campaign.name)
@@ -57,13 +85,28 @@ impl Ledger {
         .bind(&campaign.timezone)
         .bind(&campaign.definition_json)
         .bind(draw_secret.as_slice())
+        .bind(expected_revision)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            None => Applied::Unchanged,
-            Some((1,)) => Applied::Created,
-            Some((revision,)) => Applied::Updated(revision),
-        })
+        match row {
+            Some((Some(1), _)) if expected == Expected::Absent => Ok(Applied::Created),
+            Some((Some(revision), _)) => Ok(Applied::Updated(revision)),
+            Some((None, Some(_))) => Ok(Applied::Unchanged),
+            _ => Err(LedgerError::Conflict(campaign.id.clone())),
+        }
+    }
+
+    /// Whether any scan of a campaign is settled (through its batches, so the
+    /// look-up uses the scans' (batch, serial, role) index).
+    pub async fn campaign_has_scans(&self, id: &str) -> Result<bool, LedgerError> {
+        let (has_scans,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM batches b WHERE b.campaign_id = $1
+                              AND EXISTS (SELECT 1 FROM scans s WHERE s.batch_id = b.id))",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(has_scans)
     }
 }
 

@@ -26,7 +26,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
-pub use campaigns::{Applied, CampaignRecord, StoredCampaign};
+pub use campaigns::{Applied, CampaignRecord, Expected, StoredCampaign};
 pub use downgrades::GrowthCut;
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
@@ -61,6 +61,9 @@ pub enum LedgerError {
     /// Input that would violate a rule of the schema, caught before writing.
     #[error("{0}")]
     Invalid(String),
+    /// The campaign changed between the check of an edit and its write: check again.
+    #[error("campaign `{0}` changed meanwhile: apply again")]
+    Conflict(String),
     /// Any other database failure.
     #[error("database error")]
     Database(#[from] sqlx::Error),
