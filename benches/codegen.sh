@@ -23,6 +23,7 @@ trap 'yima_stop_services "$run_dir"; rm -rf "$run_dir"' EXIT
 yima_start_services "$run_dir" "$(yima_free_port)" "$(yima_free_port)"
 yima_create_db "$run_dir" yima
 export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$(cut -d' ' -f1 "$run_dir/ports")/yima"
+export YIMA_REDIS_URL="redis://127.0.0.1:$(cut -d' ' -f2 "$run_dir/ports")"
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
 
 cargo build --release --locked --quiet

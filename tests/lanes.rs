@@ -90,3 +90,169 @@ async fn across_lanes_a_retry_repeats_a_taken_code_is_refused_and_a_limit_gives_
     assert!(audit.status.success(), "{}", stderr(&audit));
     assert!(stdout(&audit).contains("MATCH"), "{}", stdout(&audit));
 }
+
+/// Finding 15.2: lowering a laned campaign's stock subtracted each lane's change in
+/// share even from a lane that had already awarded more than its new share, so the
+/// other lanes could award past the stock; and a gateway still on the old revision put
+/// the old shares back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
+    let rules = |stock: u32| {
+        campaign(
+            100,
+            "lanes = 2",
+            &format!(
+                "[[prizes]]\nid = \"gift\"\nname = \"Gift\"\nkind = \"item\"\nvalue = 100\nstock = {stock}\nodds = [1000000, 1000000]\n"
+            ),
+        )
+    };
+    let gateway = TestGateway::start(&rules(10), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(40, None).await;
+    let mut codes = codes.into_iter();
+    let first = "wang";
+    let second = (0..)
+        .map(|i| format!("li{i}"))
+        .find(|m| member_lane(m, 2) != member_lane(first, 2))
+        .expect("a member in the other lane");
+    let awarded = || async {
+        json(&gateway.get("/v1/campaigns/test/stats").await.1)["prizes"][0]["awarded"]
+            .as_i64()
+            .expect("awarded")
+    };
+    // The first member's lane awards its 5, borrows 3 of the other lane's 5 and awards
+    // those: 8 awarded, all in one lane, and the other lane keeps an allotment of 2.
+    for _ in 0..8 {
+        let code = codes.next().expect("code");
+        assert_eq!(
+            status(&gateway.scan(&code, first, "consumer").await.1),
+            "won"
+        );
+    }
+    assert_eq!(awarded().await, 8);
+
+    // Down to exactly what is awarded: nothing more may be won, in either lane.
+    let (code, body) = gateway
+        .post("/v1/admin/campaigns", rules(8), Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    gateway
+        .until_catalog("revision 2", |catalog| {
+            catalog.campaign("test").is_some_and(|c| c.revision == 2)
+        })
+        .await;
+    for member in [second.as_str(), first, second.as_str()] {
+        let code = codes.next().expect("code");
+        assert_eq!(
+            status(&gateway.scan(&code, member, "consumer").await.1),
+            "no_prize"
+        );
+    }
+    assert_eq!(awarded().await, 8);
+
+    // A process still on revision 1 changes nothing.
+    let old = yima_campaign::Campaign::from_toml(&rules(10)).expect("valid");
+    let store = gateway.store().await;
+    assert!(
+        store
+            .allot(&yima_store::ScanTable::new(&old, 1))
+            .await
+            .expect("allot")
+    );
+    let code = codes.next().expect("code");
+    assert_eq!(
+        status(&gateway.scan(&code, &second, "consumer").await.1),
+        "no_prize"
+    );
+
+    // Raised to 12: exactly 4 more, wherever they are scanned.
+    let (code, body) = gateway
+        .post("/v1/admin/campaigns", rules(12), Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    gateway
+        .until_catalog("revision 3", |catalog| {
+            catalog.campaign("test").is_some_and(|c| c.revision == 3)
+        })
+        .await;
+    let mut won = 0;
+    for _ in 0..8 {
+        let code = codes.next().expect("code");
+        won += i32::from(status(&gateway.scan(&code, &second, "consumer").await.1) == "won");
+    }
+    assert_eq!((won, awarded().await), (4, 12));
+
+    // Settled and restored from Postgres, the lanes still agree with Redis.
+    let mut worker = gateway.worker("lanes").await;
+    gateway.drain(&mut worker).await;
+    let report = yima_reconcile::reconcile(&store, &gateway.ledger, "test")
+        .await
+        .expect("reconcile");
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+}
+
+/// Allotments written by the earlier per-lane `share:` scheme are taken over as they
+/// are: upgrading adds no stock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allotments_of_the_per_lane_scheme_are_taken_over_without_adding_stock() {
+    let rules = |stock: u32| {
+        campaign(
+            100,
+            "lanes = 2",
+            &format!(
+                "[[prizes]]\nid = \"gift\"\nname = \"Gift\"\nkind = \"item\"\nvalue = 100\nstock = {stock}\nodds = [1000000, 1000000]\n"
+            ),
+        )
+    };
+    let gateway = TestGateway::start(&rules(4), Clock::fixed(june_first())).await;
+    let store = gateway.store().await;
+    let mut redis = gateway.redis().await;
+    let lane = |n: u16| {
+        store
+            .keys()
+            .awarded(&yima_campaign::lanes::lane_tag("test", 2, n))
+    };
+    let allotments = |redis: &mut redis::aio::MultiplexedConnection| {
+        let keys = [lane(0), lane(1)];
+        let mut redis = redis.clone();
+        async move {
+            let mut sums = Vec::new();
+            for key in keys {
+                let allot: i64 = redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("allot:gift")
+                    .query_async(&mut redis)
+                    .await
+                    .expect("allot");
+                sums.push(allot);
+            }
+            sums
+        }
+    };
+    for n in 0..2 {
+        let _: () = redis::cmd("HSET")
+            .arg(lane(n))
+            .arg("allot:gift")
+            .arg(2)
+            .arg("share:gift")
+            .arg(2)
+            .query_async(&mut redis)
+            .await
+            .expect("old scheme");
+    }
+    let four = yima_campaign::Campaign::from_toml(&rules(4)).expect("valid");
+    assert!(
+        store
+            .allot(&yima_store::ScanTable::new(&four, 1))
+            .await
+            .expect("allot")
+    );
+    assert_eq!(allotments(&mut redis).await, [2, 2]);
+    let six = yima_campaign::Campaign::from_toml(&rules(6)).expect("valid");
+    assert!(
+        store
+            .allot(&yima_store::ScanTable::new(&six, 2))
+            .await
+            .expect("allot")
+    );
+    assert_eq!(allotments(&mut redis).await, [3, 3]);
+}

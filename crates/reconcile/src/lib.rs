@@ -160,7 +160,7 @@ pub async fn restore(
     campaign: &str,
     now: Timestamp,
 ) -> Result<Restored, ReconcileError> {
-    let rules = rules(ledger, campaign).await?;
+    let (rules, revision) = rules_at(ledger, campaign).await?;
     let tags = rules.lane_tags();
     let lanes = rules.file.lanes.max(1);
     let today = rules.day(now);
@@ -229,7 +229,7 @@ pub async fn restore(
         removed += redis_state::write(store, tag, &states[lane], &recents[lane], counts).await?;
     }
     if lanes > 1 {
-        redis_state::write_allotments(store, &rules, &states).await?;
+        redis_state::write_allotments(store, &rules, revision, &states).await?;
     }
     let members: usize = states.iter().map(|s| s.members.len()).sum();
     let bitmaps: usize = states.iter().map(|s| s.redeemed.len()).sum();
@@ -301,15 +301,21 @@ pub async fn apply_downgrades(
 }
 
 async fn rules(ledger: &Ledger, campaign: &str) -> Result<Campaign, ReconcileError> {
+    Ok(rules_at(ledger, campaign).await?.0)
+}
+
+/// The stored campaign and its revision.
+async fn rules_at(ledger: &Ledger, campaign: &str) -> Result<(Campaign, i32), ReconcileError> {
     let stored = ledger
         .campaign(campaign)
         .await?
         .ok_or_else(|| ReconcileError::UnknownCampaign(campaign.to_string()))?;
     let file: CampaignFile = serde_json::from_str(&stored.definition_json)
         .map_err(|e| ReconcileError::Invalid(format!("stored campaign {campaign}: {e}")))?;
-    Campaign::validate(file).map_err(|_| {
+    let rules = Campaign::validate(file).map_err(|_| {
         ReconcileError::Invalid(format!("stored campaign {campaign} does not validate"))
-    })
+    })?;
+    Ok((rules, stored.revision))
 }
 
 /// Parsed stream entries; one that cannot be parsed is counted by Redis and cannot be

@@ -170,11 +170,13 @@ async fn read_lane(
 }
 
 /// Gives each lane an allotment of every prize: what it has awarded, plus its share
-/// of what is left, so allotments sum to the stock; and records the share the gateway
-/// would give it (`share:` fields), so a gateway starting later adds nothing.
+/// of what is left, so allotments sum to the stock; and records that stock at this
+/// revision in the bank with nothing owed (`Store::allot`), so a gateway starting
+/// later moves nothing.
 pub(crate) async fn write_allotments(
     store: &Store,
     rules: &yima_campaign::Campaign,
+    revision: i32,
     states: &[CampaignState],
 ) -> Result<(), ReconcileError> {
     use yima_campaign::lanes::{lane_share, lane_tag};
@@ -194,11 +196,20 @@ pub(crate) async fn write_allotments(
                 .arg(store.keys().awarded(&lane_tag(&rules.file.id, lanes, lane)))
                 .arg(format!("allot:{}", prize.id))
                 .arg(own + extra)
-                .arg(format!("share:{}", prize.id))
-                .arg(lane_share(prize.stock, lanes, lane))
                 .query_async::<()>(&mut connection)
                 .await?;
         }
+        redis::cmd("HSET")
+            .arg(store.keys().awarded(&lane_tag(&rules.file.id, lanes, 0)))
+            .arg(format!("bank:{}", prize.id))
+            .arg(prize.stock)
+            .arg(format!("bankrev:{}", prize.id))
+            .arg(revision)
+            // Awards beyond the stock (it was lowered below them) stay owed.
+            .arg(format!("owed:{}", prize.id))
+            .arg((stock - awarded).min(0))
+            .query_async::<()>(&mut connection)
+            .await?;
     }
     Ok(())
 }

@@ -87,6 +87,12 @@ impl Keys {
         format!("{}:awarded", self.campaign(campaign))
     }
 
+    /// Held by the one process moving a laned campaign's stock between its bank
+    /// (lane 0's awards hash) and its lanes, so two never move the same change.
+    pub fn allot_lease(&self, campaign: &str) -> String {
+        format!("{}:allot-lease", self.campaign(campaign))
+    }
+
     /// Awards per prize on a campaign day.
     pub fn awarded_on(&self, campaign: &str, day: &str) -> String {
         format!("{}:awarded:{day}", self.campaign(campaign))

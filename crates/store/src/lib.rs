@@ -319,10 +319,11 @@ impl Store {
             }
         }
         let [stats, awarded] = sums;
-        // A lane's allotment bookkeeping shares the awards hash.
+        // Lane allotments and the bank share the awards hash, as `kind:prize` fields
+        // (prize ids never hold a colon).
         let awarded: Pairs = awarded
             .into_iter()
-            .filter(|(name, _)| !name.starts_with("allot:") && !name.starts_with("share:"))
+            .filter(|(name, _)| !name.contains(':'))
             .collect();
         let stats: Pairs = stats.into_iter().collect();
         let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);

@@ -234,19 +234,55 @@ local give = math.floor((left + 1) / 2)
 redis.call('HINCRBY', KEYS[1], 'allot:' .. ARGV[1], -give)
 return give";
 
-/// Brings a lane's allotments to its share of each prize's current stock: the first
-/// call sets them; a revision with other stock adds or removes the difference. Safe to
-/// run from every gateway: a share already applied changes nothing.
-const ALLOT: &str = r"
-for i = 1, #ARGV, 2 do
-    local id, share = ARGV[i], tonumber(ARGV[i + 1])
-    local delta = share - tonumber(redis.call('HGET', KEYS[1], 'share:' .. id) or '0')
-    if delta ~= 0 then
-        redis.call('HINCRBY', KEYS[1], 'allot:' .. id, delta)
-        redis.call('HSET', KEYS[1], 'share:' .. id, share)
+/// Records a campaign revision's stock of a prize in the bank (lane 0's awards hash),
+/// once per revision and never for an older one (a gateway still on it must not undo
+/// a change): the difference to the stock last recorded is added to `owed:<id>`,
+/// what the lanes' allotments still have to receive (or, negative, give up). Returns
+/// `owed` after it, or `{"unbanked"}` for a bank written by the per-lane `share:`
+/// scheme before it, when ARGV[4] (the stock that scheme allotted) is not given.
+/// KEYS[1] lane 0's awards hash; ARGV id, revision, stock, legacy stock or "".
+const BANK: &str = r"
+local id, revision = ARGV[1], tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[1], 'bankrev:' .. id) or '-1') < revision then
+    local applied = redis.call('HGET', KEYS[1], 'bank:' .. id)
+    if not applied then
+        if ARGV[4] == '' and redis.call('HEXISTS', KEYS[1], 'share:' .. id) == 1 then
+            return {'unbanked'}
+        end
+        applied = ARGV[4] ~= '' and ARGV[4] or '0'
     end
+    redis.call('HINCRBY', KEYS[1], 'owed:' .. id, tonumber(ARGV[3]) - tonumber(applied))
+    redis.call('HSET', KEYS[1], 'bank:' .. id, ARGV[3], 'bankrev:' .. id, revision)
 end
-return 0";
+return {'owed', tonumber(redis.call('HGET', KEYS[1], 'owed:' .. id) or '0')}";
+
+/// Pays out up to ARGV[2] of what the bank owes the lanes of prize ARGV[1]; the
+/// caller adds it to one lane's allotment after. Paying first means a crash between
+/// the two loses stock, never adds it twice.
+const PAY: &str = r"
+local owed = tonumber(redis.call('HGET', KEYS[1], 'owed:' .. ARGV[1]) or '0')
+local give = math.min(owed, tonumber(ARGV[2]))
+if give <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'owed:' .. ARGV[1], -give)
+return give";
+
+/// Takes up to ARGV[2] of what a lane's allotment of prize ARGV[1] has left (never
+/// what it awarded); the caller then credits the bank. Taking first means a crash
+/// between the two takes twice (stock unsold), never leaves stock the bank gave up.
+const TAKE: &str = r"
+local left = tonumber(redis.call('HGET', KEYS[1], 'allot:' .. ARGV[1]) or '0')
+    - tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local take = math.min(left, tonumber(ARGV[2]))
+if take <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'allot:' .. ARGV[1], -take)
+return take";
+
+/// Gives up the allotment lease if this process still holds it.
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// How long a process may hold the allotment lease before another takes over.
+const ALLOT_LEASE_MS: u64 = 30_000;
 
 /// The lane scripts, hashed once (a scan must not hash a script per call).
 pub(crate) struct LaneScripts {
@@ -254,7 +290,10 @@ pub(crate) struct LaneScripts {
     unreserve: redis::Script,
     claim: redis::Script,
     lend: redis::Script,
-    allot: redis::Script,
+    bank: redis::Script,
+    pay: redis::Script,
+    take: redis::Script,
+    release: redis::Script,
 }
 
 impl Default for LaneScripts {
@@ -264,7 +303,10 @@ impl Default for LaneScripts {
             unreserve: redis::Script::new(UNRESERVE),
             claim: redis::Script::new(CLAIM),
             lend: redis::Script::new(LEND),
-            allot: redis::Script::new(ALLOT),
+            bank: redis::Script::new(BANK),
+            pay: redis::Script::new(PAY),
+            take: redis::Script::new(TAKE),
+            release: redis::Script::new(RELEASE),
         }
     }
 }
@@ -423,30 +465,152 @@ impl Store {
         Ok(false)
     }
 
-    /// Gives every lane its allotments, once per campaign revision and process.
+    /// Brings every lane's allotments to this revision's stock, once per campaign
+    /// revision and process; see [`Store::allot`].
     async fn ensure_allotments(&self, table: &ScanTable) -> Result<(), StoreError> {
         let done = (table.campaign.clone(), table.revision);
         if self.allotted.lock().is_ok_and(|set| set.contains(&done)) {
             return Ok(());
         }
-        let mut connection = self.connection.clone();
-        for lane in 0..table.lanes {
-            let mut invocation = self.lane_scripts.allot.prepare_invoke();
-            invocation.key(
-                self.keys
-                    .awarded(&lane_tag(&table.campaign, table.lanes, lane)),
-            );
-            for prize in &table.prizes {
-                invocation
-                    .arg(&prize.id)
-                    .arg(lane_share(prize.stock, table.lanes, lane));
+        if self.allot(table).await? {
+            if let Ok(mut set) = self.allotted.lock() {
+                set.insert(done);
             }
-            let _: i64 = invocation.invoke_async(&mut connection).await?;
-        }
-        if let Ok(mut set) = self.allotted.lock() {
-            set.insert(done);
         }
         Ok(())
+    }
+
+    /// Brings a laned campaign's allotments to the stock of `table`'s revision: the
+    /// revision's stock is recorded in the bank (once, and never an older revision's),
+    /// then what the bank owes is paid out to the lanes in even shares, or what it is
+    /// owed (stock was lowered) is taken from what lanes have left, never from what
+    /// they awarded. So allotments never sum to more than the stock, whatever the
+    /// order of edits, gateways and scans; lowering stock below what is awarded leaves
+    /// the shortfall owed, to be netted against a later raise. `false` when another
+    /// process holds the lease and is moving stock now (call again later).
+    pub async fn allot(&self, table: &ScanTable) -> Result<bool, StoreError> {
+        let (campaign, lanes) = (table.campaign.as_str(), table.lanes);
+        let lane_key = |lane: u16| self.keys.awarded(&lane_tag(campaign, lanes, lane));
+        let bank = lane_key(0);
+        let mut connection = self.connection.clone();
+        let mut owed = Vec::with_capacity(table.prizes.len());
+        for prize in &table.prizes {
+            let mut legacy = String::new();
+            loop {
+                let reply: Vec<redis::Value> = self
+                    .lane_scripts
+                    .bank
+                    .key(&bank)
+                    .arg(&prize.id)
+                    .arg(table.revision)
+                    .arg(prize.stock)
+                    .arg(&legacy)
+                    .invoke_async(&mut connection)
+                    .await?;
+                match parse_reply(reply)? {
+                    Reply::Owed(amount) => {
+                        owed.push((prize, amount));
+                        break;
+                    }
+                    Reply::Unbanked if legacy.is_empty() => {
+                        // The per-lane scheme allotted the sum of the lanes' shares.
+                        let mut sum: u64 = 0;
+                        for lane in 0..lanes {
+                            let share: Option<u64> = redis::AsyncCommands::hget(
+                                &mut connection,
+                                lane_key(lane),
+                                format!("share:{}", prize.id),
+                            )
+                            .await?;
+                            sum += share.unwrap_or(0);
+                        }
+                        legacy = sum.to_string();
+                    }
+                    other => {
+                        return Err(StoreError::Protocol(format!(
+                            "unexpected bank reply {other:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        if owed.iter().all(|(_, amount)| *amount == 0) {
+            return Ok(true);
+        }
+        let lease = self.keys.allot_lease(&lane_tag(campaign, lanes, 0));
+        let token = format!("{}:{}", std::process::id(), table.revision);
+        let acquired: Option<String> = redis::cmd("SET")
+            .arg(&lease)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ALLOT_LEASE_MS)
+            .query_async(&mut connection)
+            .await?;
+        if acquired.is_none() {
+            return Ok(false);
+        }
+        for (prize, amount) in owed {
+            if amount > 0 {
+                let total = u64::try_from(amount).unwrap_or(0);
+                for lane in 0..lanes {
+                    let share = lane_share(total, lanes, lane);
+                    if share == 0 {
+                        continue;
+                    }
+                    let given: i64 = self
+                        .lane_scripts
+                        .pay
+                        .key(&bank)
+                        .arg(&prize.id)
+                        .arg(share)
+                        .invoke_async(&mut connection)
+                        .await?;
+                    if given > 0 {
+                        let _: i64 = redis::AsyncCommands::hincr(
+                            &mut connection,
+                            lane_key(lane),
+                            format!("allot:{}", prize.id),
+                            given,
+                        )
+                        .await?;
+                    }
+                }
+            } else if amount < 0 {
+                let mut wanted = -amount;
+                for lane in 0..lanes {
+                    if wanted == 0 {
+                        break;
+                    }
+                    let taken: i64 = self
+                        .lane_scripts
+                        .take
+                        .key(lane_key(lane))
+                        .arg(&prize.id)
+                        .arg(wanted)
+                        .invoke_async(&mut connection)
+                        .await?;
+                    if taken > 0 {
+                        let _: i64 = redis::AsyncCommands::hincr(
+                            &mut connection,
+                            &bank,
+                            format!("owed:{}", prize.id),
+                            taken,
+                        )
+                        .await?;
+                        wanted -= taken;
+                    }
+                }
+            }
+        }
+        let _: i64 = self
+            .lane_scripts
+            .release
+            .key(&lease)
+            .arg(&token)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(true)
     }
 
     /// The scan script on the keys of one tag (the campaign's, or a member lane's):
@@ -542,6 +706,10 @@ enum Reply {
     Taken,
     /// RESERVE: counted against the daily limit.
     Reserved,
+    /// BANK: what the bank owes the lanes (negative: is owed).
+    Owed(i64),
+    /// BANK: written by the per-lane scheme; give the stock it allotted.
+    Unbanked,
 }
 
 fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
@@ -564,6 +732,8 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
         "dry" => return Ok(Reply::Dry(text(reply.get(1))?)),
         "taken" => return Ok(Reply::Taken),
         "reserved" => return Ok(Reply::Reserved),
+        "owed" => return Ok(Reply::Owed(number(reply.get(1))?)),
+        "unbanked" => return Ok(Reply::Unbanked),
         "new" => ScanOutcome::Redeemed {
             body: text(reply.get(1))?,
             prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),
