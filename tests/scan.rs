@@ -465,3 +465,55 @@ async fn a_flushed_script_cache_is_reloaded_and_requests_carry_ids() {
         "{generated}"
     );
 }
+
+/// Finding 15.8: `campaign_closed` and `batch_void` were answered before Redis was
+/// asked, so a member who won just before the end and retried after it lost the win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_end_or_a_void_is_still_the_stored_answer() {
+    let clock = Clock::fixed("2027-12-31T23:59:58+08:00".parse().expect("time"));
+    let gift = "[[prizes]]\nid = \"cup\"\nname = \"Cup\"\nkind = \"item\"\nvalue = 5900\nstock = 5\nodds = [1000000, 1000000]\n";
+    let gateway = TestGateway::start(&campaign(30, "", gift), clock.clone()).await;
+    let (batch, codes) = gateway.batch(3, None).await;
+    let (_, won) = gateway.scan(&codes[0], "wang", "consumer").await;
+    assert_eq!(status(&won), "won");
+    let (_, other) = gateway.scan(&codes[1], "wang", "consumer").await;
+    assert_eq!(status(&other), "won");
+
+    clock.set("2028-01-01T00:00:01+08:00".parse().expect("time"));
+    assert_eq!(gateway.scan(&codes[0], "wang", "consumer").await.1, won);
+    // Others, and codes never redeemed, are closed.
+    assert_eq!(
+        status(&gateway.scan(&codes[0], "li", "consumer").await.1),
+        "campaign_closed"
+    );
+    assert_eq!(
+        status(&gateway.scan(&codes[2], "wang", "consumer").await.1),
+        "campaign_closed"
+    );
+    assert_eq!(
+        status(&gateway.scan(&codes[0], "wang", "dealer").await.1),
+        "campaign_closed"
+    );
+
+    clock.set(june_first());
+    let (code, _) = gateway
+        .post(
+            &format!("/v1/admin/batches/{batch}/void"),
+            "",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(code, 200);
+    gateway
+        .until_catalog("the batch voided", |catalog| {
+            catalog
+                .cached_batch(batch)
+                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
+        })
+        .await;
+    assert_eq!(gateway.scan(&codes[1], "wang", "consumer").await.1, other);
+    assert_eq!(
+        status(&gateway.scan(&codes[2], "wang", "consumer").await.1),
+        "batch_void"
+    );
+}

@@ -152,8 +152,10 @@ async fn answer_scan(
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
-    let refuse =
-        |status: &'static str| plain_answer(gateway, &loaded, &request.member, status, &scan_id);
+    let refuse = |status: &'static str| {
+        let code = (batch.id, code.serial, role);
+        plain_answer(gateway, &loaded, &request.member, code, status, &scan_id)
+    };
     if batch.status == BatchStatus::Void {
         return refuse("batch_void").await;
     }
@@ -241,17 +243,28 @@ async fn answer_scan(
 }
 
 /// A refusal that redeems nothing: the member's current points and level, and the
-/// status again for the metrics.
+/// status again for the metrics. Refusals come before Redis is asked, so first the
+/// member's own redemption of this code, if any, is looked up: a retry of a win at
+/// 23:59:59 is still the win at 00:00:01, or after the batch was voided.
 async fn plain_answer(
     gateway: &Gateway,
     loaded: &LoadedCampaign,
     member: &str,
+    (batch, serial, role): (u32, u32, Role),
     status: &'static str,
     scan_id: &str,
 ) -> Result<(HttpResponse, &'static str), ApiError> {
+    let tag = loaded.campaign.member_tag(member);
+    if let Some(body) = gateway
+        .store
+        .stored_answer(&tag, batch, serial, role, member)
+        .await?
+    {
+        return Ok((json(body), "retry"));
+    }
     let state = gateway
         .store
-        .member(&loaded.campaign.member_tag(member), member)
+        .member(&tag, member)
         .await?
         .unwrap_or_default();
     let level = loaded

@@ -207,6 +207,27 @@ impl Store {
         }))
     }
 
+    /// The answer stored when `member` redeemed this code in this role, if it did:
+    /// a retry gets it byte for byte even once the campaign has closed or the batch
+    /// was voided. `tag` is the member's tag (where the scan script stores it).
+    pub async fn stored_answer(
+        &self,
+        tag: &str,
+        batch: u32,
+        serial: u32,
+        role: yima_campaign::Role,
+        member: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let stored: Option<String> =
+            redis::AsyncCommands::get(&mut connection, self.keys.result(tag, batch, serial, role))
+                .await?;
+        Ok(stored.and_then(|stored| {
+            let (owner, body) = stored.split_once('\n')?;
+            (owner == member).then(|| body.to_string())
+        }))
+    }
+
     /// The stream entry of a scan, searched from the oldest entry: a tool for audits
     /// and support, not for the hot path.
     pub async fn find_event(
