@@ -203,26 +203,32 @@ impl StreamReader {
     }
 
     /// Drops the entries every worker has acknowledged (they are settled), so the stream
-    /// holds only what is still on its way to Postgres. Entries older than the oldest
-    /// pending one — or, with none pending, than the last delivered one — are acked.
+    /// holds only what is still on its way to Postgres: see [`trim_floor`] for why the
+    /// group's last delivered id is read *before* the pending entries.
     /// Approximate (`~`): Redis frees whole nodes, keeping at most a node more.
     /// (Each `XTRIM ~` removes at most a bounded number of entries, by default 100
     /// nodes' worth: one call a second fell behind a worker settling faster than that.)
     pub async fn trim(&mut self, campaign: &str) -> Result<u64, StoreError> {
         let key = self.keys.events(campaign);
+        let groups: redis::streams::StreamInfoGroupsReply =
+            redis::AsyncCommands::xinfo_groups(&mut self.connection, &key).await?;
+        let Some(delivered) = groups
+            .groups
+            .into_iter()
+            .find(|g| g.name == SETTLE_GROUP)
+            .map(|group| group.last_delivered_id)
+        else {
+            return Ok(0);
+        };
         let pending: redis::streams::StreamPendingReply =
             redis::AsyncCommands::xpending(&mut self.connection, &key, SETTLE_GROUP).await?;
-        let oldest_unacked = match pending {
-            redis::streams::StreamPendingReply::Data(data) if data.count > 0 => data.start_id,
-            _ => {
-                let groups: redis::streams::StreamInfoGroupsReply =
-                    redis::AsyncCommands::xinfo_groups(&mut self.connection, &key).await?;
-                match groups.groups.into_iter().find(|g| g.name == SETTLE_GROUP) {
-                    Some(group) => group.last_delivered_id,
-                    None => return Ok(0),
-                }
+        let oldest_pending = match &pending {
+            redis::streams::StreamPendingReply::Data(data) if data.count > 0 => {
+                Some(data.start_id.as_str())
             }
+            _ => None,
         };
+        let oldest_unacked = trim_floor(&delivered, oldest_pending);
         // In steps, so no single call holds Redis for long; and in as many steps as it
         // takes, so trimming keeps up however fast entries are settled.
         const STEP: u64 = 10_000;
@@ -442,5 +448,52 @@ impl crate::Store {
                     .map(|item| entry(campaign, item.id, &item.map)),
             );
         }
+    }
+}
+
+/// The id below which every entry of a stream is acknowledged, from the group's last
+/// delivered id read first and its oldest pending id read after. Read the other way
+/// round, another worker could read entries between the two looks: they are pending,
+/// yet below the last delivered id seen second, and trimming there would delete
+/// entries a worker still holds. Read in this order, an entry delivered after the
+/// first look has a larger id than it, and one delivered before is either still
+/// pending (seen by the second look) or acknowledged.
+pub fn trim_floor(delivered_seen_first: &str, oldest_pending_seen_after: Option<&str>) -> String {
+    match oldest_pending_seen_after {
+        Some(pending) if stream_id_less(pending, delivered_seen_first) => pending.to_string(),
+        _ => delivered_seen_first.to_string(),
+    }
+}
+
+/// `a < b` for stream ids `ms-seq`.
+fn stream_id_less(a: &str, b: &str) -> bool {
+    let parse = |id: &str| {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (
+            ms.parse::<u64>().unwrap_or(0),
+            seq.parse::<u64>().unwrap_or(0),
+        )
+    };
+    parse(a) < parse(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_is_the_oldest_pending_entry_or_the_last_delivered_one() {
+        // Nothing pending: everything up to the last delivered entry is acknowledged.
+        assert_eq!(trim_floor("1700-5", None), "1700-5");
+        // Pending below it: kept from there.
+        assert_eq!(trim_floor("1700-5", Some("1600-0")), "1600-0");
+        assert_eq!(trim_floor("1700-5", Some("1700-4")), "1700-4");
+        // Another worker read entries after the first look: they are pending above
+        // the id seen first, and the floor stays at that id, below them.
+        assert_eq!(trim_floor("1700-5", Some("1800-0")), "1700-5");
+        assert_eq!(trim_floor("1700-5", Some("1700-6")), "1700-5");
+        // Ids compare as numbers, not text.
+        assert_eq!(trim_floor("999-0", Some("1000-0")), "999-0");
+        assert_eq!(trim_floor("1000-10", Some("1000-9")), "1000-9");
     }
 }
