@@ -133,6 +133,8 @@ pub struct PayoutsConfig {
     pub timeout_ms: u64,
     /// Requests in flight at once.
     pub concurrency: u16,
+    /// `YIMA_PAYOUTS_ALLOW_HTTP`: accept an `http://` webhook (development only).
+    pub allow_http: bool,
 }
 
 impl Default for PayoutsConfig {
@@ -145,6 +147,7 @@ impl Default for PayoutsConfig {
             retry_max_ms: 600_000,
             timeout_ms: 5_000,
             concurrency: 16,
+            allow_http: false,
         }
     }
 }
@@ -381,6 +384,7 @@ impl Config {
             timeout: ms(payouts.timeout_ms),
             concurrency: usize::from(payouts.concurrency),
             poll: ms(500),
+            allow_http: payouts.allow_http,
         })
     }
 

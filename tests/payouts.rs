@@ -61,6 +61,7 @@ async fn pay(
     if yima_payout::verify(
         SECRET,
         &header(yima_payout::SIGNATURE_HEADER),
+        &header(yima_payout::IDEMPOTENCY_HEADER),
         &body,
         now,
         300,
@@ -116,6 +117,7 @@ fn settings(url: &str, max_attempts: u32) -> yima_payout::Settings {
         timeout: Duration::from_secs(5),
         concurrency: 8,
         poll: Duration::from_millis(10),
+        allow_http: true,
     }
 }
 
@@ -264,4 +266,78 @@ async fn refused_or_exhausted_payouts_are_failed_with_the_reason_and_never_retri
 
     let bad = yima_payout::Dispatcher::new(gateway.ledger.clone(), settings("ftp://x", 3));
     assert!(bad.is_err());
+}
+
+/// Finding 15.7: reqwest followed redirects, so a 301 to a page answering 200 marked
+/// payouts delivered, and a 307 carried the signed request to another host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_webhook_is_never_followed_and_its_payouts_fail() {
+    let (gateway, awards) = cash_awards().await;
+    let (target, provider) = provider(200, false);
+    for status in [301u16, 307] {
+        let location = target.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/pay", listener.local_addr().expect("address"));
+        let server = HttpServer::new(move || {
+            let location = location.clone();
+            App::new().default_service(web::to(move || {
+                let location = location.clone();
+                async move {
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).expect("status"),
+                    )
+                    .insert_header(("location", location))
+                    .finish()
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+        tokio::spawn(server);
+        let dispatcher = yima_payout::Dispatcher::new(gateway.ledger.clone(), settings(&url, 5))
+            .expect("dispatcher");
+        dispatcher.round().await.expect("round");
+    }
+    while gateway
+        .ledger
+        .payout_counts()
+        .await
+        .expect("counts")
+        .pending
+        > 0
+    {
+        let url = format!("{target}-never");
+        let dispatcher = yima_payout::Dispatcher::new(gateway.ledger.clone(), settings(&url, 1))
+            .expect("dispatcher");
+        dispatcher.round().await.expect("round");
+    }
+    assert_eq!(
+        provider.lock().expect("provider").requests,
+        0,
+        "a redirect was followed"
+    );
+    let rows = statuses(&gateway).await;
+    assert_eq!(rows.len(), awards.len());
+    assert!(
+        rows.iter().all(|(_, status, _)| status == "failed"),
+        "{rows:?}"
+    );
+}
+
+/// An `http://` webhook carries payouts in clear: refused unless allowed.
+#[tokio::test]
+async fn a_plain_http_webhook_is_refused_unless_allowed() {
+    let db = TestDb::new().await;
+    let ledger = yima_ledger::Ledger::connect(&db.url).await.expect("ledger");
+    let mut plain = settings("http://127.0.0.1:9/pay", 1);
+    plain.allow_http = false;
+    assert!(matches!(
+        yima_payout::Dispatcher::new(ledger.clone(), plain),
+        Err(yima_payout::PayoutError::PlainHttp)
+    ));
+    let mut secure = settings("https://127.0.0.1:9/pay", 1);
+    secure.allow_http = false;
+    assert!(yima_payout::Dispatcher::new(ledger, secure).is_ok());
 }

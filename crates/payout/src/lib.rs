@@ -46,6 +46,11 @@ pub enum PayoutError {
     /// The webhook URL is not http(s).
     #[error("payout webhook URL must start with http:// or https://")]
     BadUrl,
+    /// An `http://` webhook without `allow_http`.
+    #[error(
+        "payout webhook URL is http://: use https://, or set payouts.allow_http = true for development"
+    )]
+    PlainHttp,
 }
 
 /// Where and how payouts are sent.
@@ -67,6 +72,9 @@ pub struct Settings {
     pub concurrency: usize,
     /// How often an idle dispatcher looks for due payouts.
     pub poll: Duration,
+    /// Whether an `http://` webhook is accepted: only for development, since the
+    /// payout and its signature would cross the network in clear.
+    pub allow_http: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -108,11 +116,19 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher posting to `settings.url`.
     pub fn new(ledger: Ledger, settings: Settings) -> Result<Self, PayoutError> {
-        if !(settings.url.starts_with("http://") || settings.url.starts_with("https://")) {
+        let http = settings.url.starts_with("http://");
+        if !(http || settings.url.starts_with("https://")) {
             return Err(PayoutError::BadUrl);
         }
+        if http && !settings.allow_http {
+            return Err(PayoutError::PlainHttp);
+        }
         install_crypto_provider();
+        // Never follow a redirect: a 301 to a page answering 200 would mark a payout
+        // delivered, and a 307/308 would carry the signed request to another host. A
+        // 3xx is refused for good and left for finance.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .build()
@@ -223,7 +239,7 @@ async fn send(
         .header(IDEMPOTENCY_HEADER, &payout.scan_id)
         .header(
             SIGNATURE_HEADER,
-            sign(&settings.secret, now, body.as_bytes()),
+            sign(&settings.secret, now, &payout.scan_id, body.as_bytes()),
         )
         .header(ATTEMPT_HEADER, payout.attempt)
         .body(body)

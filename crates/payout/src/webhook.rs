@@ -16,18 +16,22 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// The header carrying the attempt number, from 1.
 pub const ATTEMPT_HEADER: &str = "X-Yima-Attempt";
 
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed
-/// with the body so a captured request cannot be replayed later with a fresh time.
-pub fn sign(secret: &[u8], unix_seconds: u64, body: &[u8]) -> String {
+/// `t=<unix seconds>,v2=<hex HMAC-SHA256 of "<t>.<idempotency key>.<body>">`: the
+/// timestamp is signed so a captured request cannot be replayed later with a fresh
+/// time, and the idempotency key (the payout id, also in the body) so a captured body
+/// cannot be sent again under another key and paid twice.
+pub fn sign(secret: &[u8], unix_seconds: u64, idempotency_key: &str, body: &[u8]) -> String {
     format!(
-        "t={unix_seconds},v1={}",
-        hex::encode(mac(secret, unix_seconds, body))
+        "t={unix_seconds},v2={}",
+        hex::encode(mac(secret, unix_seconds, idempotency_key, body))
     )
 }
 
-fn mac(secret: &[u8], unix_seconds: u64, body: &[u8]) -> Vec<u8> {
+fn mac(secret: &[u8], unix_seconds: u64, idempotency_key: &str, body: &[u8]) -> Vec<u8> {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(unix_seconds.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(idempotency_key.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
@@ -47,11 +51,13 @@ pub enum BadSignature {
     Mismatch,
 }
 
-/// What a receiver runs on each request: checks the MAC in constant time and the
-/// timestamp against `now` within `tolerance` seconds.
+/// What a receiver runs on each request: checks the MAC over the timestamp, the
+/// `Idempotency-Key` header and the body in constant time, and the timestamp against
+/// `now` within `tolerance` seconds.
 pub fn verify(
     secret: &[u8],
     header: &str,
+    idempotency_key: &str,
     body: &[u8],
     now: u64,
     tolerance: u64,
@@ -61,7 +67,7 @@ pub fn verify(
     for part in header.split(',') {
         match part.split_once('=') {
             Some(("t", value)) => timestamp = value.parse::<u64>().ok(),
-            Some(("v1", value)) => signature = hex::decode(value).ok(),
+            Some(("v2", value)) => signature = hex::decode(value).ok(),
             _ => {}
         }
     }
@@ -71,7 +77,7 @@ pub fn verify(
     if timestamp.abs_diff(now) > tolerance {
         return Err(BadSignature::Stale);
     }
-    let expected = mac(secret, timestamp, body);
+    let expected = mac(secret, timestamp, idempotency_key, body);
     if subtle::ConstantTimeEq::ct_eq(expected.as_slice(), signature.as_slice()).into() {
         Ok(())
     } else {
@@ -117,40 +123,51 @@ mod tests {
 
     const SECRET: &[u8] = b"webhook secret";
 
+    const KEY: &str = "scan-abc";
+
     #[test]
     fn a_signed_request_verifies() {
-        let body = br#"{"payout_id":"abc","amount_fen":888}"#;
-        let header = sign(SECRET, 1_780_000_000, body);
-        assert!(header.starts_with("t=1780000000,v1="));
-        assert_eq!(header.len(), "t=1780000000,v1=".len() + 64);
-        assert_eq!(verify(SECRET, &header, body, 1_780_000_010, 300), Ok(()));
+        let body = br#"{"payout_id":"scan-abc","amount_fen":888}"#;
+        let header = sign(SECRET, 1_780_000_000, KEY, body);
+        assert!(header.starts_with("t=1780000000,v2="));
+        assert_eq!(header.len(), "t=1780000000,v2=".len() + 64);
+        assert_eq!(
+            verify(SECRET, &header, KEY, body, 1_780_000_010, 300),
+            Ok(())
+        );
     }
 
     #[test]
-    fn tampering_with_body_time_or_secret_is_refused() {
+    fn tampering_with_body_key_time_or_secret_is_refused() {
         let body = br#"{"amount_fen":888}"#;
-        let header = sign(SECRET, 1_780_000_000, body);
+        let header = sign(SECRET, 1_780_000_000, KEY, body);
         let now = 1_780_000_000;
         assert_eq!(
-            verify(SECRET, &header, br#"{"amount_fen":8888}"#, now, 300),
+            verify(SECRET, &header, KEY, br#"{"amount_fen":8888}"#, now, 300),
+            Err(BadSignature::Mismatch)
+        );
+        // Finding 15.7: the same body under another idempotency key would be paid
+        // again by a provider that keys on the header.
+        assert_eq!(
+            verify(SECRET, &header, "scan-other", body, now, 300),
             Err(BadSignature::Mismatch)
         );
         assert_eq!(
-            verify(b"other secret", &header, body, now, 300),
+            verify(b"other secret", &header, KEY, body, now, 300),
             Err(BadSignature::Mismatch)
         );
         let moved = header.replace("t=1780000000", "t=1780000001");
         assert_eq!(
-            verify(SECRET, &moved, body, now, 300),
+            verify(SECRET, &moved, KEY, body, now, 300),
             Err(BadSignature::Mismatch)
         );
         assert_eq!(
-            verify(SECRET, &header, body, now + 301, 300),
+            verify(SECRET, &header, KEY, body, now + 301, 300),
             Err(BadSignature::Stale)
         );
-        for garbage in ["", "t=1", "v1=00", "t=x,v1=00", "t=1780000000,v1=zz"] {
+        for garbage in ["", "t=1", "v2=00", "t=x,v2=00", "t=1780000000,v2=zz"] {
             assert_eq!(
-                verify(SECRET, garbage, body, now, 300),
+                verify(SECRET, garbage, KEY, body, now, 300),
                 Err(BadSignature::Malformed),
                 "{garbage}"
             );
