@@ -426,3 +426,33 @@ async fn an_empty_secret_is_a_configuration_error() {
         );
     }
 }
+
+/// Finding 15.14, a script check: the demo stopped in psql's pager on a second run
+/// and never said where the dashboard was.
+#[test]
+fn the_demo_never_pages_bounds_its_output_and_names_the_operator_urls() {
+    let script = read(&repo().join("deploy/dev/demo.sh"));
+    let calls: Vec<&str> = script
+        .lines()
+        .filter(|line| line.contains("/psql\""))
+        .collect();
+    assert!(!calls.is_empty(), "the demo runs psql through one function");
+    assert!(
+        calls.iter().all(|line| line.contains("-P pager=off")),
+        "{calls:?}"
+    );
+    for query in script
+        .lines()
+        .filter(|line| line.contains("psql -c \"SELECT"))
+    {
+        let at = script.find(query).expect("line");
+        let statement = &script[at..at + script[at..].find("\"\n").unwrap_or(query.len())];
+        assert!(
+            statement.contains("LIMIT"),
+            "unbounded demo query: {statement}"
+        );
+    }
+    for url in ["/dashboard", "$listen/metrics", "/openapi.json"] {
+        assert!(script.contains(url), "the demo does not print {url}");
+    }
+}

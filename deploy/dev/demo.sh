@@ -72,17 +72,25 @@ scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}"
 echo "Another member scanning that label:"
 scan "{\"code\":\"$code\",\"member\":\"painter-li\"}"
 scan_id=$(echo "$first" | sed -n 's/.*"scan_id":"\([^"]*\)".*/\1/p')
-psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima "$@"; }
+# No pager: a second run has more rows than the terminal and would wait for a key.
+psql() { "$(yima_pg_bin)/psql" -X -P pager=off -h 127.0.0.1 -p "$pg_port" -U postgres -d yima "$@"; }
 for _ in $(seq 100); do
     [ "$(psql -tAq -c "SELECT count(*) FROM scans WHERE scan_id = '$scan_id'")" = 1 ] && break
     sleep 0.1
 done
 echo
 echo "The settlement worker wrote the scan to Postgres, the book of record:"
-psql -c "SELECT scan_id, member, prize, points, growth, settled_at FROM scans"
+psql -c "SELECT scan_id, member, prize, points, growth, settled_at FROM scans
+         ORDER BY settled_at DESC LIMIT 5"
 echo "Redis agrees with Postgres (yima reconcile):"
 $yima reconcile --campaign putty-demo
 cat <<MSG
+
+For operators:
+  http://$listen/dashboard                          # live scan rates, stock, regions
+  http://$listen/metrics                            # the gateway's Prometheus metrics
+  http://$metrics/metrics                           # the worker's
+  http://$listen/openapi.json                       # the HTTP contract
 
 Try more:
   curl -s http://$listen/v1/scan -d '{"code":"$other","member":"painter-li"}'
