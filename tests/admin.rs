@@ -298,3 +298,50 @@ async fn a_running_campaign_refuses_unsafe_edits_through_the_route_and_the_cli()
         );
     }
 }
+
+/// Finding 15.6: sqlx's listener reconnects by itself, so notifications sent while it
+/// was away were lost and the catalog stayed stale: a voided batch kept redeeming.
+/// The void here sends no notification at all (triggers off), so only a reload after
+/// the reconnect can show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_catalog_listener_reloads_and_sees_a_batch_voided_meanwhile() {
+    let gateway = TestGateway::start(&campaign(30, "", ""), Clock::fixed(june_first())).await;
+    let (batch, codes) = gateway.batch(2, None).await;
+    assert_eq!(
+        status(&gateway.scan(&codes[0], "wang", "consumer").await.1),
+        "no_prize"
+    );
+    let mut db = gateway.db.connect().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE batches DISABLE TRIGGER USER;
+         UPDATE batches SET status = 'void', voided_at = now() WHERE id = {batch};
+         ALTER TABLE batches ENABLE TRIGGER USER;"
+    )))
+    .execute(&mut db)
+    .await
+    .expect("void without a notification");
+    let cut: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("listener");
+    assert_eq!(cut.len(), 1, "one catalog listener: {cut:?}");
+    let _: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(cut[0])
+        .fetch_one(&mut db)
+        .await
+        .expect("terminate");
+    gateway
+        .until_catalog("the batch voided", |catalog| {
+            catalog
+                .cached_batch(batch)
+                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
+        })
+        .await;
+    assert_eq!(
+        status(&gateway.scan(&codes[1], "wang", "consumer").await.1),
+        "batch_void"
+    );
+}

@@ -14,6 +14,10 @@ use yima_campaign::{Campaign, CampaignFile, DrawSecret, Multipliers};
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
+/// How often a following catalog reloads everything, whatever it was told: the bound
+/// on how long a change whose notification was lost can go unseen.
+pub const FULL_RELOAD_EVERY: Duration = Duration::from_secs(60);
+
 /// A campaign revision ready for scans.
 #[derive(Debug)]
 pub struct LoadedCampaign {
@@ -171,7 +175,7 @@ impl Catalog {
             .into_iter()
             .map(|b| (b.id, Arc::new(b)))
             .collect();
-        tracing::info!(
+        tracing::debug!(
             campaigns = campaigns.len(),
             batches = batches.len(),
             "catalog loaded"
@@ -226,12 +230,22 @@ impl Catalog {
         }
     }
 
+    /// Follows change notifications forever, with a full reload every
+    /// [`FULL_RELOAD_EVERY`]; see [`Catalog::follow_every`].
+    pub async fn follow(self: Arc<Self>, ledger: Ledger) {
+        self.follow_every(ledger, FULL_RELOAD_EVERY).await
+    }
+
     /// Follows change notifications forever: reconnects with backoff, and reloads
     /// everything after each (re)connect so nothing missed while away stays stale.
-    pub async fn follow(self: Arc<Self>, ledger: Ledger) {
+    /// sqlx's listener reconnects by itself and would hide the gap (notifications
+    /// sent meanwhile are lost), so a lost connection is taken as the end of this
+    /// listener: a new one listens first, then everything is reloaded. A full reload
+    /// every `reload_every` bounds how long anything else missed can stay stale.
+    pub async fn follow_every(self: Arc<Self>, ledger: Ledger, reload_every: Duration) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.follow_once(&ledger).await {
+            match self.follow_once(&ledger, reload_every).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(error) => {
                     tracing::warn!(%error, "catalog listener lost; retrying in {backoff:?}");
@@ -242,11 +256,30 @@ impl Catalog {
         }
     }
 
-    async fn follow_once(&self, ledger: &Ledger) -> Result<(), LedgerError> {
+    /// Listens, loads everything, then follows until the connection is lost (`Ok`) or
+    /// a query fails (`Err`).
+    async fn follow_once(
+        &self,
+        ledger: &Ledger,
+        reload_every: Duration,
+    ) -> Result<(), LedgerError> {
         let mut listener = ledger.catalog_listener().await?;
         self.load_all(ledger).await?;
+        let mut reload = tokio::time::interval(reload_every);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reload.tick().await;
         loop {
-            let notification = listener.recv().await?;
+            let notification = tokio::select! {
+                _ = reload.tick() => {
+                    self.load_all(ledger).await?;
+                    continue;
+                }
+                received = listener.try_recv() => received?,
+            };
+            let Some(notification) = notification else {
+                tracing::warn!("catalog listener connection lost; listening again and reloading");
+                return Ok(());
+            };
             match notification.payload().split_once(':') {
                 Some(("campaigns", id)) => self.reload_campaign(ledger, id).await?,
                 Some(("batches", id)) => {
