@@ -188,6 +188,26 @@ async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
         .await
         .expect("reconcile");
     assert!(report.differences.is_empty(), "{:?}", report.differences);
+
+    // Finding 15.11: allotments summing past the stock are named.
+    let lane = store
+        .keys()
+        .awarded(&yima_campaign::lanes::lane_tag("test", 2, 0));
+    let _: i64 = redis::cmd("HINCRBY")
+        .arg(&lane)
+        .arg("allot:gift")
+        .arg(5)
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("over-allot");
+    let report = yima_reconcile::reconcile(&store, &gateway.ledger, "test")
+        .await
+        .expect("reconcile");
+    let named: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        named,
+        ["prize gift over-allotted: the lanes' allotments add up to 17, stock is 12"]
+    );
 }
 
 /// Allotments written by the earlier per-lane `share:` scheme are taken over as they

@@ -176,17 +176,22 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
     let (code, out, _) = reconcile(&gateway);
     assert_eq!(code, 1, "{out}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        vec![
-            format!(
-                "stock used of prize phone: Redis {}, Postgres {phones}",
-                phones + 1
-            ),
-            format!("code batch {batch} serial 399 (dealer): redeemed in Redis only"),
-            format!("member m3 points: Redis {}, Postgres {m3}", m3 + 7),
-        ]
-    );
+    let mut expected = vec![
+        format!(
+            "stock used of prize phone: Redis {}, Postgres {phones}",
+            phones + 1
+        ),
+        format!("code batch {batch} serial 399 (dealer): redeemed in Redis only"),
+        format!("member m3 points: Redis {}, Postgres {m3}", m3 + 7),
+    ];
+    // One more phone than the stock of 3 is also a broken rule.
+    if phones + 1 > 3 {
+        expected.push(format!(
+            "prize phone oversold: Redis counts {} awarded, stock is 3",
+            phones + 1
+        ));
+    }
+    assert_eq!(lines, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,4 +297,45 @@ odds = [1000000, 1000000]
         body["status"], "no_prize",
         "the day's cap of 2 was used: {body}"
     );
+}
+
+/// Finding 15.11: Redis and Postgres come from the same script, so an oversell agrees
+/// on both sides and reconcile saw nothing. It now checks the campaign's own rules:
+/// awards within stock and, per day, within the daily cap. The stored definition is
+/// edited behind yima's back here to stand for an oversell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_names_an_oversell_both_sides_agree_on() {
+    let gift = "[[prizes]]\nid = \"cup\"\nname = \"Cup\"\nkind = \"item\"\nvalue = 5900\nstock = 5\ndaily_cap = 5\nodds = [1000000, 1000000]\n";
+    let gateway = TestGateway::start(&campaign(30, "", gift), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(3, None).await;
+    for code in &codes {
+        assert_eq!(
+            status(&gateway.scan(code, "wang", "consumer").await.1),
+            "won"
+        );
+    }
+    let mut worker = gateway.worker("w").await;
+    gateway.drain(&mut worker).await;
+    let (code, out, err) = reconcile(&gateway);
+    assert_eq!(code, 0, "{out}{err}");
+
+    sqlx::query(
+        "UPDATE campaigns SET definition = jsonb_set(jsonb_set(definition,
+             '{prizes,0,stock}', '2'), '{prizes,0,daily_cap}', '1') WHERE id = 'test'",
+    )
+    .execute(&mut gateway.db.connect().await)
+    .await
+    .expect("edit behind yima's back");
+    let (code, out, err) = reconcile(&gateway);
+    assert_eq!(code, 1, "{out}{err}");
+    for expected in [
+        "prize cup oversold: Postgres counts 3 awarded, stock is 2",
+        "prize cup oversold: Redis counts 3 awarded, stock is 2",
+        "prize cup over its daily cap on 2026-06-01: 3 awarded, cap is 1",
+    ] {
+        assert!(
+            out.contains(expected) || err.contains(expected),
+            "{expected}: {out}{err}"
+        );
+    }
 }

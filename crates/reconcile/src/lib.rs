@@ -118,12 +118,23 @@ pub async fn reconcile(
             }
         }
         let mut postgres = CampaignState::default();
+        let mut daily: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for (_, event) in &entries {
+            if !event.prize.is_empty() {
+                *daily
+                    .entry((event.day.to_string(), event.prize.clone()))
+                    .or_default() += 1;
+            }
+        }
         let mut failure = None;
         let record = ledger
             .read_settled(campaign, &pairs(&entries), |scan| {
                 let Some(role) = role(&scan.role, &mut failure) else {
                     return;
                 };
+                if let Some(prize) = &scan.prize {
+                    *daily.entry((scan.day.clone(), prize.clone())).or_default() += 1;
+                }
                 if newer(member_lane(&scan.member, lanes), &scan.stream_id) {
                     // Settled after Redis was read: Redis had not counted it.
                     postgres.debit(&scan.member, balance(scan.points, scan.growth));
@@ -136,8 +147,15 @@ pub async fn reconcile(
             return Err(failure);
         }
         let in_flight = add_balances_and_in_flight(&mut postgres, &record, &entries);
+        let allotted = if lanes > 1 {
+            redis_state::allotments(store, &rules).await?
+        } else {
+            Default::default()
+        };
+        let mut differences = postgres.differences(&redis);
+        differences.extend(postgres.broken_rules(&redis, &rules, &daily, &allotted));
         return Ok(Report {
-            differences: postgres.differences(&redis),
+            differences,
             settled: record.scans,
             in_flight,
             members: postgres.members.len().max(redis.members.len()),

@@ -169,6 +169,26 @@ async fn read_lane(
     Ok(())
 }
 
+/// Each prize's allotments over every lane, summed (laned campaigns).
+pub(crate) async fn allotments(
+    store: &Store,
+    rules: &yima_campaign::Campaign,
+) -> Result<std::collections::BTreeMap<String, i64>, ReconcileError> {
+    let mut connection = store.connection();
+    let mut sums = std::collections::BTreeMap::new();
+    for tag in rules.lane_tags() {
+        for prize in &rules.file.prizes {
+            let allot: Option<i64> = redis::cmd("HGET")
+                .arg(store.keys().awarded(&tag))
+                .arg(format!("allot:{}", prize.id))
+                .query_async(&mut connection)
+                .await?;
+            *sums.entry(prize.id.clone()).or_default() += allot.unwrap_or(0);
+        }
+    }
+    Ok(sums)
+}
+
 /// Gives each lane an allotment of every prize: what it has awarded, plus its share
 /// of what is left, so allotments sum to the stock; and records that stock at this
 /// revision in the bank with nothing owed (`Store::allot`), so a gateway starting

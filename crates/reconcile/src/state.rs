@@ -173,6 +173,56 @@ impl CampaignState {
 
     /// How `redis` differs from `self` (the Postgres side), in a stable order.
     /// Absent and zero are the same: a prize never awarded, a member with nothing.
+    /// The campaign's rules that this state (Postgres's, with `daily` awards per
+    /// (day, prize)) and Redis's state and lane allotments (prize -> summed `allot:`)
+    /// break.
+    pub fn broken_rules(
+        &self,
+        redis: &CampaignState,
+        rules: &yima_campaign::Campaign,
+        daily: &BTreeMap<(String, String), i64>,
+        allotted: &BTreeMap<String, i64>,
+    ) -> Vec<Difference> {
+        let mut found = Vec::new();
+        for prize in &rules.file.prizes {
+            let stock = i64::try_from(prize.stock).unwrap_or(i64::MAX);
+            for (side, state) in [("Postgres", self), ("Redis", redis)] {
+                let awarded = state.awarded.get(&prize.id).copied().unwrap_or(0);
+                if awarded > stock {
+                    found.push(Difference::Oversold {
+                        prize: prize.id.clone(),
+                        awarded,
+                        stock: prize.stock,
+                        side,
+                    });
+                }
+            }
+            if let Some(&sum) = allotted.get(&prize.id) {
+                if sum > stock {
+                    found.push(Difference::OverAllotted {
+                        prize: prize.id.clone(),
+                        allotted: sum,
+                        stock: prize.stock,
+                    });
+                }
+            }
+            if let Some(cap) = prize.daily_cap {
+                for ((day, id), &awarded) in daily {
+                    if id == &prize.id && awarded > i64::try_from(cap).unwrap_or(i64::MAX) {
+                        found.push(Difference::OverDailyCap {
+                            prize: prize.id.clone(),
+                            day: day.clone(),
+                            awarded,
+                            cap,
+                        });
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Each way `redis` differs from this state.
     pub fn differences(&self, redis: &CampaignState) -> Vec<Difference> {
         let mut found = Vec::new();
         for (name, postgres, redis) in [
@@ -287,6 +337,38 @@ pub enum Difference {
         /// How many more.
         more: usize,
     },
+    /// A rule broken whatever the two sides say, since both come from one script:
+    /// more of a prize awarded than its stock (`redis` or `postgres` says so).
+    Oversold {
+        /// Prize id.
+        prize: String,
+        /// Awards counted.
+        awarded: i64,
+        /// The prize's stock.
+        stock: u64,
+        /// Which side counted them: `Redis` or `Postgres`.
+        side: &'static str,
+    },
+    /// A laned campaign's allotments of a prize add up to more than its stock.
+    OverAllotted {
+        /// Prize id.
+        prize: String,
+        /// The lanes' allotments, summed.
+        allotted: i64,
+        /// The prize's stock.
+        stock: u64,
+    },
+    /// More of a prize awarded on one campaign day than its daily cap.
+    OverDailyCap {
+        /// Prize id.
+        prize: String,
+        /// The campaign day.
+        day: String,
+        /// Awards that day (settled and in flight).
+        awarded: i64,
+        /// The cap.
+        cap: u64,
+    },
     /// A member's counter.
     Member {
         /// Member id.
@@ -331,6 +413,32 @@ impl fmt::Display for Difference {
                 f,
                 "code batch {batch} ({}): {more} more serials differ",
                 role.as_str()
+            ),
+            Self::Oversold {
+                prize,
+                awarded,
+                stock,
+                side,
+            } => write!(
+                f,
+                "prize {prize} oversold: {side} counts {awarded} awarded, stock is {stock}"
+            ),
+            Self::OverAllotted {
+                prize,
+                allotted,
+                stock,
+            } => write!(
+                f,
+                "prize {prize} over-allotted: the lanes' allotments add up to {allotted}, stock is {stock}"
+            ),
+            Self::OverDailyCap {
+                prize,
+                day,
+                awarded,
+                cap,
+            } => write!(
+                f,
+                "prize {prize} over its daily cap on {day}: {awarded} awarded, cap is {cap}"
             ),
             Self::Member {
                 member,
