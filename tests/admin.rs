@@ -29,16 +29,16 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token() {
             );
         }
     }
-    for token in [None, Some("wrong")] {
-        let mut request = gateway.http.get(format!(
-            "{}/v1/admin/campaigns/test/diversions",
-            gateway.base
-        ));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
+    // Finding 15.10: the dashboard's data lists members' diverted scans.
+    for path in ["/v1/admin/campaigns/test/diversions", "/dashboard/data"] {
+        for token in [None, Some("wrong")] {
+            let mut request = gateway.http.get(format!("{}{path}", gateway.base));
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status().as_u16(), 401, "{path} {token:?}");
         }
-        let response = request.send().await.expect("request");
-        assert_eq!(response.status().as_u16(), 401, "diversions {token:?}");
     }
     // None of those voided the batch.
     let loaded = gateway.ledger.batch(batch).await.expect("batch");

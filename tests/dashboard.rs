@@ -74,7 +74,7 @@ async fn the_dashboard_shows_live_figures_while_scans_run() {
         tokio::task::yield_now().await;
     }
 
-    let url = format!("{}/dashboard", gateway.base);
+    let url = format!("{}/dashboard#token={ADMIN_TOKEN}", gateway.base);
     let dom = {
         let mut command = chromium();
         command.args(["--virtual-time-budget=8000", "--dump-dom", &url]);

@@ -360,3 +360,33 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
         .await;
     assert_eq!(members, redeemed as i64, "every scan credited once");
 }
+
+/// Finding 15.10: a code of a batch nobody registered cost a Postgres query on every
+/// scan. Its absence is now remembered briefly: with Postgres gone, the same code is
+/// still answered `invalid_code` at once, not 503 after the pool's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_batch_is_remembered_and_costs_no_query_per_scan() {
+    let postgres = PrivatePostgres::start();
+    let gateway = TestGateway::start_on(
+        &campaign(1000, "", PRIZES),
+        Clock::fixed(june_first()),
+        &postgres.url,
+        &redis_url(),
+    )
+    .await;
+    let unregistered = key_ring().signing_key().sign(4242, 0).to_string();
+    let (code, body) = gateway.scan(&unregistered, "m0", "consumer").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (404, yima_gateway::INVALID_CODE_BODY)
+    );
+    postgres.stop();
+    for _ in 0..20 {
+        let (code, body) = gateway.scan(&unregistered, "m0", "consumer").await;
+        assert_eq!(
+            (code, body.as_str()),
+            (404, yima_gateway::INVALID_CODE_BODY)
+        );
+    }
+    postgres.resume();
+}

@@ -76,7 +76,7 @@ pub async fn apply_campaign(
     Ok(ledger.apply_campaign(&record, &secret, expected).await?)
 }
 
-fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
     let given = request
         .headers()
         .get("authorization")

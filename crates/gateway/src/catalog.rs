@@ -92,11 +92,22 @@ pub struct Catalog {
     batches: RwLock<HashMap<u32, Arc<Batch>>>,
     loaded: AtomicBool,
     changes: tokio::sync::watch::Sender<u64>,
+    /// Batch ids looked up and not found, with when: a code naming an unknown batch
+    /// costs one query per [`UNKNOWN_BATCH_TTL`], not one per scan.
+    unknown: std::sync::Mutex<HashMap<u32, std::time::Instant>>,
 }
+
+/// How long a batch id found missing is answered from memory. A batch registered in
+/// that window is seen as soon as its notification arrives.
+pub const UNKNOWN_BATCH_TTL: Duration = Duration::from_secs(10);
+
+/// Unknown batch ids remembered at most; past it the memory starts again.
+const MAX_UNKNOWN_BATCHES: usize = 100_000;
 
 impl Default for Catalog {
     fn default() -> Self {
         Self {
+            unknown: std::sync::Mutex::default(),
             campaigns: RwLock::default(),
             batches: RwLock::default(),
             loaded: AtomicBool::new(false),
@@ -145,8 +156,28 @@ impl Catalog {
         if let Some(batch) = self.cached_batch(id) {
             return Ok(Some(batch));
         }
+        let recently_missing = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_BATCH_TTL);
+        if recently_missing {
+            return Ok(None);
+        }
         self.reload_batch(ledger, id).await?;
-        Ok(self.cached_batch(id))
+        let found = self.cached_batch(id);
+        if found.is_none() {
+            let mut unknown = self
+                .unknown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if unknown.len() >= MAX_UNKNOWN_BATCHES {
+                unknown.clear();
+            }
+            unknown.insert(id, std::time::Instant::now());
+        }
+        Ok(found)
     }
 
     /// A batch by id if it is in memory.

@@ -30,14 +30,18 @@ pub(crate) struct DataQuery {
 
 /// What the page polls: the campaign's live counters, this month's top ten and the
 /// newest flagged (diverted) scans that are settled.
-#[utoipa::path(get, path = "/dashboard/data", tag = "ops",
+#[utoipa::path(get, path = "/dashboard/data", tag = "ops", security(("bearer" = [])),
     params(("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns")),
     responses((status = 200, description = "campaign, at_ms, stats, leaderboard, flagged"),
-        (status = 400, description = "bad_request"), (status = 404, description = "unknown_campaign")))]
+        (status = 400, description = "bad_request"), (status = 401, description = "unauthorized"),
+        (status = 404, description = "unknown_campaign")))]
 pub async fn data(
     gateway: web::Data<Gateway>,
+    request: actix_web::HttpRequest,
     query: web::Query<DataQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // It lists members' diverted scans: ops only.
+    crate::admin::authorize(&gateway, &request)?;
     let loaded = pick_campaign(&gateway, query.campaign.as_deref())?;
     let id = &loaded.campaign.file.id;
     let now = gateway.clock.now();

@@ -42,6 +42,9 @@ pub struct Gateway {
     ring: KeyRing,
     store: Store,
     ledger: Ledger,
+    /// The scan path's own connections (batches not yet in memory), apart from those
+    /// public reads and admin routes use.
+    scan_ledger: Ledger,
     catalog: Arc<Catalog>,
     clock: Clock,
     admin_token: Option<BearerToken>,
@@ -49,6 +52,9 @@ pub struct Gateway {
     limits: Arc<Limits>,
     scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
 }
+
+/// Postgres connections of the scan path: it asks only for batches not yet in memory.
+const SCAN_PATH_CONNECTIONS: u32 = 4;
 
 /// Renders the process's metrics in Prometheus text format (the binary installs the
 /// recorder; the gateway only asks for the text).
@@ -67,6 +73,7 @@ impl Gateway {
         Self {
             ring,
             store,
+            scan_ledger: ledger.own_pool(SCAN_PATH_CONNECTIONS),
             ledger,
             catalog: Arc::new(Catalog::default()),
             clock,

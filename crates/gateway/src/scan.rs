@@ -139,7 +139,7 @@ async fn answer_scan(
         .map_err(|_| ApiError::InvalidCode)?;
     let batch = gateway
         .catalog
-        .batch(&gateway.ledger, code.batch)
+        .batch(&gateway.scan_ledger, code.batch)
         .await?
         .ok_or(ApiError::InvalidCode)?;
     if code.serial >= batch.count || batch.key_id != code.key_id {

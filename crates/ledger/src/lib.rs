@@ -129,6 +129,18 @@ impl Ledger {
         matches!(tokio::time::timeout(limit, query).await, Ok(Ok(1)))
     }
 
+    /// The same database over a pool of its own, of at most `connections`: the scan
+    /// path's look-ups then never queue behind dashboards, leaderboards or sign-ins.
+    pub fn own_pool(&self, connections: u32) -> Self {
+        let options = (*self.pool.connect_options()).clone();
+        Self {
+            pool: PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_lazy_with(options),
+        }
+    }
+
     /// The underlying pool, for crates that add their own queries.
     pub fn pool(&self) -> &PgPool {
         &self.pool
