@@ -36,6 +36,14 @@ pub const MAX_LEVELS: usize = 6;
 /// (Anti-Unfair Competition Law, article on prize-giving sales).
 pub const MAX_PRIZE_VALUE_FEN: u64 = 5_000_000;
 
+/// The most points or growth one scan, sign-in or points prize may credit. Redis's Lua
+/// holds numbers as doubles and writes them with 14 digits, so a balance must stay
+/// far below 10^14 to be stored exactly (and never as `1e+14`).
+pub const MAX_POINTS_PER_EVENT: u64 = 1_000_000_000;
+/// The most a stock, daily cap or level threshold may be: far above any campaign,
+/// and exact as a double.
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
 /// One thing wrong with a campaign file, at a path inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -355,6 +363,18 @@ impl Campaign {
         if file.daily_scan_limit == 0 {
             problem("daily_scan_limit".into(), "must be at least 1".into());
         }
+        for (key, value) in [
+            ("points_per_scan", file.points_per_scan),
+            ("growth_per_scan", file.growth_per_scan),
+            ("sign_in_points", file.sign_in_points),
+        ] {
+            if u64::from(value) > MAX_POINTS_PER_EVENT {
+                problem(
+                    key.into(),
+                    format!("{value} exceeds {MAX_POINTS_PER_EVENT}"),
+                );
+            }
+        }
 
         if file.levels.is_empty() || file.levels.len() > MAX_LEVELS {
             problem(
@@ -376,6 +396,12 @@ impl Campaign {
                 problem(
                     "levels[0].min_growth".into(),
                     "the first level must start at 0".into(),
+                );
+            }
+            if level.min_growth > MAX_COUNT {
+                problem(
+                    format!("levels[{index}].min_growth"),
+                    format!("{} exceeds {MAX_COUNT}", level.min_growth),
                 );
             }
             if index > 0 && level.min_growth <= file.levels[index - 1].min_growth {
@@ -405,6 +431,15 @@ impl Campaign {
             }
             if prize.value == 0 {
                 problem(at("value"), "must be at least 1".into());
+            }
+            if prize.kind == PrizeKind::Points && prize.value > MAX_POINTS_PER_EVENT {
+                problem(
+                    at("value"),
+                    format!("{} points exceeds {MAX_POINTS_PER_EVENT}", prize.value),
+                );
+            }
+            if prize.stock > MAX_COUNT {
+                problem(at("stock"), format!("{} exceeds {MAX_COUNT}", prize.stock));
             }
             if matches!(prize.kind, PrizeKind::Item | PrizeKind::Cash)
                 && prize.value > MAX_PRIZE_VALUE_FEN

@@ -380,3 +380,43 @@ fn hourly_weights_are_checked() {
             .any(|p| p.contains("only applies with pacing"))
     );
 }
+
+/// Finding 15.9 (the bound): Lua writes numbers with 14 digits, so a points prize of
+/// 10^14 would be stored as `1e+14`. Values the script adds up are bounded.
+#[test]
+fn values_the_scan_script_adds_up_are_bounded() {
+    let cases = [
+        (
+            demo_with("points_per_scan = 10", "points_per_scan = 1000000001"),
+            "points_per_scan: 1000000001 exceeds 1000000000",
+        ),
+        (
+            demo_with("growth_per_scan = 10", "growth_per_scan = 4000000000"),
+            "growth_per_scan: 4000000000 exceeds 1000000000",
+        ),
+        (
+            demo_with("value = 50\n", "value = 100000000000000\n"),
+            "prizes[2].value: 100000000000000 points exceeds 1000000000",
+        ),
+        (
+            demo_with("stock = 1000000\n", "stock = 1000000000001\n"),
+            "prizes[2].stock: 1000000000001 exceeds 1000000000000",
+        ),
+        (
+            demo_with("min_growth = 2000", "min_growth = 1000000000001"),
+            "levels[3].min_growth: 1000000000001 exceeds 1000000000000",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(problems(&text), [expected]);
+    }
+    // At the bounds, valid.
+    assert!(
+        problems(&demo_with(
+            "points_per_scan = 10",
+            "points_per_scan = 1000000000"
+        ))
+        .is_empty()
+    );
+    assert!(problems(&demo_with("value = 50\n", "value = 1000000000\n")).is_empty());
+}
