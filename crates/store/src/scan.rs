@@ -538,7 +538,11 @@ impl Store {
             return Ok(true);
         }
         let lease = self.keys.allot_lease(&lane_tag(campaign, lanes, 0));
-        let token = format!("{}:{}", std::process::id(), table.revision);
+        // Unique to this attempt, so no other process can release it.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let token = format!("{}:{}:{nanos}", std::process::id(), table.revision);
         let acquired: Option<String> = redis::cmd("SET")
             .arg(&lease)
             .arg(&token)
