@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use yima_campaign::{Campaign, CampaignFile, DrawSecret, RecordedDraw};
+use yima_campaign::{Campaign, DrawSecret, RecordedDraw};
 use yima_gateway::{Clock, Gateway};
 use yima_ledger::{Applied, Ledger, NewBatch};
 use yima_store::Store;
@@ -170,8 +170,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 .campaign_at(&campaign, revision)
                 .await?
                 .with_context(|| format!("campaign {campaign} has no revision {revision}"))?;
-            let file: CampaignFile = serde_json::from_str(&stored.definition_json)?;
-            let rules = Campaign::validate(file)
+            let rules = Campaign::from_definition_json(&stored.definition_json)
                 .map_err(|_| anyhow::anyhow!("stored revision {revision} does not validate"))?;
             let none = |id: &str| {
                 if id.is_empty() {

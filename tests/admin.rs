@@ -333,13 +333,7 @@ async fn a_cut_catalog_listener_reloads_and_sees_a_batch_voided_meanwhile() {
         .fetch_one(&mut db)
         .await
         .expect("terminate");
-    gateway
-        .until_catalog("the batch voided", |catalog| {
-            catalog
-                .cached_batch(batch)
-                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
-        })
-        .await;
+    gateway.until_batch_void(batch).await;
     assert_eq!(
         status(&gateway.scan(&codes[1], "wang", "consumer").await.1),
         "batch_void"

@@ -91,22 +91,24 @@ async fn across_lanes_a_retry_repeats_a_taken_code_is_refused_and_a_limit_gives_
     assert!(stdout(&audit).contains("MATCH"), "{}", stdout(&audit));
 }
 
+/// One gift, every scan wins it while any is left, over two lanes.
+fn two_lanes(stock: u32) -> String {
+    campaign(
+        100,
+        "lanes = 2",
+        &format!(
+            "[[prizes]]\nid = \"gift\"\nname = \"Gift\"\nkind = \"item\"\nvalue = 100\nstock = {stock}\nodds = [1000000, 1000000]\n"
+        ),
+    )
+}
+
 /// Finding 15.2: lowering a laned campaign's stock subtracted each lane's change in
 /// share even from a lane that had already awarded more than its new share, so the
 /// other lanes could award past the stock; and a gateway still on the old revision put
 /// the old shares back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
-    let rules = |stock: u32| {
-        campaign(
-            100,
-            "lanes = 2",
-            &format!(
-                "[[prizes]]\nid = \"gift\"\nname = \"Gift\"\nkind = \"item\"\nvalue = 100\nstock = {stock}\nodds = [1000000, 1000000]\n"
-            ),
-        )
-    };
-    let gateway = TestGateway::start(&rules(10), Clock::fixed(june_first())).await;
+    let gateway = TestGateway::start(&two_lanes(10), Clock::fixed(june_first())).await;
     let (_, codes) = gateway.batch(40, None).await;
     let mut codes = codes.into_iter();
     let first = "wang";
@@ -131,15 +133,7 @@ async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
     assert_eq!(awarded().await, 8);
 
     // Down to exactly what is awarded: nothing more may be won, in either lane.
-    let (code, body) = gateway
-        .post("/v1/admin/campaigns", rules(8), Some(ADMIN_TOKEN))
-        .await;
-    assert_eq!(code, 200, "{body}");
-    gateway
-        .until_catalog("revision 2", |catalog| {
-            catalog.campaign("test").is_some_and(|c| c.revision == 2)
-        })
-        .await;
+    gateway.apply_and_wait(two_lanes(8)).await;
     for member in [second.as_str(), first, second.as_str()] {
         let code = codes.next().expect("code");
         assert_eq!(
@@ -150,7 +144,7 @@ async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
     assert_eq!(awarded().await, 8);
 
     // A process still on revision 1 changes nothing.
-    let old = yima_campaign::Campaign::from_toml(&rules(10)).expect("valid");
+    let old = yima_campaign::Campaign::from_toml(&two_lanes(10)).expect("valid");
     let store = gateway.store().await;
     assert!(
         store
@@ -165,15 +159,7 @@ async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
     );
 
     // Raised to 12: exactly 4 more, wherever they are scanned.
-    let (code, body) = gateway
-        .post("/v1/admin/campaigns", rules(12), Some(ADMIN_TOKEN))
-        .await;
-    assert_eq!(code, 200, "{body}");
-    gateway
-        .until_catalog("revision 3", |catalog| {
-            catalog.campaign("test").is_some_and(|c| c.revision == 3)
-        })
-        .await;
+    gateway.apply_and_wait(two_lanes(12)).await;
     let mut won = 0;
     for _ in 0..8 {
         let code = codes.next().expect("code");
@@ -214,16 +200,7 @@ async fn lowering_laned_stock_never_lets_the_lanes_award_past_it() {
 /// are: upgrading adds no stock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allotments_of_the_per_lane_scheme_are_taken_over_without_adding_stock() {
-    let rules = |stock: u32| {
-        campaign(
-            100,
-            "lanes = 2",
-            &format!(
-                "[[prizes]]\nid = \"gift\"\nname = \"Gift\"\nkind = \"item\"\nvalue = 100\nstock = {stock}\nodds = [1000000, 1000000]\n"
-            ),
-        )
-    };
-    let gateway = TestGateway::start(&rules(4), Clock::fixed(june_first())).await;
+    let gateway = TestGateway::start(&two_lanes(4), Clock::fixed(june_first())).await;
     let store = gateway.store().await;
     let mut redis = gateway.redis().await;
     let lane = |n: u16| {
@@ -231,21 +208,18 @@ async fn allotments_of_the_per_lane_scheme_are_taken_over_without_adding_stock()
             .keys()
             .awarded(&yima_campaign::lanes::lane_tag("test", 2, n))
     };
-    let allotments = |redis: &mut redis::aio::MultiplexedConnection| {
+    // Each lane's allotment of the gift, in lane order.
+    let reader = redis.clone();
+    let allotments = || {
+        let mut redis = reader.clone();
         let keys = [lane(0), lane(1)];
-        let mut redis = redis.clone();
         async move {
-            let mut sums = Vec::new();
-            for key in keys {
-                let allot: i64 = redis::cmd("HGET")
-                    .arg(&key)
-                    .arg("allot:gift")
-                    .query_async(&mut redis)
-                    .await
-                    .expect("allot");
-                sums.push(allot);
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.hget(key, "allot:gift");
             }
-            sums
+            let allotted: Vec<i64> = pipe.query_async(&mut redis).await.expect("allot");
+            allotted
         }
     };
     for n in 0..2 {
@@ -259,20 +233,20 @@ async fn allotments_of_the_per_lane_scheme_are_taken_over_without_adding_stock()
             .await
             .expect("old scheme");
     }
-    let four = yima_campaign::Campaign::from_toml(&rules(4)).expect("valid");
+    let four = yima_campaign::Campaign::from_toml(&two_lanes(4)).expect("valid");
     assert!(
         store
             .allot(&yima_store::ScanTable::new(&four, 1))
             .await
             .expect("allot")
     );
-    assert_eq!(allotments(&mut redis).await, [2, 2]);
-    let six = yima_campaign::Campaign::from_toml(&rules(6)).expect("valid");
+    assert_eq!(allotments().await, [2, 2]);
+    let six = yima_campaign::Campaign::from_toml(&two_lanes(6)).expect("valid");
     assert!(
         store
             .allot(&yima_store::ScanTable::new(&six, 2))
             .await
             .expect("allot")
     );
-    assert_eq!(allotments(&mut redis).await, [3, 3]);
+    assert_eq!(allotments().await, [3, 3]);
 }

@@ -321,21 +321,7 @@ async fn void_batches_and_closed_campaigns_redeem_nothing() {
     let clock = Clock::fixed(june_first());
     let gateway = TestGateway::start(&campaign(30, "", NO_PRIZES), clock.clone()).await;
     let (batch, codes) = gateway.batch(3, None).await;
-    let (status_code, _) = gateway
-        .post(
-            &format!("/v1/admin/batches/{batch}/void"),
-            "",
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(status_code, 200);
-    gateway
-        .until_catalog("the batch voided", |catalog| {
-            catalog
-                .cached_batch(batch)
-                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
-        })
-        .await;
+    gateway.void_batch(batch).await;
     assert_eq!(
         status(&gateway.scan(&codes[0], "wang", "consumer").await.1),
         "batch_void"
@@ -496,21 +482,7 @@ async fn a_retry_after_the_end_or_a_void_is_still_the_stored_answer() {
     );
 
     clock.set(june_first());
-    let (code, _) = gateway
-        .post(
-            &format!("/v1/admin/batches/{batch}/void"),
-            "",
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(code, 200);
-    gateway
-        .until_catalog("the batch voided", |catalog| {
-            catalog
-                .cached_batch(batch)
-                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
-        })
-        .await;
+    gateway.void_batch(batch).await;
     assert_eq!(gateway.scan(&codes[1], "wang", "consumer").await.1, other);
     assert_eq!(
         status(&gateway.scan(&codes[2], "wang", "consumer").await.1),

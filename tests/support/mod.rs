@@ -646,9 +646,10 @@ impl TestGateway {
                 .await
                 .expect("campaign row");
         let secret = yima_campaign::DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
-        let file: yima_campaign::CampaignFile =
-            serde_json::from_str(&definition).expect("definition");
-        (secret, Campaign::validate(file).expect("valid"))
+        (
+            secret,
+            Campaign::from_definition_json(&definition).expect("valid"),
+        )
     }
 
     /// Runs rounds until one finds nothing to do (at most 1,000 rounds).
@@ -689,6 +690,45 @@ impl TestGateway {
             .env("YIMA_REDIS_URL", &self.redis_url)
             .env("YIMA_KEY_PREFIX", &self.prefix);
         command
+    }
+
+    /// Voids a batch through the admin route and waits until the catalog has it void.
+    pub async fn void_batch(&self, batch: u32) {
+        let (status, body) = self
+            .post(
+                &format!("/v1/admin/batches/{batch}/void"),
+                "",
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.until_batch_void(batch).await;
+    }
+
+    /// Waits until the catalog holds `batch` as void.
+    pub async fn until_batch_void(&self, batch: u32) {
+        self.until_catalog("the batch voided", |catalog| {
+            catalog
+                .cached_batch(batch)
+                .is_some_and(|b| b.status == yima_ledger::BatchStatus::Void)
+        })
+        .await;
+    }
+
+    /// Applies a campaign file through the admin route and waits until the catalog
+    /// serves the revision it became.
+    pub async fn apply_and_wait(&self, campaign_toml: String) {
+        let (status, body) = self
+            .post("/v1/admin/campaigns", campaign_toml, Some(ADMIN_TOKEN))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let revision = json(&body)["revision"].as_i64().expect("a new revision");
+        self.until_catalog(&format!("revision {revision}"), |catalog| {
+            catalog
+                .campaign("test")
+                .is_some_and(|c| i64::from(c.revision) == revision)
+        })
+        .await;
     }
 
     /// Stores a campaign as `yima campaign apply` would, at this gateway's clock.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use yima_campaign::{Campaign, CampaignFile, DrawSecret, Multipliers};
+use yima_campaign::{Campaign, DrawSecret, Multipliers};
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
@@ -37,16 +37,14 @@ pub struct LoadedCampaign {
 
 impl LoadedCampaign {
     fn from_stored(stored: StoredCampaign) -> Result<Self, String> {
-        let file: CampaignFile = serde_json::from_str(&stored.definition_json)
-            .map_err(|e| format!("stored definition: {e}"))?;
-        let id = file.id.clone();
-        let campaign = Campaign::validate(file).map_err(|problems| {
-            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            format!(
-                "stored campaign {id} no longer validates: {}",
-                problems.join("; ")
-            )
-        })?;
+        let campaign =
+            Campaign::from_definition_json(&stored.definition_json).map_err(|problems| {
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                format!(
+                    "a stored campaign no longer validates: {}",
+                    problems.join("; ")
+                )
+            })?;
         let table = ScanTable::new(&campaign, stored.revision);
         let mut combinations: Vec<Multipliers> = Vec::new();
         let mut boosted_days = HashMap::new();

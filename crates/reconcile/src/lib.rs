@@ -10,7 +10,7 @@ mod state;
 
 use jiff::Timestamp;
 use yima_campaign::lanes::member_lane;
-use yima_campaign::{Campaign, CampaignFile, Role};
+use yima_campaign::{Campaign, Role};
 use yima_ledger::{Ledger, LedgerError, SettledRecord};
 use yima_store::{Entry, ScanEvent, Store, StoreError};
 
@@ -328,9 +328,7 @@ async fn rules_at(ledger: &Ledger, campaign: &str) -> Result<(Campaign, i32), Re
         .campaign(campaign)
         .await?
         .ok_or_else(|| ReconcileError::UnknownCampaign(campaign.to_string()))?;
-    let file: CampaignFile = serde_json::from_str(&stored.definition_json)
-        .map_err(|e| ReconcileError::Invalid(format!("stored campaign {campaign}: {e}")))?;
-    let rules = Campaign::validate(file).map_err(|_| {
+    let rules = Campaign::from_definition_json(&stored.definition_json).map_err(|_| {
         ReconcileError::Invalid(format!("stored campaign {campaign} does not validate"))
     })?;
     Ok((rules, stored.revision))

@@ -175,14 +175,23 @@ pub(crate) async fn allotments(
     rules: &yima_campaign::Campaign,
 ) -> Result<std::collections::BTreeMap<String, i64>, ReconcileError> {
     let mut connection = store.connection();
+    let fields: Vec<String> = rules
+        .file
+        .prizes
+        .iter()
+        .map(|prize| format!("allot:{}", prize.id))
+        .collect();
     let mut sums = std::collections::BTreeMap::new();
+    if fields.is_empty() {
+        return Ok(sums);
+    }
     for tag in rules.lane_tags() {
-        for prize in &rules.file.prizes {
-            let allot: Option<i64> = redis::cmd("HGET")
-                .arg(store.keys().awarded(&tag))
-                .arg(format!("allot:{}", prize.id))
-                .query_async(&mut connection)
-                .await?;
+        let allotted: Vec<Option<i64>> = redis::cmd("HMGET")
+            .arg(store.keys().awarded(&tag))
+            .arg(&fields)
+            .query_async(&mut connection)
+            .await?;
+        for (prize, allot) in rules.file.prizes.iter().zip(allotted) {
             *sums.entry(prize.id.clone()).or_default() += allot.unwrap_or(0);
         }
     }
