@@ -25,6 +25,7 @@ yima_create_db "$run_dir" yima
 export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$(cut -d' ' -f1 "$run_dir/ports")/yima"
 export YIMA_REDIS_URL="redis://127.0.0.1:$(cut -d' ' -f2 "$run_dir/ports")"
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
+export YIMA_DRAW_KEYS_FILE=config/dev-draw-keys.txt
 
 cargo build --release --locked --quiet
 yima=target/release/yima

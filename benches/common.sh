@@ -29,6 +29,7 @@ export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
 export YIMA_HTTP_LISTEN="127.0.0.1:$http_port"
 export YIMA_KEY_PREFIX=bench
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
+export YIMA_DRAW_KEYS_FILE=config/dev-draw-keys.txt
 export RUST_LOG=warn
 
 psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima -tAq "$@"; }

@@ -96,6 +96,9 @@ pub enum CampaignCommand {
         /// The campaign file.
         file: PathBuf,
     },
+    /// Seal every stored draw secret under the newest draw key (after adding a key
+    /// with a higher id to `YIMA_DRAW_KEYS`); then the old key can be removed.
+    Reseal,
 }
 
 /// `yima batch ...`

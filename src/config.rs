@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
+use yima_campaign::DrawKeyRing;
 use yima_code::KeyRing;
 
 /// Every setting, by section. Each key can be overridden by `YIMA_<SECTION>_<KEY>`.
@@ -24,6 +25,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Code signing and printing.
     pub code: CodeConfig,
+    /// The keys draw secrets are sealed under.
+    pub draw: DrawConfig,
     /// Cash payouts through the payment webhook.
     pub payouts: PayoutsConfig,
     /// Scan rate limits.
@@ -112,6 +115,18 @@ impl Default for CodeConfig {
             url_prefix: "https://yima.example/s/".into(),
         }
     }
+}
+
+/// `[draw]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrawConfig {
+    /// `YIMA_DRAW_KEYS`: `id:hex` pairs of 32-byte keys; the highest id seals new
+    /// draw secrets, every one opens them. Gateways, `campaign apply`, `audit` and
+    /// `migrate` need them; the settlement worker does not.
+    pub keys: Option<Secret>,
+    /// `YIMA_DRAW_KEYS_FILE`: a file of `id:hex` lines, for keys kept outside the env.
+    pub keys_file: Option<PathBuf>,
 }
 
 /// `[payouts]`
@@ -286,8 +301,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-const SECTIONS: [&str; 7] = [
-    "postgres", "redis", "http", "admin", "code", "payouts", "limits",
+const SECTIONS: [&str; 8] = [
+    "postgres", "redis", "http", "admin", "code", "draw", "payouts", "limits",
 ];
 
 impl Config {
@@ -333,6 +348,7 @@ impl Config {
         for (name, secret) in [
             ("admin.token (YIMA_ADMIN_TOKEN)", &self.admin.token),
             ("code.keys (YIMA_CODE_KEYS)", &self.code.keys),
+            ("draw.keys (YIMA_DRAW_KEYS)", &self.draw.keys),
             (
                 "payouts.webhook_url (YIMA_PAYOUTS_WEBHOOK_URL)",
                 &self.payouts.webhook_url,
@@ -399,5 +415,19 @@ impl Config {
             }
         };
         KeyRing::parse(&spec).context("invalid code keys")
+    }
+
+    /// The draw keys from `draw.keys` or `draw.keys_file`; an error says how to set them.
+    pub fn draw_keys(&self) -> anyhow::Result<DrawKeyRing> {
+        let spec = match (&self.draw.keys, &self.draw.keys_file) {
+            (Some(keys), _) => keys.expose().to_string(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read draw keys file {}", file.display()))?,
+            (None, None) => bail!(
+                "no draw keys: set YIMA_DRAW_KEYS=id:hex[,id:hex...] or YIMA_DRAW_KEYS_FILE \
+                 (32-byte keys; draw secrets are stored sealed under them)"
+            ),
+        };
+        DrawKeyRing::parse(&spec).context("invalid draw keys")
     }
 }

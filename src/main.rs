@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use yima_campaign::{Campaign, DrawSecret, RecordedDraw};
-use yima_gateway::{Clock, Gateway};
+use yima_campaign::{Campaign, RecordedDraw};
+use yima_gateway::{Clock, Gateway, Reseal};
 use yima_ledger::{Applied, Ledger, NewBatch};
 use yima_store::Store;
 
@@ -60,8 +60,32 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
     let ledger = || Ledger::connect(config.postgres.url.expose());
     match command {
         Command::Migrate => {
-            ledger().await?.migrate().await?;
+            let ledger = ledger().await?;
+            ledger.migrate().await?;
+            // Secrets stored before sealing existed are sealed now; without keys that
+            // is an error only if there are such secrets.
+            let keys = config.draw_keys().ok();
+            let sealed =
+                yima_gateway::reseal_secrets(&ledger, keys.as_ref(), Reseal::Plain).await?;
+            if sealed.resealed > 0 {
+                tracing::info!(
+                    campaigns = sealed.resealed,
+                    "sealed draw secrets stored in the clear"
+                );
+            }
             tracing::info!("schema is up to date");
+        }
+        Command::Campaign(CampaignCommand::Reseal) => {
+            let keys = config.draw_keys()?;
+            let done =
+                yima_gateway::reseal_secrets(&ledger().await?, Some(&keys), Reseal::NotCurrent)
+                    .await?;
+            eprintln!(
+                "resealed {} of {} campaign draw secret(s) under draw key {}",
+                done.resealed,
+                done.campaigns,
+                keys.sealing_id()
+            );
         }
         Command::Campaign(CampaignCommand::Apply { file }) => {
             let text = std::fs::read_to_string(&file)
@@ -84,6 +108,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             let applied = yima_gateway::apply_campaign(
                 &ledger().await?,
                 &store(&config).await?,
+                &config.draw_keys()?,
                 &campaign,
                 jiff::Timestamp::now(),
             )
@@ -172,6 +197,14 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 .with_context(|| format!("campaign {campaign} has no revision {revision}"))?;
             let rules = Campaign::from_definition_json(&stored.definition_json)
                 .map_err(|_| anyhow::anyhow!("stored revision {revision} does not validate"))?;
+            let secret = config.draw_keys()?.open(&campaign, &stored.sealed_secret)?;
+            let effective = ledger
+                .revisions(&campaign)
+                .await?
+                .into_iter()
+                .find(|r| r.revision == revision)
+                .and_then(|r| jiff::Timestamp::from_millisecond(r.effective_at_ms).ok())
+                .map_or_else(String::new, |at| format!(", in force from {at}"));
             let none = |id: &str| {
                 if id.is_empty() {
                     "no_prize".to_string()
@@ -180,7 +213,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             };
             println!("scan      {} ({source})", record.scan_id);
-            println!("campaign  {campaign} revision {revision}");
+            println!("campaign  {campaign} revision {revision}{effective}");
             println!(
                 "code      batch {} serial {} role {}",
                 record.batch,
@@ -188,8 +221,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 record.role.as_str()
             );
             println!("member    {member} at level {}", record.level);
-            match yima_campaign::audit(&rules, &DrawSecret::from_bytes(stored.draw_secret), &record)
-            {
+            match yima_campaign::audit(&rules, &secret, &record) {
                 Ok(audited) => {
                     println!(
                         "draw      {} of 1000000 (recomputed from the draw secret)",
@@ -322,8 +354,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 payouts.await.context("payout dispatcher stopped")?;
             }
             eprintln!(
-                "settled {}, redelivered {}, rejected {}, malformed {}",
-                totals.settled, totals.redelivered, totals.rejected, totals.malformed
+                "settled {}, redelivered {}, rejected {}, dead letters {}",
+                totals.settled, totals.redelivered, totals.rejected, totals.dead_letters
             );
         }
         Command::Gateway { workers } => {
@@ -335,9 +367,17 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
             }
             let handle = metrics::install()?;
-            let gateway = Gateway::new(ring, store, ledger.clone(), Clock::system(), token)
-                .with_metrics(std::sync::Arc::new(move || handle.render()))
-                .with_limits(config.limits.limits());
+            let draw_keys = config.draw_keys()?;
+            let gateway = Gateway::new(
+                ring,
+                draw_keys,
+                store,
+                ledger.clone(),
+                Clock::system(),
+                token,
+            )
+            .with_metrics(std::sync::Arc::new(move || handle.render()))
+            .with_limits(config.limits.limits());
             gateway.catalog().load_all(&ledger).await?;
             tokio::spawn(
                 gateway

@@ -101,7 +101,7 @@ async fn the_gateway_exports_what_ops_watch() {
     let dashboard = json(&read(&repo().join("deploy/grafana/yima.json")));
     let lazy = [
         "yima_payouts_total",
-        "yima_settle_malformed_total",
+        "yima_settle_dead_letters_total",
         "yima_settle_rejected_duplicates_total",
     ];
     let mut plotted = 0;

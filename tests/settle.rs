@@ -590,3 +590,64 @@ fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
         request_id: None,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_entry_is_set_aside_with_its_payload_and_never_pins_the_stream() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(2, None).await;
+    let stream = format!("{}:{{test}}:events", gateway.prefix);
+    let mut connection = gateway.redis().await;
+    assert_eq!(gateway.scan(&codes[0], "wang", "consumer").await.0, 200);
+    let bad_id: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("event")
+        .arg(r#"{"v": 1, "scan_id": "half-written"#)
+        .query_async(&mut connection)
+        .await
+        .expect("xadd");
+    assert_eq!(gateway.scan(&codes[1], "li", "consumer").await.0, 200);
+
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM scans").await,
+        2,
+        "the scans on either side of the bad entry are settled"
+    );
+    let (stored_stream, reason, payload): (String, String, String) = sqlx::query_as(
+        "SELECT stream, reason, payload->>'event' FROM dead_letters WHERE stream_id = $1",
+    )
+    .bind(&bad_id)
+    .fetch_one(&mut gateway.db.connect().await)
+    .await
+    .expect("the bad entry is a dead letter");
+    assert_eq!(stored_stream, "test");
+    assert!(reason.contains("malformed scan event"), "{reason}");
+    assert_eq!(payload, r#"{"v": 1, "scan_id": "half-written"#);
+    let pending: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(yima_store::SETTLE_GROUP)
+        .query_async(&mut connection)
+        .await
+        .expect("xpending");
+    assert_eq!(pending.0, 0, "nothing is left pending, so trim can pass it");
+    assert_eq!(
+        worker.totals().dead_letters,
+        1,
+        "counted once however often it is delivered"
+    );
+
+    let output = gateway
+        .yima()
+        .args(["reconcile", "--campaign", "test"])
+        .output()
+        .expect("yima reconcile");
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(&output));
+    assert!(
+        out.contains(&format!("stream test entry {bad_id} is a dead letter")),
+        "{out}"
+    );
+}

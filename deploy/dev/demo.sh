@@ -32,6 +32,7 @@ export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
 export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
 export YIMA_HTTP_LISTEN="$listen"
 export YIMA_CODE_KEYS_FILE=${YIMA_CODE_KEYS_FILE:-config/dev-code-keys.txt}
+export YIMA_DRAW_KEYS_FILE=${YIMA_DRAW_KEYS_FILE:-config/dev-draw-keys.txt}
 export YIMA_ADMIN_TOKEN=${YIMA_ADMIN_TOKEN:-demo-admin-token}
 
 cargo build --release --locked --quiet

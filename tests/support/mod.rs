@@ -12,6 +12,8 @@ use sqlx::{Connection, PgConnection};
 
 /// The development key the demo uses; tests verify generated codes with it.
 pub const DEV_KEYS: &str = "config/dev-code-keys.txt";
+/// The development draw key: tests seal and open draw secrets with it.
+pub const DEV_DRAW_KEYS: &str = "config/dev-draw-keys.txt";
 
 fn server_url() -> String {
     std::env::var("YIMA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
@@ -78,6 +80,7 @@ impl TestDb {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("YIMA_POSTGRES_URL", &self.url)
             .env("YIMA_CODE_KEYS_FILE", DEV_KEYS)
+            .env("YIMA_DRAW_KEYS_FILE", DEV_DRAW_KEYS)
             // `campaign apply` reads what a stored campaign has awarded from Redis.
             .env("YIMA_REDIS_URL", redis_url())
             .env("YIMA_KEY_PREFIX", &self.name)
@@ -148,6 +151,11 @@ pub fn repo() -> PathBuf {
 pub fn key_ring() -> yima_code::KeyRing {
     let text = std::fs::read_to_string(repo().join(DEV_KEYS)).expect("dev keys");
     yima_code::KeyRing::parse(&text).expect("dev keys parse")
+}
+
+pub fn draw_keys() -> yima_campaign::DrawKeyRing {
+    let text = std::fs::read_to_string(repo().join(DEV_DRAW_KEYS)).expect("dev draw keys");
+    yima_campaign::DrawKeyRing::parse(&text).expect("dev draw keys parse")
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -318,11 +326,12 @@ impl TestGateway {
         let store = Store::connect(redis_url, &prefix, std::time::Duration::from_secs(10))
             .await
             .expect("redis");
-        yima_gateway::apply_campaign(&ledger, &store, &campaign, clock.now())
+        yima_gateway::apply_campaign(&ledger, &store, &draw_keys(), &campaign, clock.now())
             .await
             .expect("apply campaign");
         let gateway = Gateway::new(
             key_ring(),
+            draw_keys(),
             store,
             ledger.clone(),
             clock.clone(),
@@ -645,7 +654,9 @@ impl TestGateway {
                 .fetch_one(&mut self.db.connect().await)
                 .await
                 .expect("campaign row");
-        let secret = yima_campaign::DrawSecret::from_bytes(secret.try_into().expect("32 bytes"));
+        let secret = draw_keys()
+            .open("test", &secret)
+            .expect("the stored secret opens");
         (
             secret,
             Campaign::from_definition_json(&definition).expect("valid"),
@@ -739,6 +750,7 @@ impl TestGateway {
         yima_gateway::apply_campaign(
             &self.ledger,
             &self.store().await,
+            &draw_keys(),
             campaign,
             self.clock.now(),
         )

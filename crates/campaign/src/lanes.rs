@@ -27,6 +27,11 @@ pub fn lane_tag(campaign: &str, lanes: u16, lane: u16) -> Cow<'_, str> {
     }
 }
 
+/// The campaign a lane tag belongs to (ids never hold a `/`).
+pub fn campaign_of(tag: &str) -> &str {
+    tag.split_once('/').map_or(tag, |(campaign, _)| campaign)
+}
+
 /// Every lane's tag, in lane order.
 pub fn lane_tags(campaign: &str, lanes: u16) -> Vec<String> {
     (0..lanes.max(1))

@@ -12,7 +12,9 @@ mod change;
 mod draw;
 pub mod lanes;
 mod mall;
+mod parse;
 pub mod request;
+mod seal;
 
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};
@@ -20,6 +22,7 @@ pub use calendar::{Boost, MAX_BOOST_PERCENT, Multipliers};
 pub use change::Progress;
 pub use draw::{BadDrawSecret, DrawSecret, OddsTable, Role};
 pub use mall::{MallItem, Refusal};
+pub use seal::{DrawKeyError, DrawKeyRing, SEALED_LEN, UnsealError};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -286,16 +289,26 @@ impl Campaign {
         lanes::lane_tags(&self.file.id, self.file.lanes)
     }
 
-    /// Parses and validates a campaign file.
+    /// Parses and validates a campaign file, listing every problem: values of the
+    /// wrong type and broken rules alike.
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
-        let file: CampaignFile = toml::from_str(text).map_err(|error| {
-            // toml's message names the line, the column and the key.
-            vec![Problem {
-                path: String::new(),
-                message: error.to_string().trim().to_string(),
-            }]
-        })?;
-        Self::validate(file)
+        let read = parse::read(text);
+        let Some(file) = read.file.clone() else {
+            return Err(read.problems);
+        };
+        match Self::validate(file) {
+            Ok(campaign) if read.problems.is_empty() => Ok(campaign),
+            Ok(_) => Err(read.problems),
+            Err(rule_problems) => {
+                let mut problems = read.problems.clone();
+                problems.extend(
+                    rule_problems
+                        .into_iter()
+                        .filter(|problem| !read.is_patched(&problem.path)),
+                );
+                Err(problems)
+            }
+        }
     }
 
     /// A campaign from its stored definition (the JSON of [`Campaign::definition_json`]),

@@ -420,3 +420,47 @@ fn values_the_scan_script_adds_up_are_bounded() {
     );
     assert!(problems(&demo_with("value = 50\n", "value = 1000000000\n")).is_empty());
 }
+
+#[test]
+fn every_problem_is_listed_whatever_the_mix_of_type_and_rule_errors() {
+    let extra_levels: String = (5..=7)
+        .map(|n| {
+            format!(
+                "[[levels]]\nname = \"level-{n}\"\nmin_growth = {}\n\n",
+                n * 1000
+            )
+        })
+        .collect();
+    let text = DEMO
+        .replacen("stock = 100\n", "stock = -1\n", 1)
+        .replacen("2026-01-01T00:00:00+08:00", "2026-13-01T00:00:00+08:00", 1)
+        .replacen("\"Asia/Shanghai\"", "\"Mars/Olympus\"", 1)
+        .replacen("value = 299900", "value = 5000001", 1)
+        .replacen("kind = \"cash\"", "kind = \"voucher\"", 1)
+        .replacen("daily_scan_limit", "daily_scan_limt", 1)
+        .replacen("[[prizes]]", &format!("{extra_levels}[[prizes]]"), 1);
+    let found = problems(&text);
+    for path in [
+        "prizes[0].stock: invalid value: integer `-1`",
+        "prizes[1].kind: unknown variant `voucher`",
+        "daily_scan_limt: unknown field",
+        "daily_scan_limit: is required",
+        "starts_at: ",
+        "timezone: ",
+        "levels: ",
+        "prizes[0].value: ",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(path)),
+            "{path:?} missing from {found:#?}"
+        );
+    }
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.starts_with("daily_scan_limit: ") && !p.contains("required")),
+        "no rule problem about a placeholder: {found:#?}"
+    );
+    // A file that is not TOML at all is one problem: where the syntax breaks.
+    assert_eq!(problems("id = \"x\n").len(), 1);
+}

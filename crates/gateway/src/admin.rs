@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
-use yima_campaign::{Campaign, Problem, Progress};
+use yima_campaign::{Campaign, DrawKeyRing, DrawSecret, Problem, Progress, UnsealError};
 use yima_ledger::{Applied, CampaignRecord, Expected, Ledger, LedgerError, NewBatch};
 use yima_store::Store;
 
@@ -34,10 +34,12 @@ pub enum ApplyError {
 /// Stores a validated campaign: shared by `yima campaign apply` and the admin route.
 /// An edit of a stored campaign is first checked against what it has done (scans,
 /// awards from Redis's counters, which include the unsettled) and written only if the
-/// campaign is still at the revision checked. A new campaign gets a fresh draw secret.
+/// campaign is still at the revision checked. A new campaign gets a fresh draw secret,
+/// stored sealed under the newest draw key.
 pub async fn apply_campaign(
     ledger: &Ledger,
     store: &Store,
+    draw_keys: &DrawKeyRing,
     campaign: &Campaign,
     now: Timestamp,
 ) -> Result<Applied, ApplyError> {
@@ -71,9 +73,109 @@ pub async fn apply_campaign(
         timezone: campaign.file.timezone.clone(),
         definition_json: campaign.definition_json(),
     };
-    let mut secret = [0u8; 32];
+    let (mut secret, mut nonce) = ([0u8; 32], [0u8; 12]);
     getrandom::fill(&mut secret).map_err(|e| ApplyError::Random(e.to_string()))?;
-    Ok(ledger.apply_campaign(&record, &secret, expected).await?)
+    getrandom::fill(&mut nonce).map_err(|e| ApplyError::Random(e.to_string()))?;
+    let sealed = draw_keys.seal(id, &DrawSecret::from_bytes(secret), nonce);
+    Ok(ledger.apply_campaign(&record, &sealed, expected).await?)
+}
+
+/// What [`reseal_secrets`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Campaigns whose secret was sealed anew.
+    pub resealed: usize,
+    /// Campaigns looked at.
+    pub campaigns: usize,
+}
+
+/// Which stored secrets [`reseal_secrets`] rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reseal {
+    /// Only the secrets stored in the clear before sealing existed: what `migrate`
+    /// does once after the upgrade. A plain secret written later is never sealed.
+    Plain,
+    /// Every secret not sealed under the newest key: a key rotation.
+    NotCurrent,
+}
+
+/// Why stored secrets could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// Postgres failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Secrets need sealing and no draw keys are configured.
+    #[error(
+        "{0} campaign(s) hold a draw secret in the clear: set YIMA_DRAW_KEYS (or YIMA_DRAW_KEYS_FILE) and run this again"
+    )]
+    NoKeys(usize),
+    /// A stored secret does not open with the keys given.
+    #[error("campaign {campaign}: {error}")]
+    Unseal {
+        /// The campaign.
+        campaign: String,
+        /// Why.
+        error: UnsealError,
+    },
+    /// No randomness for a nonce.
+    #[error("cannot generate a nonce: {0}")]
+    Random(String),
+}
+
+/// Seals stored draw secrets (anew) under the newest draw key. The secret itself never
+/// changes, so its published commitment and every recorded draw stay valid. A secret
+/// that does not open stops the run with its campaign named (with no keys, that is
+/// every secret but the plain ones `migrate` seals). Safe to repeat or to run
+/// beside another: each rewrite happens only if the stored bytes are still those read.
+pub async fn reseal_secrets(
+    ledger: &Ledger,
+    keys: Option<&DrawKeyRing>,
+    which: Reseal,
+) -> Result<Resealed, ResealError> {
+    let stored = ledger.stored_secrets().await?;
+    let due: Vec<_> = stored
+        .iter()
+        // A rotation opens every secret, so one that does not open is named even
+        // if it claims the newest key.
+        .filter(|(_, _, listed_plain)| which == Reseal::NotCurrent || *listed_plain)
+        .collect();
+    let mut done = Resealed {
+        resealed: 0,
+        campaigns: stored.len(),
+    };
+    if due.is_empty() {
+        return Ok(done);
+    }
+    let keys = keys.ok_or(ResealError::NoKeys(due.len()))?;
+    for (campaign, sealed, listed_plain) in due {
+        let unseal = |error| ResealError::Unseal {
+            campaign: campaign.clone(),
+            error,
+        };
+        let secret = match (keys.open(campaign, sealed), listed_plain) {
+            (Ok(secret), _) => secret,
+            (Err(UnsealError::Plain), true) => DrawSecret::from_bytes(
+                sealed
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| unseal(UnsealError::Malformed(sealed.len())))?,
+            ),
+            (Err(error), _) => return Err(unseal(error)),
+        };
+        if keys.is_current(sealed) {
+            continue;
+        }
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| ResealError::Random(e.to_string()))?;
+        if ledger
+            .reseal(campaign, sealed, &keys.seal(campaign, &secret, nonce))
+            .await?
+        {
+            done.resealed += 1;
+        }
+    }
+    Ok(done)
 }
 
 pub(crate) fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
@@ -106,6 +208,7 @@ pub async fn apply(
     let applied = apply_campaign(
         &gateway.ledger,
         &gateway.store,
+        &gateway.draw_keys,
         &campaign,
         gateway.clock.now(),
     )

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use yima_campaign::{Campaign, DrawSecret, Multipliers};
+use yima_campaign::{Campaign, DrawKeyRing, DrawSecret, Multipliers};
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
@@ -36,7 +36,7 @@ pub struct LoadedCampaign {
 }
 
 impl LoadedCampaign {
-    fn from_stored(stored: StoredCampaign) -> Result<Self, String> {
+    fn from_stored(stored: StoredCampaign, keys: &DrawKeyRing) -> Result<Self, String> {
         let campaign =
             Campaign::from_definition_json(&stored.definition_json).map_err(|problems| {
                 let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -45,6 +45,11 @@ impl LoadedCampaign {
                     problems.join("; ")
                 )
             })?;
+        // A secret that does not open is never replaced by a guess: the campaign is
+        // left out (scans answer unknown) until an operator fixes the keys.
+        let secret = keys
+            .open(&campaign.file.id, &stored.sealed_secret)
+            .map_err(|error| format!("campaign {}: {error}", campaign.file.id))?;
         let table = ScanTable::new(&campaign, stored.revision);
         let mut combinations: Vec<Multipliers> = Vec::new();
         let mut boosted_days = HashMap::new();
@@ -68,7 +73,7 @@ impl LoadedCampaign {
             table,
             boosted,
             boosted_days,
-            secret: DrawSecret::from_bytes(stored.draw_secret),
+            secret,
         })
     }
 }
@@ -86,6 +91,8 @@ impl LoadedCampaign {
 /// What the gateway knows of campaigns and batches.
 #[derive(Debug)]
 pub struct Catalog {
+    /// Opens the campaigns' sealed draw secrets.
+    keys: DrawKeyRing,
     campaigns: RwLock<HashMap<String, Arc<LoadedCampaign>>>,
     batches: RwLock<HashMap<u32, Arc<Batch>>>,
     loaded: AtomicBool,
@@ -102,9 +109,11 @@ pub const UNKNOWN_BATCH_TTL: Duration = Duration::from_secs(10);
 /// Unknown batch ids remembered at most; past it the memory starts again.
 const MAX_UNKNOWN_BATCHES: usize = 100_000;
 
-impl Default for Catalog {
-    fn default() -> Self {
+impl Catalog {
+    /// An empty catalog whose campaigns' secrets open with `keys`.
+    pub fn new(keys: DrawKeyRing) -> Self {
         Self {
+            keys,
             unknown: std::sync::Mutex::default(),
             campaigns: RwLock::default(),
             batches: RwLock::default(),
@@ -191,7 +200,7 @@ impl Catalog {
     pub async fn load_all(&self, ledger: &Ledger) -> Result<(), LedgerError> {
         let mut campaigns = HashMap::new();
         for stored in ledger.campaigns().await? {
-            match LoadedCampaign::from_stored(stored) {
+            match LoadedCampaign::from_stored(stored, &self.keys) {
                 Ok(loaded) => {
                     campaigns.insert(loaded.campaign.file.id.clone(), Arc::new(loaded));
                 }
@@ -226,7 +235,7 @@ impl Catalog {
         let Some(stored) = ledger.campaign(id).await? else {
             return Ok(());
         };
-        match LoadedCampaign::from_stored(stored) {
+        match LoadedCampaign::from_stored(stored, &self.keys) {
             Ok(loaded) => {
                 tracing::info!(
                     campaign = id,

@@ -25,11 +25,12 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpResponse, HttpServer};
+use yima_campaign::DrawKeyRing;
 use yima_code::KeyRing;
 use yima_ledger::Ledger;
 use yima_store::Store;
 
-pub use admin::{ApplyError, apply_campaign};
+pub use admin::{ApplyError, Reseal, ResealError, Resealed, apply_campaign, reseal_secrets};
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
@@ -40,6 +41,8 @@ pub use token::{BearerToken, EmptyToken};
 /// Everything a request handler needs, shared by all workers.
 pub struct Gateway {
     ring: KeyRing,
+    /// Seals the draw secrets of campaigns created through the admin route.
+    draw_keys: DrawKeyRing,
     store: Store,
     ledger: Ledger,
     /// The scan path's own connections (batches not yet in memory), apart from those
@@ -65,6 +68,7 @@ impl Gateway {
     /// [`Catalog::follow`] before serving so scans find their campaigns.
     pub fn new(
         ring: KeyRing,
+        draw_keys: DrawKeyRing,
         store: Store,
         ledger: Ledger,
         clock: Clock,
@@ -75,7 +79,8 @@ impl Gateway {
             store,
             scan_ledger: ledger.own_pool(SCAN_PATH_CONNECTIONS),
             ledger,
-            catalog: Arc::new(Catalog::default()),
+            catalog: Arc::new(Catalog::new(draw_keys.clone())),
+            draw_keys,
             clock,
             admin_token,
             render_metrics: None,

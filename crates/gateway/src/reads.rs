@@ -156,12 +156,14 @@ pub async fn leaderboard(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `GET /v1/campaigns/{id}`: the public campaign, with the draw commitment and, once
-/// the campaign has ended, the secret itself.
+/// `GET /v1/campaigns/{id}`: the public campaign, with the draw commitment, every
+/// revision of its odds with the time it took effect (so an auditor sees each change
+/// of odds) and, once the campaign has ended, the secret itself.
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, description = "the public campaign with draw_commitment (and draw_secret once ended)"),
-        (status = 404, description = "unknown_campaign")))]
+    responses((status = 200, description = "the public campaign with draw_commitment, revisions (revision, effective_at, levels, prizes, boosts, out_of_stock) and draw_secret once ended"),
+        (status = 404, description = "unknown_campaign"),
+        (status = 503, description = "unavailable (Postgres)")))]
 pub async fn campaign(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -172,6 +174,13 @@ pub async fn campaign(
         .ok_or(ApiError::NotFound("unknown_campaign"))?;
     let file = &loaded.campaign.file;
     let ended = gateway.clock.now() >= loaded.campaign.ends_at;
+    let revisions: Vec<serde_json::Value> = gateway
+        .ledger
+        .revisions(&file.id)
+        .await?
+        .into_iter()
+        .map(|revision| odds_revision(&revision))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
         "id": file.id,
         "name": file.name,
@@ -187,7 +196,26 @@ pub async fn campaign(
         "out_of_stock": file.out_of_stock.as_deref().unwrap_or("no_prize"),
         "draw_commitment": loaded.secret.commitment(),
         "draw_secret": ended.then(|| loaded.secret.to_hex()),
+        "revisions": revisions,
     })))
+}
+
+/// What decides a draw in one revision: levels, prizes with their odds and stock,
+/// boosts and the substitute prize, with the time the revision took effect.
+fn odds_revision(revision: &yima_ledger::Revision) -> serde_json::Value {
+    let definition: serde_json::Value =
+        serde_json::from_str(&revision.definition_json).unwrap_or_default();
+    let field = |name: &str| definition.get(name).cloned();
+    json!({
+        "revision": revision.revision,
+        "effective_at": jiff::Timestamp::from_millisecond(revision.effective_at_ms)
+            .map(|at| at.to_string())
+            .unwrap_or_default(),
+        "levels": field("levels").unwrap_or_else(|| json!([])),
+        "prizes": field("prizes").unwrap_or_else(|| json!([])),
+        "boosts": field("boosts").unwrap_or_else(|| json!([])),
+        "out_of_stock": field("out_of_stock").unwrap_or_else(|| json!("no_prize")),
+    })
 }
 
 /// `GET /v1/campaigns/{id}/stats`

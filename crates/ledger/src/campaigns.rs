@@ -44,11 +44,12 @@ impl Ledger {
     /// Creates or updates a campaign in one statement, if it is still in the
     /// `expected` state (else [`LedgerError::Conflict`]). Applying the same file twice
     /// changes nothing, so `campaign apply` is safe to repeat. A new campaign gets
-    /// `draw_secret`; an existing one keeps the secret it was created with.
+    /// `sealed_secret` (its draw secret, sealed: Postgres never holds it in the clear);
+    /// an existing one keeps the secret it was created with.
     pub async fn apply_campaign(
         &self,
         campaign: &CampaignRecord,
-        draw_secret: &[u8; 32],
+        sealed_secret: &[u8],
         expected: Expected,
     ) -> Result<Applied, LedgerError> {
         let expected_revision = match expected {
@@ -84,7 +85,7 @@ impl Ledger {
         .bind(&campaign.ends_at)
         .bind(&campaign.timezone)
         .bind(&campaign.definition_json)
-        .bind(draw_secret.as_slice())
+        .bind(sealed_secret)
         .bind(expected_revision)
         .fetch_optional(&self.pool)
         .await?;
@@ -117,8 +118,8 @@ pub struct StoredCampaign {
     pub revision: i32,
     /// The validated definition as JSON.
     pub definition_json: String,
-    /// The draw secret.
-    pub draw_secret: [u8; 32],
+    /// The draw secret as stored: sealed (see `yima_campaign::DrawKeyRing`).
+    pub sealed_secret: Vec<u8>,
 }
 
 impl Ledger {
@@ -129,7 +130,7 @@ impl Ledger {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(stored).collect()
+        Ok(rows.into_iter().map(stored).collect())
     }
 
     /// One campaign, after a change notification.
@@ -140,21 +141,16 @@ impl Ledger {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(stored).transpose()
+        Ok(row.map(stored))
     }
 }
 
-fn stored(
-    (revision, definition_json, secret): (i32, String, Vec<u8>),
-) -> Result<StoredCampaign, LedgerError> {
-    let draw_secret = secret
-        .try_into()
-        .map_err(|_| LedgerError::Invalid("a stored draw secret is not 32 bytes".into()))?;
-    Ok(StoredCampaign {
+fn stored((revision, definition_json, sealed_secret): (i32, String, Vec<u8>)) -> StoredCampaign {
+    StoredCampaign {
         revision,
         definition_json,
-        draw_secret,
-    })
+        sealed_secret,
+    }
 }
 
 impl Ledger {
@@ -173,7 +169,66 @@ impl Ledger {
         .bind(revision)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(stored).transpose()
+        Ok(row.map(stored))
+    }
+}
+
+/// One revision of a campaign, as an auditor reads the history of its odds.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Revision {
+    /// The revision number.
+    pub revision: i32,
+    /// When it was stored, in Unix milliseconds: gateways apply it from then on (a
+    /// notification away, and within a full reload at worst).
+    pub effective_at_ms: i64,
+    /// Its whole definition as JSON.
+    pub definition_json: String,
+}
+
+impl Ledger {
+    /// Every revision of a campaign, oldest first.
+    pub async fn revisions(&self, id: &str) -> Result<Vec<Revision>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT revision, (extract(epoch FROM created_at) * 1000)::bigint AS effective_at_ms,
+                    definition::text AS definition_json
+               FROM campaign_revisions WHERE campaign_id = $1 ORDER BY revision",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every campaign's id and stored draw secret, and whether it is one of those
+    /// stored in the clear before sealing existed (listed by the migration that
+    /// introduced sealing): what sealing and resealing walk.
+    pub async fn stored_secrets(&self) -> Result<Vec<(String, Vec<u8>, bool)>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.draw_secret, p.campaign_id IS NOT NULL
+               FROM campaigns c LEFT JOIN plain_draw_secrets p ON p.campaign_id = c.id
+              ORDER BY c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Replaces a campaign's stored secret with the same secret sealed anew, if it is
+    /// still `old` (so two resealing operators never seal over each other's work), and
+    /// takes it off the list of secrets stored in the clear.
+    pub async fn reseal(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE campaigns SET draw_secret = $3 WHERE id = $1 AND draw_secret = $2")
+                .bind(id)
+                .bind(old)
+                .bind(new)
+                .execute(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM plain_draw_secrets WHERE campaign_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

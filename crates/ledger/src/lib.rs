@@ -7,6 +7,7 @@
 
 mod batches;
 mod campaigns;
+mod dead_letters;
 mod downgrades;
 mod mall;
 mod payouts;
@@ -26,7 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
-pub use campaigns::{Applied, CampaignRecord, Expected, StoredCampaign};
+pub use campaigns::{Applied, CampaignRecord, Expected, Revision, StoredCampaign};
+pub use dead_letters::DeadLetter;
 pub use downgrades::GrowthCut;
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
@@ -111,6 +113,15 @@ impl Ledger {
     /// at once (sqlx takes an advisory lock).
     pub async fn migrate(&self) -> Result<(), LedgerError> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Applies migrations up to and including `version` only: how a test builds the
+    /// schema an older release left, to check what the next migration does with it.
+    pub async fn migrate_to(&self, version: i64) -> Result<(), LedgerError> {
+        sqlx::migrate!("./migrations")
+            .run_to(version, &self.pool)
+            .await?;
         Ok(())
     }
 

@@ -154,6 +154,17 @@ pub async fn reconcile(
         };
         let mut differences = postgres.differences(&redis);
         differences.extend(postgres.broken_rules(&redis, &rules, &daily, &allotted));
+        differences.extend(
+            ledger
+                .dead_letters(campaign)
+                .await?
+                .into_iter()
+                .map(|letter| Difference::DeadLetter {
+                    stream: letter.stream,
+                    id: letter.stream_id,
+                    reason: letter.reason,
+                }),
+        );
         return Ok(Report {
             differences,
             settled: record.scans,

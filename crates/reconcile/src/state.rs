@@ -369,6 +369,16 @@ pub enum Difference {
         /// The cap.
         cap: u64,
     },
+    /// A stream entry settlement could not read, set aside in `dead_letters`: a scan
+    /// Redis answered may be missing from Postgres until an operator deals with it.
+    DeadLetter {
+        /// The stream it was on.
+        stream: String,
+        /// Its entry id.
+        id: String,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// A member's counter.
     Member {
         /// Member id.
@@ -439,6 +449,10 @@ impl fmt::Display for Difference {
             } => write!(
                 f,
                 "prize {prize} over its daily cap on {day}: {awarded} awarded, cap is {cap}"
+            ),
+            Self::DeadLetter { stream, id, reason } => write!(
+                f,
+                "stream {stream} entry {id} is a dead letter ({reason}): settle or discard it, then delete its row"
             ),
             Self::Member {
                 member,

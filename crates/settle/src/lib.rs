@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge, histogram};
 
 use tokio::sync::watch;
-use yima_ledger::{Award, Ledger, LedgerError, Redemption, Settled};
+use yima_ledger::{Award, DeadLetter, Ledger, LedgerError, Redemption, Settled};
 use yima_store::{Entry, ScanEvent, StoreError, StreamReader};
 
 /// Registers the worker's metrics with their help text, so they are listed (at zero)
@@ -28,8 +28,8 @@ pub fn describe_metrics() {
         "Second redemptions of a settled code and role (Redis lost state); stored as rejected, never paid."
     );
     metrics::describe_counter!(
-        "yima_settle_malformed_total",
-        "Stream entries that could not be read; left pending."
+        "yima_settle_dead_letters_total",
+        "Stream entries that could not be read: stored in dead_letters and acknowledged."
     );
     metrics::describe_histogram!(
         "yima_settle_batch_size",
@@ -104,8 +104,8 @@ pub struct Totals {
     pub redelivered: u64,
     /// Double redemptions stored as rejected.
     pub rejected: u64,
-    /// Entries that could not be parsed (left pending, logged).
-    pub malformed: u64,
+    /// Entries that could not be parsed, set aside in `dead_letters`.
+    pub dead_letters: u64,
 }
 
 /// One worker.
@@ -137,6 +137,11 @@ impl Worker {
             totals: Totals::default(),
             in_hand: Batch::default(),
         }
+    }
+
+    /// What this worker has done so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
     }
 
     /// Settles until `shutdown` turns true, then finishes the round in hand and returns.
@@ -264,6 +269,10 @@ impl Worker {
             return Ok(read);
         }
         let batch = std::mem::take(&mut self.in_hand);
+        if let Err(error) = self.set_aside(&batch.dead).await {
+            self.in_hand = batch;
+            return Err(error);
+        }
         let started = Instant::now();
         let (written, next) = tokio::join!(
             self.ledger.settle(&batch.redemptions),
@@ -319,30 +328,46 @@ impl Worker {
         if batch.is_empty() {
             return Ok(());
         }
+        self.set_aside(&batch.dead).await?;
         let started = Instant::now();
         let settled = self.ledger.settle(&batch.redemptions).await?;
         self.record(settled, batch.redemptions.len(), started);
         self.ack(batch.acks).await
     }
 
-    /// The entries as redemptions to write; malformed ones are counted, logged and
-    /// left out (they stay pending and are claimed, and logged, again until fixed).
+    /// The entries as redemptions to write, and unreadable ones as dead letters to
+    /// set aside: both are acknowledged once stored, so a bad entry never pins the
+    /// stream.
     fn parse(&mut self, entries: Vec<Entry>) -> Batch {
         let mut batch = Batch::with_capacity(entries.len());
         for entry in entries {
             match entry.event {
-                Ok(event) => {
-                    batch.redemptions.push(redemption(entry.id.clone(), event));
-                    batch.acks.push((entry.campaign, entry.id));
-                }
-                Err(reason) => {
-                    self.totals.malformed += 1;
-                    counter!("yima_settle_malformed_total").increment(1);
-                    tracing::error!(campaign = %entry.campaign, id = %entry.id, %reason, "malformed stream entry");
+                Ok(event) => batch.redemptions.push(redemption(entry.id.clone(), event)),
+                Err(unreadable) => {
+                    tracing::error!(stream = %entry.campaign, id = %entry.id, reason = %unreadable.reason, "unreadable stream entry set aside in dead_letters");
+                    batch.dead.push(DeadLetter {
+                        campaign_id: yima_campaign::lanes::campaign_of(&entry.campaign).to_string(),
+                        stream: entry.campaign.clone(),
+                        stream_id: entry.id.clone(),
+                        reason: unreadable.reason,
+                        payload: unreadable.payload,
+                    });
                 }
             }
+            batch.acks.push((entry.campaign, entry.id));
         }
         batch
+    }
+
+    /// Stores the batch's dead letters, before anything of the batch is acknowledged.
+    async fn set_aside(&mut self, dead: &[DeadLetter]) -> Result<(), SettleError> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let stored = self.ledger.set_aside(dead).await?;
+        self.totals.dead_letters += stored;
+        counter!("yima_settle_dead_letters_total").increment(stored);
+        Ok(())
     }
 
     fn record(&mut self, settled: Settled, size: usize, started: Instant) {
@@ -374,11 +399,13 @@ impl Worker {
     }
 }
 
-/// Redemptions to write in one transaction and the stream entries they came from.
+/// Redemptions to write in one transaction, dead letters to set aside, and the
+/// stream entries they came from.
 #[derive(Default)]
 struct Batch {
     redemptions: Vec<Redemption>,
-    /// (campaign, entry id), acknowledged after the commit.
+    dead: Vec<DeadLetter>,
+    /// (stream, entry id), acknowledged after the commit.
     acks: Vec<(String, String)>,
 }
 
@@ -386,16 +413,18 @@ impl Batch {
     fn with_capacity(capacity: usize) -> Self {
         Self {
             redemptions: Vec::with_capacity(capacity),
+            dead: Vec::new(),
             acks: Vec::with_capacity(capacity),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.redemptions.is_empty()
+        self.acks.is_empty()
     }
 
     fn append(&mut self, mut other: Batch) {
         self.redemptions.append(&mut other.redemptions);
+        self.dead.append(&mut other.dead);
         self.acks.append(&mut other.acks);
     }
 }

@@ -22,7 +22,7 @@ pub use connection::Connection;
 pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
-pub use stream::{Entry, SETTLE_GROUP, StreamReader};
+pub use stream::{Entry, SETTLE_GROUP, StreamReader, Unreadable};
 
 /// Failures talking to Redis.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,39 @@ pub struct Entry {
     /// The entry id, acknowledged after the commit.
     pub id: String,
     /// The parsed event, or why it could not be parsed.
-    pub event: Result<ScanEvent, String>,
+    pub event: Result<ScanEvent, Unreadable>,
+}
+
+/// A stream entry no worker can read: kept whole so that settlement can set it aside
+/// (acknowledged, stored with its payload) instead of letting it pin the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Why it could not be parsed.
+    pub reason: String,
+    /// Its fields as a JSON object of strings, as they were on the stream.
+    pub payload: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Parses an entry's fields, keeping them whole when they do not make an event.
+fn parse_event<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+) -> Result<ScanEvent, Unreadable> {
+    ScanEvent::from_pairs(pairs.clone()).map_err(|error| Unreadable {
+        reason: error.to_string(),
+        payload: serde_json::Value::Object(
+            pairs
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value.into()))
+                .collect(),
+        )
+        .to_string(),
+    })
 }
 
 /// A connection dedicated to one worker's blocking reads.
@@ -379,7 +411,7 @@ fn raw_entries(campaign: &str, items: &redis::Value) -> Vec<Entry> {
             Some(Entry {
                 campaign: campaign.to_string(),
                 id,
-                event: ScanEvent::from_pairs(pairs).map_err(|e| e.to_string()),
+                event: parse_event(pairs.iter().copied()),
             })
         })
         .collect()
@@ -392,7 +424,7 @@ fn entry(campaign: &str, id: String, map: &HashMap<String, redis::Value>) -> Ent
     Entry {
         campaign: campaign.to_string(),
         id,
-        event: ScanEvent::from_pairs(pairs).map_err(|e| e.to_string()),
+        event: parse_event(pairs),
     }
 }
 
