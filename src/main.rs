@@ -367,6 +367,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
             }
             let handle = metrics::install()?;
+            yima_gateway::describe_metrics();
             let draw_keys = config.draw_keys()?;
             let gateway = Gateway::new(
                 ring,

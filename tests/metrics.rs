@@ -123,4 +123,23 @@ async fn the_gateway_exports_what_ops_watch() {
         }
     }
     assert!(plotted >= 12, "{plotted}");
+
+    // Prometheus's own linter accepts the text (help on every series, valid names and
+    // types). deploy/dev/test.sh installs it from Debian's prometheus package.
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (deploy/dev/test.sh installs Debian's prometheus)");
+    std::io::Write::write_all(&mut promtool.stdin.take().expect("stdin"), text.as_bytes())
+        .expect("write metrics");
+    let checked = promtool.wait_with_output().expect("promtool runs");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }

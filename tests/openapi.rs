@@ -96,8 +96,8 @@ async fn the_document_parses_and_lists_every_route_the_gateway_serves() {
             path.replace("{member}", "nobody").replace("{id}", "test")
         );
         let request = match method.as_str() {
-            "get" => gateway.http.get(url),
-            _ => gateway.http.post(url).body("{}"),
+            "get" => gateway.http.get(&url),
+            _ => gateway.http.post(&url).body("{}"),
         };
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
@@ -105,6 +105,30 @@ async fn the_document_parses_and_lists_every_route_the_gateway_serves() {
         assert!(
             !(status == 404 && text == r#"{"error":"not_found"}"#),
             "{method} {path} is routed"
+        );
+        // The other method on the same path: 405 naming the one it takes.
+        let (wrong, allowed) = match method.as_str() {
+            "get" => (reqwest::Method::DELETE, "GET"),
+            _ => (reqwest::Method::GET, "POST"),
+        };
+        let response = gateway
+            .http
+            .request(wrong.clone(), url)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405, "{wrong} {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allowed),
+            "{wrong} {path}"
+        );
+        assert_eq!(
+            response.text().await.expect("body"),
+            r#"{"error":"method_not_allowed"}"#
         );
     }
 }

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../.."
 yima_install_services
 # tests/dashboard.rs drives the ops page in headless Chromium.
 command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
+# promtool (Prometheus's linter) checks what /metrics exports.
+command -v promtool >/dev/null || yima_apt_install prometheus
 run_dir=$(mktemp -d /tmp/yima-test.XXXXXX)
 chmod 755 "$run_dir"
 trap 'yima_stop_services "$run_dir"; yima_stop_cluster "$run_dir"; rm -rf "$run_dir"' EXIT

@@ -225,9 +225,13 @@ pub fn metrics_renderer() -> yima_gateway::RenderMetrics {
         std::sync::OnceLock::new();
     let handle = HANDLE
         .get_or_init(|| {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                 .install_recorder()
-                .expect("one recorder per test process")
+                .expect("one recorder per test process");
+            yima_gateway::describe_metrics();
+            yima_settle::describe_metrics();
+            yima_payout::describe_metrics();
+            handle
         })
         .clone();
     Arc::new(move || handle.render())

@@ -59,6 +59,36 @@ pub struct Gateway {
 /// Postgres connections of the scan path: it asks only for batches not yet in memory.
 const SCAN_PATH_CONNECTIONS: u32 = 4;
 
+/// Registers the gateway's metrics with their help text, so Prometheus (and
+/// `promtool check metrics`) sees what each series means.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "yima_scans_total",
+        "Scan requests answered, by status (won, no_prize, retry and each refusal)."
+    );
+    metrics::describe_counter!(
+        "yima_draw_outcomes_total",
+        "First scans' draw results, by campaign and prize (`none`: no prize)."
+    );
+    metrics::describe_histogram!(
+        "yima_scan_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer a scan request, from its body read to its answer."
+    );
+    metrics::describe_gauge!(
+        "yima_prize_stock_left",
+        "Stock of a prize not yet awarded, per campaign (read from Redis at each scrape)."
+    );
+    metrics::describe_gauge!(
+        "yima_diverted_scans",
+        "Scans from outside their batch's region (窜货), per campaign."
+    );
+    metrics::describe_gauge!(
+        "yima_settle_lag",
+        "Stream entries not yet settled (undelivered plus pending), per campaign."
+    );
+}
+
 /// Renders the process's metrics in Prometheus text format (the binary installs the
 /// recorder; the gateway only asks for the text).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -117,43 +147,64 @@ impl Gateway {
     }
 }
 
-/// Every route of the public contract.
+/// Every route of the public contract. Each path is one resource answering its one
+/// method; any other method gets 405 with `Allow` (not 404: the path exists).
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/v1/scan", web::post().to(scan::scan))
-        .route("/v1/members/{member}", web::get().to(reads::member))
-        .route("/v1/members/{member}/redeem", web::post().to(mall::redeem))
-        .route(
-            "/v1/members/{member}/sign-in",
-            web::post().to(tasks::sign_in),
-        )
-        .route("/v1/campaigns/{id}", web::get().to(reads::campaign))
-        .route("/v1/campaigns/{id}/stats", web::get().to(reads::stats))
-        .route(
-            "/v1/campaigns/{id}/leaderboard",
-            web::get().to(reads::leaderboard),
-        )
-        .route("/v1/admin/campaigns", web::post().to(admin::apply))
-        .route("/v1/admin/batches", web::post().to(admin::create_batch))
-        .route(
+        .service(post("/v1/scan", scan::scan))
+        .service(get("/v1/members/{member}", reads::member))
+        .service(post("/v1/members/{member}/redeem", mall::redeem))
+        .service(post("/v1/members/{member}/sign-in", tasks::sign_in))
+        .service(get("/v1/campaigns/{id}", reads::campaign))
+        .service(get("/v1/campaigns/{id}/stats", reads::stats))
+        .service(get("/v1/campaigns/{id}/leaderboard", reads::leaderboard))
+        .service(post("/v1/admin/campaigns", admin::apply))
+        .service(post("/v1/admin/batches", admin::create_batch))
+        .service(get(
             "/v1/admin/campaigns/{id}/diversions",
-            web::get().to(admin::diversions),
-        )
-        .route(
-            "/v1/admin/batches/{id}/void",
-            web::post().to(admin::void_batch),
-        )
-        .route("/metrics", web::get().to(reads::metrics))
-        .route("/dashboard", web::get().to(dashboard::page))
-        .route("/dashboard/data", web::get().to(dashboard::data))
-        .route("/openapi.json", web::get().to(openapi::openapi))
-        .route("/healthz", web::get().to(reads::healthz))
-        .route("/readyz", web::get().to(reads::readyz))
+            admin::diversions,
+        ))
+        .service(post("/v1/admin/batches/{id}/void", admin::void_batch))
+        .service(get("/metrics", reads::metrics))
+        .service(get("/dashboard", dashboard::page))
+        .service(get("/dashboard/data", dashboard::data))
+        .service(get("/openapi.json", openapi::openapi))
+        .service(get("/healthz", reads::healthz))
+        .service(get("/readyz", reads::readyz))
         .default_service(web::to(|| async {
             HttpResponse::NotFound()
                 .content_type("application/json")
                 .body(r#"{"error":"not_found"}"#)
         }));
+}
+
+/// A path answering `GET` only.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    only("GET", web::resource(path).route(web::get().to(handler)))
+}
+
+/// A path answering `POST` only.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    only("POST", web::resource(path).route(web::post().to(handler)))
+}
+
+fn only(method: &'static str, resource: actix_web::Resource) -> actix_web::Resource {
+    resource.default_service(web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, method))
+            .content_type("application/json")
+            .body(r#"{"error":"method_not_allowed"}"#)
+    }))
 }
 
 /// Starts serving on an already bound listener (tests bind port 0).
