@@ -289,6 +289,11 @@ impl From<Scalar> for Secret {
 }
 
 impl Secret {
+    /// A secret given in code (a test's, or a tool's that builds its `Config` itself).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     /// The value itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -334,7 +339,9 @@ impl Config {
         Ok(config)
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    /// Checks what serde cannot: empty secrets, a webhook without its secret, zero
+    /// limits. [`Config::load`] calls it; so does anything building a `Config` by hand.
+    pub fn check(&self) -> anyhow::Result<()> {
         let prefix = &self.code.url_prefix;
         if prefix
             .chars()
@@ -429,5 +436,70 @@ impl Config {
             ),
         };
         DrawKeyRing::parse(&spec).context("invalid draw keys")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field names a section knows, as serde lists them when refusing an unknown
+    /// one: a field added to the struct appears here by itself.
+    fn fields<T: serde::de::DeserializeOwned + fmt::Debug>() -> Vec<String> {
+        let error = Figment::from(Toml::string("zz_not_a_setting = 1"))
+            .extract::<T>()
+            .expect_err("an unknown key is refused")
+            .to_string();
+        let expected = error.split_once("expected").map_or("", |(_, rest)| rest);
+        // figment quotes serde's list again: keep the quoted words that are names.
+        expected
+            .split('`')
+            .filter(|word| {
+                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_file_documents_every_setting() {
+        let text = std::fs::read_to_string("config/yima.toml").expect("config/yima.toml");
+        let sections: [(&str, Vec<String>); 8] = [
+            ("postgres", fields::<PostgresConfig>()),
+            ("redis", fields::<RedisConfig>()),
+            ("http", fields::<HttpConfig>()),
+            ("admin", fields::<AdminConfig>()),
+            ("code", fields::<CodeConfig>()),
+            ("draw", fields::<DrawConfig>()),
+            ("payouts", fields::<PayoutsConfig>()),
+            ("limits", fields::<LimitsConfig>()),
+        ];
+        let known: Vec<&str> = sections.iter().map(|(name, _)| *name).collect();
+        assert_eq!(known, SECTIONS, "every section of Config is listed here");
+        assert_eq!(
+            fields::<Config>(),
+            SECTIONS,
+            "Config has exactly these sections"
+        );
+        for (section, keys) in &sections {
+            assert!(!keys.is_empty(), "{section}");
+            let body = text
+                .split_once(&format!("\n[{section}]\n"))
+                .map(|(_, rest)| rest.split("\n[").next().unwrap_or(rest))
+                .unwrap_or_else(|| panic!("config/yima.toml has no [{section}]"));
+            for key in keys {
+                let set = body.lines().any(|line| {
+                    let line = line.trim_start_matches('#').trim_start();
+                    line.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+                assert!(set, "config/yima.toml does not document {section}.{key}");
+            }
+        }
+        // And the file as shipped is a valid configuration.
+        let loaded: Config = Figment::from(Toml::string(&text))
+            .extract()
+            .expect("config/yima.toml loads");
+        loaded.check().expect("config/yima.toml is valid");
     }
 }

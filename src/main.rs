@@ -3,8 +3,6 @@
 
 mod cli;
 mod codegen;
-mod config;
-mod metrics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,12 +10,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use yima_campaign::{Campaign, RecordedDraw};
-use yima_gateway::{Clock, Gateway, Reseal};
+use yima_gateway::{Clock, Reseal};
 use yima_ledger::{Applied, Ledger, NewBatch};
-use yima_store::Store;
 
 use crate::cli::{BatchCommand, CampaignCommand, Cli, Command};
-use crate::config::Config;
+use yima::app::{self, GatewayApp, store};
+use yima::config::Config;
+use yima::metrics;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,7 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
-    let ledger = || Ledger::connect(config.postgres.url.expose());
+    let ledger = || app::ledger(&config);
     match command {
         Command::Migrate => {
             let ledger = ledger().await?;
@@ -305,10 +304,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             claim_idle_ms,
             metrics_listen,
         } => {
-            let ledger = ledger().await?;
-            let recorder = metrics::install()?;
-            yima_settle::describe_metrics();
-            yima_payout::describe_metrics();
+            let recorder = metrics::recorder()?;
             if let Some(listen) = &metrics_listen {
                 metrics::serve(listen, recorder)?;
             }
@@ -322,14 +318,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 claim_idle: std::time::Duration::from_millis(claim_idle_ms),
                 ..yima_settle::Settings::default()
             };
-            let reader = yima_store::StreamReader::connect(
-                config.redis.url.expose(),
-                &config.redis.key_prefix,
-                &settings.consumer,
-                settings.block,
-            )
-            .await
-            .context("cannot connect to Redis")?;
+            tracing::info!(consumer = %settings.consumer, "settlement worker started");
+            let ledger = ledger().await?;
+            let worker = app::worker(&config, ledger.clone(), settings).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal().await;
@@ -346,10 +337,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     None
                 }
             };
-            tracing::info!(consumer = %settings.consumer, "settlement worker started");
-            let totals = yima_settle::Worker::new(reader, ledger, settings)
-                .run(stopped)
-                .await?;
+            let totals = worker.run(stopped).await?;
             if let Some(payouts) = payouts {
                 payouts.await.context("payout dispatcher stopped")?;
             }
@@ -359,41 +347,14 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             );
         }
         Command::Gateway { workers } => {
-            let ring = config.key_ring()?;
-            let store = store(&config).await?;
-            let ledger = ledger().await?;
-            let token = config.admin_token()?;
-            if token.is_none() {
-                tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
-            }
-            let handle = metrics::install()?;
-            yima_gateway::describe_metrics();
-            let draw_keys = config.draw_keys()?;
-            let gateway = Gateway::new(
-                ring,
-                draw_keys,
-                store,
-                ledger.clone(),
-                Clock::system(),
-                token,
-            )
-            .with_metrics(std::sync::Arc::new(move || handle.render()))
-            .with_limits(config.limits.limits());
-            gateway.catalog().load_all(&ledger).await?;
-            tokio::spawn(
-                gateway
-                    .limits()
-                    .clone()
-                    .sweep_every(std::time::Duration::from_secs(60)),
-            );
-            tokio::spawn(gateway.catalog().clone().follow(ledger));
             let listener = std::net::TcpListener::bind(&config.http.listen)
                 .with_context(|| format!("cannot listen on {}", config.http.listen))?;
-            tracing::info!(address = %config.http.listen, "gateway listening");
             let workers = workers.map(usize::from).unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
             });
-            yima_gateway::serve(gateway, listener, workers)?.await?;
+            let gateway = GatewayApp::build(&config, Clock::system(), listener, workers).await?;
+            tracing::info!(address = %gateway.address(), "gateway listening");
+            gateway.run().await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -448,16 +409,6 @@ async fn recorded_draw(
         event.member,
         "stream entry, not settled yet",
     ))
-}
-
-async fn store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(
-        config.redis.url.expose(),
-        &config.redis.key_prefix,
-        std::time::Duration::from_secs(2),
-    )
-    .await
-    .context("cannot connect to Redis")
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -4,9 +4,27 @@
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Installs the Prometheus recorder for this process, with histogram buckets sized for
-/// what yima measures (a summary cannot be aggregated across workers; buckets can).
-pub fn install() -> anyhow::Result<PrometheusHandle> {
+/// The process's Prometheus recorder: installed on first use, with histogram buckets
+/// sized for what yima measures (a summary cannot be aggregated across workers; buckets
+/// can) and every series' help text. The recorder is process-wide, so later calls
+/// return the same handle. Call it inside the Tokio runtime (it starts the upkeep).
+pub fn recorder() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut installed = HANDLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(handle) = &*installed {
+        return Ok(handle.clone());
+    }
+    let handle = install()?;
+    yima_gateway::describe_metrics();
+    yima_settle::describe_metrics();
+    yima_payout::describe_metrics();
+    *installed = Some(handle.clone());
+    Ok(handle)
+}
+
+fn install() -> anyhow::Result<PrometheusHandle> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),

@@ -2,6 +2,10 @@
 //! prize, diverted scans and settlement lag, read by Prometheus. One test per process:
 //! the recorder is process-wide.
 
+// The recorder is process-wide, so the one test that counts samples has a process of
+// its own; it shares the integration tests' support module.
+#[allow(dead_code, unused_imports)]
+#[path = "it/support/mod.rs"]
 mod support;
 
 use support::*;

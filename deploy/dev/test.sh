@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
 
 yima_install_services
-# tests/dashboard.rs drives the ops page in headless Chromium.
+# tests/it/dashboard.rs drives the ops page in headless Chromium.
 command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
 # promtool (Prometheus's linter) checks what /metrics exports.
 command -v promtool >/dev/null || yima_apt_install prometheus
@@ -23,7 +23,7 @@ yima_start_services "$run_dir" "$pg_port" "$redis_port" \
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 export YIMA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export YIMA_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
-# tests/cluster.rs: a 3-master Redis Cluster from the same redis-server binary.
+# tests/it/cluster.rs: a 3-master Redis Cluster from the same redis-server binary.
 cluster_ports=()
 while [ ${#cluster_ports[@]} -lt 3 ]; do
     port=$(yima_free_cluster_port)

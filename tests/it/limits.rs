@@ -2,21 +2,24 @@
 //! `X-Forwarded-For` believed only from a configured proxy. A refused scan is a 429 with
 //! `Retry-After` that redeems nothing.
 
-mod support;
+use crate::support::*;
+use yima::config::LimitsConfig;
+use yima_gateway::{Clock, IpNet};
 
-use support::*;
-use yima_gateway::{Clock, Limits, Rate};
-
-/// A sustained rate of one a minute: nothing comes back within a test.
-fn burst(burst: u32) -> Rate {
-    Rate {
-        per_minute: 1,
-        burst,
+/// Limits of a burst of `member` scans per member and `ip` per address (0: no limit),
+/// then one a minute: nothing comes back within a test.
+fn limits(member: u32, ip: u32, trusted_proxies: Vec<IpNet>) -> LimitsConfig {
+    LimitsConfig {
+        member_per_minute: u32::from(member > 0),
+        member_burst: member,
+        ip_per_minute: u32::from(ip > 0),
+        ip_burst: ip,
+        trusted_proxies,
     }
 }
 
 /// Prizes play no part here: every allowed scan is a plain redemption.
-async fn gateway_with(limits: Limits) -> TestGateway {
+async fn gateway_with(limits: LimitsConfig) -> TestGateway {
     TestGateway::start_limited(&campaign(100, "", ""), Clock::fixed(june_first()), limits).await
 }
 
@@ -59,8 +62,8 @@ async fn answered(response: reqwest::Response) -> String {
 
 #[tokio::test]
 async fn a_member_over_the_limit_is_refused_and_nothing_is_redeemed() {
-    let limits = Limits::new(burst(3), Rate::OFF, Vec::new());
-    let gateway = gateway_with(limits).await;
+    let config = limits(3, 0, Vec::new());
+    let gateway = gateway_with(config).await;
     let (_, codes) = gateway.batch(6, None).await;
 
     for code in &codes[..3] {
@@ -91,8 +94,8 @@ async fn a_member_over_the_limit_is_refused_and_nothing_is_redeemed() {
 #[tokio::test]
 async fn a_trusted_proxy_names_the_client_and_a_spoofed_entry_does_not() {
     let proxies = vec!["127.0.0.1/32".parse().expect("network")];
-    let limits = Limits::new(Rate::OFF, burst(2), proxies);
-    let gateway = gateway_with(limits).await;
+    let config = limits(0, 2, proxies);
+    let gateway = gateway_with(config).await;
     let (_, codes) = gateway.batch(8, None).await;
     let a = Some("198.51.100.1");
 
@@ -117,8 +120,8 @@ async fn a_trusted_proxy_names_the_client_and_a_spoofed_entry_does_not() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let limits = Limits::new(Rate::OFF, burst(2), Vec::new());
-    let gateway = gateway_with(limits).await;
+    let config = limits(0, 2, Vec::new());
+    let gateway = gateway_with(config).await;
     let (_, codes) = gateway.batch(4, None).await;
 
     answered(scan_from(&gateway, Some("198.51.100.1"), &codes[0], "m0").await).await;
@@ -130,8 +133,8 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scans_get_exactly_the_burst() {
-    let limits = Limits::new(burst(5), Rate::OFF, Vec::new());
-    let gateway = gateway_with(limits).await;
+    let config = limits(5, 0, Vec::new());
+    let gateway = gateway_with(config).await;
     let (_, codes) = gateway.batch(40, None).await;
     let scans = codes
         .into_iter()

@@ -2,11 +2,9 @@
 //! that never oversells, identical retries, pacing, daily limits, and forged codes
 //! that never reach Redis.
 
-mod support;
-
 use std::collections::HashMap;
 
-use support::*;
+use crate::support::*;
 use yima_gateway::{Clock, INVALID_CODE_BODY};
 
 const NO_PRIZES: &str = "";

@@ -1,9 +1,7 @@
 //! Level downgrades at period boundaries: growth is cut once per boundary, in Postgres
 //! and Redis alike, and levels follow; upgrades stay instant.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 fn at(text: &str) -> jiff::Timestamp {

@@ -1,9 +1,7 @@
 //! Monthly leaderboards against real Redis: more scans rank first, ties go to whoever
 //! reached the score first, months follow the campaign's zone, regions have their own.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 fn at(text: &str) -> jiff::Timestamp {

@@ -1,14 +1,12 @@
 //! Reliability drills: things broken on purpose while scans run. What a member was told
 //! must still hold afterwards, and every answered redemption must reach Postgres once.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 const PRIZES: &str = r#"

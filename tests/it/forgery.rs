@@ -3,9 +3,7 @@
 //! signed code of a batch that was never registered, so an attacker learns nothing
 //! from the answer.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::{Clock, INVALID_CODE_BODY};
 
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

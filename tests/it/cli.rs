@@ -1,11 +1,9 @@
 //! The CLI contract for factories and operators: migrate, campaign apply, batch
 //! create/void and gen, against a real Postgres.
 
-mod support;
-
 use std::collections::HashSet;
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_apply_reports_what_changed() {

@@ -2,11 +2,9 @@
 //! the script's mapping and the Rust mapping agree, and `yima audit` says so — or says
 //! what does not match.
 
-mod support;
-
 use std::collections::HashMap;
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 use yima_store::ScanEvent;
 

@@ -1,12 +1,10 @@
 //! `/dashboard` in headless Chromium while scans run: the live figures it shows are
 //! not zero, and a screenshot is kept under target/ for a human to look at.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 const PRIZE: &str = "[[prizes]]\nid = \"cup\"\nname = \"Insulated cup\"\nkind = \"item\"\nvalue = 5900\nstock = 100000\nodds = [500000, 500000]\n";

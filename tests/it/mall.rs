@@ -2,9 +2,7 @@
 //! settled, stock and balances hold under parallel purchases, request ids are
 //! idempotent.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 const MALL: &str = r#"

@@ -2,11 +2,9 @@
 //! the campaign's zone decides which day is boosted, and every boosted draw still
 //! re-derives from the secret.
 
-mod support;
-
 use std::collections::HashMap;
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 use yima_store::ScanEvent;
 

@@ -1,8 +1,6 @@
 //! `/v1/admin/*`: the CLI's campaign and batch commands over HTTP, behind the token.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

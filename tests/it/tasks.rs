@@ -1,9 +1,7 @@
 //! The daily sign-in task: once per member and campaign day, however many requests
 //! arrive at once; the day is the campaign's (Asia/Shanghai here).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 async fn sign_in_all(gateway: &TestGateway, member: &str, times: usize) -> Vec<serde_json::Value> {

@@ -1,14 +1,12 @@
 //! Cash payouts: each cash award reaches the payment webhook, signed, and is accepted
 //! exactly once, however often the webhook fails.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use support::*;
 use yima_gateway::Clock;
 
 const SECRET: &[u8] = b"test webhook secret";

@@ -1,11 +1,9 @@
 //! `/openapi.json` lists every route, parses as OpenAPI, and names nothing the gateway
 //! does not serve.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).

@@ -3,9 +3,7 @@
 //! redeemed refused, a daily-limit refusal giving the code back — and how stock moves
 //! between lanes. `tests/cluster.rs` runs lanes on a real cluster.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_campaign::lanes::member_lane;
 use yima_gateway::Clock;
 

@@ -1,9 +1,7 @@
 //! `yima restore` and `yima reconcile`: Redis is derived state, so after losing it
 //! everything is rebuilt from Postgres, and any divergence between them is named.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 const PRIZES: &str = r#"

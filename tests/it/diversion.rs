@@ -1,9 +1,7 @@
 //! Anti-diversion (防窜货): a scan from outside its batch's region is flagged, counted
 //! and listed for ops; it still counts unless the campaign refuses such scans.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 async fn scan_in(

@@ -1,9 +1,7 @@
 //! Settlement: every redemption reaches Postgres exactly once, balances equal their
 //! ledger, and a code redeemed twice after Redis lost its state is never paid twice.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 const PRIZES: &str = r#"

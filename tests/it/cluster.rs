@@ -4,11 +4,9 @@
 //! carries its id as the hash tag, so each campaign lives on one master and campaigns
 //! spread over the masters; what is exact on one Redis must stay exact there.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 
-use support::*;
+use crate::support::*;
 use yima_gateway::Clock;
 
 /// One prize every redeemed scan wins while it lasts: the stock is the exact count.
