@@ -11,6 +11,8 @@ yima_install_services
 command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
 # promtool (Prometheus's linter) checks what /metrics exports.
 command -v promtool >/dev/null || yima_apt_install prometheus
+# schemathesis comes from PyPI into a throw-away venv (deploy/dev/schemathesis.sh).
+python3 -c 'import ensurepip' 2>/dev/null || yima_apt_install python3 python3-venv
 run_dir=$(mktemp -d /tmp/yima-test.XXXXXX)
 chmod 755 "$run_dir"
 trap 'yima_stop_services "$run_dir"; yima_stop_cluster "$run_dir"; rm -rf "$run_dir"' EXIT
@@ -43,5 +45,10 @@ total() { grep -E '^test result:' "$run_dir/test.log" | grep -oE "[0-9]+ $1" | a
 # A short fuzz run of each cargo-fuzz target from its committed corpus (tests/fuzz).
 fuzz=passed
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/smoke.sh || { fuzz=failed; status=1; }
-echo "tests: $(total passed) passed, $(total failed) failed; fuzz smoke run: $fuzz"
+# The OpenAPI document against the gateway it describes: every check, 0 failures.
+contract=passed
+deploy/dev/schemathesis.sh "$run_dir" "$pg_port" "$redis_port" >"$run_dir/schemathesis.log" 2>&1 \
+    || { contract=failed; status=1; cat "$run_dir/schemathesis.log"; }
+tail -n 3 "$run_dir/schemathesis.log"
+echo "tests: $(total passed) passed, $(total failed) failed; fuzz smoke run: $fuzz; schemathesis: $contract"
 exit "$status"

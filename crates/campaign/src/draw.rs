@@ -29,6 +29,7 @@ type HmacSha256 = Hmac<Sha256>;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Role {
     /// The end user: a tradesman or shopper.
     Consumer,

@@ -12,21 +12,27 @@ use crate::Role;
 /// A scan body. Borrowed from the body where it can be: a forged code is turned away
 /// without copying it.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ScanRequest<'a> {
-    /// The printed code, as scanned.
+    /// The printed code, as scanned (a code is 20-odd characters; anything else is
+    /// an invalid code).
     #[serde(borrow)]
+    #[cfg_attr(feature = "schema", schema(value_type = String, max_length = 256))]
     pub code: Cow<'a, str>,
     /// Who scanned it ([`check_member`]).
     #[serde(borrow)]
+    #[cfg_attr(feature = "schema", schema(value_type = String, pattern = "^[A-Za-z0-9_.@-]{1,64}$"))]
     pub member: Cow<'a, str>,
     /// Consumer (default) or dealer: each role redeems a code once.
     #[serde(default)]
     pub role: Option<Role>,
     /// The client's own id for the request, for its logs.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schema(pattern = "^[!-~]{1,64}$"))]
     pub request_id: Option<String>,
     /// Where the scan happened, against the batch's shipping region.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schema(pattern = "^[A-Za-z0-9_-]{1,32}$"))]
     pub region: Option<String>,
 }
 

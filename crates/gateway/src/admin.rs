@@ -191,9 +191,11 @@ pub(crate) fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), 
 
 /// `POST /v1/admin/campaigns` with the campaign file (TOML) as the body.
 #[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("bearer" = [])),
-    request_body(content = String, content_type = "application/toml", description = "the campaign file"),
+    request_body(content = String, content_type = "text/plain", description = "the campaign file (TOML)"),
     responses((status = 200, description = "created, updated or unchanged, with the revision"), (status = 401, description = "unauthorized"),
         (status = 409, description = "refused_change with every problem (the stored campaign does not accept this edit), or campaign_changed (edited meanwhile: apply again)"),
+        (status = 400, description = "bad_request (the body is not UTF-8)"),
+        (status = 413, description = "payload_too_large"),
         (status = 422, description = "invalid_campaign with every problem")))]
 pub async fn apply(
     gateway: web::Data<Gateway>,
@@ -229,20 +231,51 @@ pub async fn apply(
         .json(json!({"campaign": campaign.file.id, "result": result, "revision": revision})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchRequest {
+    /// The campaign its scans count towards.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     campaign: String,
+    /// The product the codes are printed on: 1 to 64 characters, none a control.
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,64}$")]
     sku: String,
+    /// How many codes.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "whole_number")]
     count: u32,
+    /// The sales region it ships to (anti-diversion).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     region: Option<String>,
+}
+
+/// A JSON number that is a whole number in range: JSON Schema's `integer` admits `5.0`,
+/// so a client generated from the document may send one.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                .map(|f| f as u32)
+        })
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid value: {number}, expected a whole number of codes"
+            ))
+        })
 }
 
 /// `POST /v1/admin/batches` with `{"campaign","sku","count","region"?}`.
 #[utoipa::path(post, path = "/v1/admin/batches", tag = "admin", security(("bearer" = [])),
-    request_body(content = String, content_type = "application/json", description = r#"{"campaign", "sku", "count", "region"?}"#),
-    responses((status = 201, description = "the batch"), (status = 400, description = "bad_request"), (status = 401, description = "unauthorized")))]
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses((status = 201, description = "the batch"), (status = 400, description = "bad_request"), (status = 401, description = "unauthorized"),
+        (status = 413, description = "payload_too_large"),
+        (status = 404, description = "unknown_campaign")))]
 pub async fn create_batch(
     gateway: web::Data<Gateway>,
     request: HttpRequest,
@@ -277,7 +310,8 @@ pub async fn create_batch(
 /// `POST /v1/admin/batches/{id}/void`
 #[utoipa::path(post, path = "/v1/admin/batches/{id}/void", tag = "admin", security(("bearer" = [])),
     params(("id" = u32, Path)),
-    responses((status = 200, description = "void"), (status = 401, description = "unauthorized"), (status = 404, description = "unknown_batch")))]
+    responses((status = 200, description = "void"), (status = 400, description = "bad_request (not a batch id)"),
+        (status = 401, description = "unauthorized"), (status = 404, description = "unknown_batch")))]
 pub async fn void_batch(
     gateway: web::Data<Gateway>,
     request: HttpRequest,
@@ -305,8 +339,9 @@ pub(crate) struct LimitQuery {
 /// `GET /v1/admin/campaigns/{id}/diversions?limit=N`: settled scans from outside their
 /// batch's region, newest first, with the total.
 #[utoipa::path(get, path = "/v1/admin/campaigns/{id}/diversions", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path), ("limit" = Option<u32>, Query, description = "1 to 1000, default 50")),
-    responses((status = 200, description = "total and the newest diverted scans"), (status = 401, description = "unauthorized"),
+    params(("id" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 50")),
+    responses((status = 200, description = "total and the newest diverted scans"), (status = 400, description = "bad_request"),
+        (status = 401, description = "unauthorized"),
         (status = 404, description = "unknown_campaign")))]
 pub async fn diversions(
     gateway: web::Data<Gateway>,

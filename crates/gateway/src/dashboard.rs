@@ -31,7 +31,7 @@ pub(crate) struct DataQuery {
 /// What the page polls: the campaign's live counters, this month's top ten and the
 /// newest flagged (diverted) scans that are settled.
 #[utoipa::path(get, path = "/dashboard/data", tag = "ops", security(("bearer" = [])),
-    params(("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns")),
+    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
     responses((status = 200, description = "campaign, at_ms, stats, leaderboard, flagged"),
         (status = 400, description = "bad_request"), (status = 401, description = "unauthorized"),
         (status = 404, description = "unknown_campaign")))]

@@ -13,11 +13,17 @@ use crate::{Gateway, read_body};
 /// A purchase names an item and a request id; anything near this is not one.
 const REDEEM_BODY_LIMIT: usize = 4 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RedeemRequest {
+pub(crate) struct RedeemRequest {
+    /// The mall item's id.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     item: String,
+    /// The client's id of this purchase: repeating it repeats the answer.
+    #[schema(pattern = "^[!-~]{1,64}$")]
     request_id: String,
+    /// Required while the gateway serves several campaigns.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     #[serde(default)]
     campaign: Option<String>,
 }
@@ -25,10 +31,10 @@ struct RedeemRequest {
 /// The handler. Points are spendable once settled: the purchase is checked and
 /// written in Postgres, then taken off the hot balance in Redis.
 #[utoipa::path(post, path = "/v1/members/{member}/redeem", tag = "members",
-    params(("member" = String, Path)),
-    request_body(content = String, content_type = "application/json", description = r#"{"item", "request_id", "campaign"?}"#),
+    params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
+    request_body(content = RedeemRequest, content_type = "application/json"),
     responses((status = 200, description = "redeemed: request_id, item, price_paid, points left; the same bytes for a repeated request id"),
-        (status = 400, description = "bad_request"), (status = 404, description = "unknown_member, unknown_item or unknown_campaign"),
+        (status = 400, description = "bad_request"), (status = 413, description = "payload_too_large"), (status = 404, description = "unknown_member, unknown_item or unknown_campaign"),
         (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused")))]
 pub async fn redeem(
     gateway: web::Data<Gateway>,

@@ -37,8 +37,9 @@ pub(crate) fn pick_campaign(
 
 /// `GET /v1/members/{member}`
 #[utoipa::path(get, path = "/v1/members/{member}", tag = "members",
-    params(("member" = String, Path), ("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns")),
+    params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$"), ("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
     responses((status = 200, description = "member, points, growth, level, level_name, next_level_growth, scans"),
+        (status = 400, description = "bad_request"),
         (status = 404, description = "unknown_member or unknown_campaign")))]
 pub async fn member(
     gateway: web::Data<Gateway>,
@@ -82,8 +83,8 @@ const MAX_BOARD_LIMIT: usize = 100;
 /// most active scanners (this month by default, in the campaign's zone). Ties go to
 /// whoever reached the score first.
 #[utoipa::path(get, path = "/v1/campaigns/{id}/leaderboard", tag = "campaigns",
-    params(("id" = String, Path), ("period" = Option<String>, Query, description = "YYYY-MM; this month by default"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 10"), ("region" = Option<String>, Query)),
+    params(("id" = String, Path), ("period" = Option<String>, Query, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", description = "YYYY-MM; this month by default"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 10"), ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$")),
     responses((status = 200, description = "period and entries of rank, member, scans"),
         (status = 400, description = "bad_request"), (status = 404, description = "unknown_campaign")))]
 pub async fn leaderboard(

@@ -33,8 +33,7 @@ fn json(body: String) -> HttpResponse {
 
 /// The handler: answers, and counts the answer by status and its latency.
 #[utoipa::path(post, path = "/v1/scan", tag = "scan",
-    request_body(content = String, content_type = "application/json",
-        description = r#"{"code", "member", "role"?: "consumer"|"dealer", "request_id"?, "region"?}"#),
+    request_body(content = yima_campaign::request::ScanRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level"),
         (status = 400, description = "bad_request"),

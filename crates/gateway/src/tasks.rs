@@ -8,19 +8,22 @@ use crate::error::ApiError;
 use crate::reads::pick_campaign;
 use crate::{Gateway, read_body};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignInRequest {
+pub(crate) struct SignInRequest {
+    /// Required while the gateway serves several campaigns.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     campaign: Option<String>,
 }
 
 /// The handler: once per member and campaign day (in the campaign's zone). An empty
 /// body is allowed when the gateway serves one campaign.
 #[utoipa::path(post, path = "/v1/members/{member}/sign-in", tag = "members",
-    params(("member" = String, Path)),
-    request_body(content = String, content_type = "application/json", description = r#"empty or {"campaign"}"#),
+    params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
+    request_body(content = Option<SignInRequest>, content_type = "application/json", description = "empty, or the campaign"),
     responses((status = 200, description = "signed_in or already_signed_in, day, points_awarded, points"),
+        (status = 400, description = "bad_request"), (status = 413, description = "payload_too_large"),
         (status = 404, description = "no_sign_in or unknown_campaign"), (status = 409, description = "campaign_closed")))]
 pub async fn sign_in(
     gateway: web::Data<Gateway>,
@@ -30,10 +33,13 @@ pub async fn sign_in(
     let member = path.into_inner();
     check_member(&member)?;
     let body = read_body(payload, 1024).await?;
+    // No body, `null` or an object: the first two name no campaign.
     let request: SignInRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SignInRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
+        serde_json::from_slice::<Option<SignInRequest>>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
+            .unwrap_or_default()
     };
     let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# schemathesis (from PyPI, in a throw-away venv) against a real gateway: every check,
+# every operation of /openapi.json; exits non-zero on any failure.
+#
+#   deploy/dev/schemathesis.sh RUN_DIR PG_PORT REDIS_PORT
+#
+# test.sh calls it with the servers it started; the gateway runs on the demo campaign
+# in a database and key prefix of its own, and stops when this script exits.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. deploy/dev/services.sh
+run_dir=$1 pg_port=$2 redis_port=$3
+
+venv="$run_dir/schemathesis-venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+
+yima_create_db "$run_dir" schemathesis
+port=$(yima_free_port)
+export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/schemathesis"
+export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port" YIMA_KEY_PREFIX=schemathesis
+export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt YIMA_DRAW_KEYS_FILE=config/dev-draw-keys.txt
+export YIMA_ADMIN_TOKEN=schemathesis-admin-token YIMA_HTTP_LISTEN="127.0.0.1:$port"
+export YIMA_LIMITS_MEMBER_PER_MINUTE=0 YIMA_LIMITS_IP_PER_MINUTE=0 RUST_LOG=warn
+yima=target/debug/yima
+cargo build --locked --quiet --bin yima
+"$yima" migrate
+"$yima" campaign apply config/demo-campaign.toml
+"$yima" gateway --workers 2 >"$run_dir/schemathesis-gateway.log" 2>&1 &
+gateway=$!
+trap 'kill "$gateway" 2>/dev/null || true' EXIT
+"$venv/bin/schemathesis" --no-color --config-file deploy/dev/schemathesis.toml \
+    run "http://127.0.0.1:$port/openapi.json" --checks all --wait-for-schema 30 \
+    --header "Authorization: Bearer $YIMA_ADMIN_TOKEN"
