@@ -16,6 +16,7 @@ mod openapi;
 mod reads;
 mod request_id;
 mod scan;
+mod status;
 mod tasks;
 mod token;
 
@@ -36,6 +37,7 @@ pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};
 pub use openapi::ApiDoc;
+pub use status::ScanStatus;
 pub use token::{BearerToken, EmptyToken};
 
 /// Everything a request handler needs, shared by all workers.

@@ -9,6 +9,7 @@ use yima_store::{ScanCall, ScanOutcome};
 
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
+use crate::status::ScanStatus;
 use crate::{Gateway, read_body};
 
 /// Scan bodies are a few hundred bytes; anything near this is not a scan.
@@ -17,7 +18,7 @@ pub const SCAN_BODY_LIMIT: usize = 4 * 1024;
 /// The body of every answer that is not a fresh redemption or a retry.
 #[derive(Serialize)]
 struct Answer<'a> {
-    status: &'a str,
+    status: ScanStatus,
     scan_id: &'a str,
     prize: Option<()>,
     points_awarded: i64,
@@ -51,7 +52,7 @@ pub async fn scan(
     let answered = answer_scan(&gateway, &request, payload).await;
     let status = match &answered {
         Ok((_, status)) => *status,
-        Err(error) => error.code(),
+        Err(error) => ScanStatus::of_error(error),
     };
     let metrics = gateway.scan_metrics.get_or_init(ScanMetrics::new);
     metrics.count(status);
@@ -63,47 +64,25 @@ pub async fn scan(
 /// every scan cost as much CPU as verifying the code (profiled under forged load).
 /// Made on the first scan, when the binary has installed its recorder.
 pub(crate) struct ScanMetrics {
-    by_status: Vec<(&'static str, metrics::Counter)>,
+    /// One counter per status, in [`ScanStatus::ALL`]'s order.
+    by_status: Vec<metrics::Counter>,
     seconds: metrics::Histogram,
 }
 
 impl ScanMetrics {
-    /// Every status a scan can be answered with.
-    const STATUSES: [&'static str; 13] = [
-        "won",
-        "no_prize",
-        "retry",
-        "already_redeemed",
-        "daily_limit",
-        "campaign_closed",
-        "batch_void",
-        "wrong_region",
-        "invalid_code",
-        "bad_request",
-        "payload_too_large",
-        "rate_limited",
-        "unavailable",
-    ];
-
     fn new() -> Self {
         Self {
-            by_status: Self::STATUSES
+            by_status: ScanStatus::ALL
                 .iter()
-                .map(|&status| {
-                    (
-                        status,
-                        metrics::counter!("yima_scans_total", "status" => status),
-                    )
-                })
+                .map(|status| metrics::counter!("yima_scans_total", "status" => status.as_str()))
                 .collect(),
             seconds: metrics::histogram!("yima_scan_seconds"),
         }
     }
 
-    fn count(&self, status: &'static str) {
-        match self.by_status.iter().find(|(known, _)| *known == status) {
-            Some((_, counter)) => counter.increment(1),
-            None => metrics::counter!("yima_scans_total", "status" => status).increment(1),
+    fn count(&self, status: ScanStatus) {
+        if let Some(counter) = self.by_status.get(status.index()) {
+            counter.increment(1);
         }
     }
 }
@@ -113,7 +92,7 @@ async fn answer_scan(
     gateway: &Gateway,
     http: &HttpRequest,
     payload: web::Payload,
-) -> Result<(HttpResponse, &'static str), ApiError> {
+) -> Result<(HttpResponse, ScanStatus), ApiError> {
     // Limits first: a flood is turned away before its body is read.
     if gateway.limits.limits_ip() {
         if let Some(peer) = http.peer_addr() {
@@ -151,15 +130,15 @@ async fn answer_scan(
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
-    let refuse = |status: &'static str| {
+    let refuse = |status: ScanStatus| {
         let code = (batch.id, code.serial, role);
         plain_answer(gateway, &loaded, &request.member, code, status, &scan_id)
     };
     if batch.status == BatchStatus::Void {
-        return refuse("batch_void").await;
+        return refuse(ScanStatus::BatchVoid).await;
     }
     if !loaded.campaign.is_open(now) {
-        return refuse("campaign_closed").await;
+        return refuse(ScanStatus::CampaignClosed).await;
     }
     let diverted = matches!(
         (request.region.as_deref(), batch.region.as_deref()),
@@ -170,7 +149,7 @@ async fn answer_scan(
             .store
             .count_refused_diversion(&loaded.campaign.member_tag(&request.member))
             .await?;
-        return refuse("wrong_region").await;
+        return refuse(ScanStatus::WrongRegion).await;
     }
 
     let available: Vec<u64> = loaded
@@ -206,7 +185,7 @@ async fn answer_scan(
             .level_for(u64::try_from(growth).unwrap_or(0))
             + 1
     };
-    let answer = |status: &str, points: i64, growth: i64| {
+    let answer = |status: ScanStatus, points: i64, growth: i64| {
         serde_json::to_string(&Answer {
             status,
             scan_id: &scan_id,
@@ -227,15 +206,21 @@ async fn answer_scan(
             let outcome = prize.unwrap_or_else(|| "none".into());
             metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => outcome)
                 .increment(1);
-            (body, if won { "won" } else { "no_prize" })
+            let status = if won {
+                ScanStatus::Won
+            } else {
+                ScanStatus::NoPrize
+            };
+            (body, status)
         }
-        ScanOutcome::Retry(body) => (body, "retry"),
-        ScanOutcome::AlreadyRedeemed { points, growth } => (
-            answer("already_redeemed", points, growth),
-            "already_redeemed",
-        ),
+        ScanOutcome::Retry(body) => (body, ScanStatus::Retry),
+        ScanOutcome::AlreadyRedeemed { points, growth } => {
+            let status = ScanStatus::AlreadyRedeemed;
+            (answer(status, points, growth), status)
+        }
         ScanOutcome::DailyLimit { points, growth } => {
-            (answer("daily_limit", points, growth), "daily_limit")
+            let status = ScanStatus::DailyLimit;
+            (answer(status, points, growth), status)
         }
     };
     Ok((json(body), status))
@@ -250,16 +235,16 @@ async fn plain_answer(
     loaded: &LoadedCampaign,
     member: &str,
     (batch, serial, role): (u32, u32, Role),
-    status: &'static str,
+    status: ScanStatus,
     scan_id: &str,
-) -> Result<(HttpResponse, &'static str), ApiError> {
+) -> Result<(HttpResponse, ScanStatus), ApiError> {
     let tag = loaded.campaign.member_tag(member);
     if let Some(body) = gateway
         .store
         .stored_answer(&tag, batch, serial, role, member)
         .await?
     {
-        return Ok((json(body), "retry"));
+        return Ok((json(body), ScanStatus::Retry));
     }
     let state = gateway
         .store

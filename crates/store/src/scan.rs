@@ -758,3 +758,53 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reply a script can begin with, as `parse_reply` reads them.
+    const REPLY_TAGS: [&str; 9] = [
+        "dry",
+        "taken",
+        "reserved",
+        "owed",
+        "unbanked",
+        "new",
+        "retry",
+        "already_redeemed",
+        "daily_limit",
+    ];
+
+    fn tags_returned(script: &str) -> Vec<&str> {
+        script
+            .split("return {'")
+            .skip(1)
+            .filter_map(|rest| rest.split('\'').next())
+            .collect()
+    }
+
+    #[test]
+    fn every_reply_a_script_can_give_is_one_the_parser_reads() {
+        let scripts = [include_str!("scan.lua"), RESERVE, CLAIM, BANK];
+        let returned: Vec<&str> = scripts.iter().flat_map(|s| tags_returned(s)).collect();
+        assert!(returned.len() >= 9, "{returned:?}");
+        for tag in &returned {
+            assert!(REPLY_TAGS.contains(tag), "a script returns `{tag}`");
+        }
+        for tag in REPLY_TAGS {
+            assert!(returned.contains(&tag), "no script returns `{tag}`");
+            let reply = vec![
+                redis::Value::BulkString(tag.as_bytes().to_vec()),
+                redis::Value::Int(0),
+                redis::Value::Int(0),
+            ];
+            assert!(
+                !matches!(parse_reply(reply), Err(StoreError::Protocol(ref e)) if e.contains("unknown scan reply")),
+                "the parser reads `{tag}`"
+            );
+        }
+        let unknown = vec![redis::Value::BulkString(b"maybe".to_vec())];
+        assert!(parse_reply(unknown).is_err());
+    }
+}

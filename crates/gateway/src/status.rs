@@ -1,0 +1,144 @@
+//! Every status a scan request is answered with: the one list the answer bodies, the
+//! `yima_scans_total` metric and the scan script's own statuses are held to.
+
+use serde::Serialize;
+
+use crate::ApiError;
+
+/// How a scan request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    /// A first scan that drew a prize.
+    Won,
+    /// A first scan that drew none.
+    NoPrize,
+    /// The same member, code and role again: the stored answer, byte for byte.
+    Retry,
+    /// The code and role were redeemed by another member.
+    AlreadyRedeemed,
+    /// The member's scans for the campaign day are used up; the code stays unredeemed.
+    DailyLimit,
+    /// The campaign has not started or has ended.
+    CampaignClosed,
+    /// The code's batch was voided.
+    BatchVoid,
+    /// Scanned outside the batch's region, and the campaign refuses that.
+    WrongRegion,
+    /// Forged, tampered, malformed or unregistered.
+    InvalidCode,
+    /// The body is not a scan.
+    BadRequest,
+    /// The body is over the limit.
+    PayloadTooLarge,
+    /// A rate limit refused it.
+    RateLimited,
+    /// Redis or Postgres failed.
+    Unavailable,
+}
+
+impl ScanStatus {
+    /// Every status, in the order the metrics list them.
+    pub const ALL: [Self; 13] = [
+        Self::Won,
+        Self::NoPrize,
+        Self::Retry,
+        Self::AlreadyRedeemed,
+        Self::DailyLimit,
+        Self::CampaignClosed,
+        Self::BatchVoid,
+        Self::WrongRegion,
+        Self::InvalidCode,
+        Self::BadRequest,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::Unavailable,
+    ];
+
+    /// The name in answers and in the metric's `status` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Won => "won",
+            Self::NoPrize => "no_prize",
+            Self::Retry => "retry",
+            Self::AlreadyRedeemed => "already_redeemed",
+            Self::DailyLimit => "daily_limit",
+            Self::CampaignClosed => "campaign_closed",
+            Self::BatchVoid => "batch_void",
+            Self::WrongRegion => "wrong_region",
+            Self::InvalidCode => "invalid_code",
+            Self::BadRequest => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// Its position in [`ScanStatus::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The status of a scan that failed with `error`.
+    pub(crate) fn of_error(error: &ApiError) -> Self {
+        match error {
+            ApiError::InvalidCode | ApiError::NotFound(_) => Self::InvalidCode,
+            ApiError::BadRequest(_) => Self::BadRequest,
+            ApiError::PayloadTooLarge => Self::PayloadTooLarge,
+            ApiError::RateLimited { .. } => Self::RateLimited,
+            ApiError::Unavailable(_)
+            | ApiError::Conflict(_)
+            | ApiError::Unauthorized
+            | ApiError::InvalidCampaign(_)
+            | ApiError::RefusedChange(_) => Self::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_serde_names_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (index, status) in ScanStatus::ALL.into_iter().enumerate() {
+            assert_eq!(status.index(), index, "ALL is in declaration order");
+            assert_eq!(
+                serde_json::to_value(status).expect("serialises"),
+                status.as_str()
+            );
+            assert!(seen.insert(status.as_str()), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn every_status_the_scan_script_writes_is_one_of_them() {
+        let script = include_str!("../../store/src/scan.lua");
+        let written: Vec<&str> = script
+            .split("status = '")
+            .skip(1)
+            .filter_map(|rest| rest.split('\'').next())
+            .collect();
+        assert!(written.len() >= 2, "{written:?}");
+        for status in written {
+            assert!(
+                ScanStatus::ALL.iter().any(|s| s.as_str() == status),
+                "scan.lua writes `{status}`"
+            );
+        }
+    }
+
+    #[test]
+    fn scan_errors_keep_their_codes() {
+        for (error, status) in [
+            (ApiError::InvalidCode, ScanStatus::InvalidCode),
+            (ApiError::BadRequest("x".into()), ScanStatus::BadRequest),
+            (ApiError::PayloadTooLarge, ScanStatus::PayloadTooLarge),
+            (ApiError::Unavailable("x".into()), ScanStatus::Unavailable),
+        ] {
+            assert_eq!(ScanStatus::of_error(&error), status);
+            assert_eq!(error.code(), status.as_str());
+        }
+    }
+}
