@@ -90,7 +90,10 @@ async fn batch_create_prints_only_the_id_and_gen_writes_codes_that_verify() {
         let id = ring
             .verify(code)
             .unwrap_or_else(|_| panic!("{code} does not verify"));
-        assert_eq!((id.batch, id.serial, id.key_id), (first, serial as u32, 1));
+        assert_eq!(
+            (id.batch, id.serial, id.key_id),
+            (first, u32::try_from(serial).expect("a serial"), 1)
+        );
     }
 
     // Same key and batch -> same bytes, whatever the thread count.

@@ -133,7 +133,9 @@ async fn redis_restart_drill(restart: fn(&mut PrivateRedis)) {
 async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice() {
     const CODES: usize = 1200;
     let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
-    let (_, codes) = gateway.batch(CODES as u32, None).await;
+    let (_, codes) = gateway
+        .batch(u32::try_from(CODES).expect("codes"), None)
+        .await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -253,11 +255,11 @@ async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice(
     }
     assert_eq!(
         gateway.scalar("SELECT count(*) FROM scans").await,
-        CODES as i64
+        count(CODES)
     );
     assert_eq!(
         gateway.scalar("SELECT count(*) FROM awards").await,
-        won as i64
+        count(won)
     );
     assert_eq!(
         gateway
@@ -342,7 +344,7 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
     .await;
     // The worker catches up by itself.
     until("settlement caught up", Duration::from_secs(60), || async {
-        gateway.scalar("SELECT count(*) FROM scans").await == redeemed as i64
+        gateway.scalar("SELECT count(*) FROM scans").await == count(redeemed)
     })
     .await;
     stop.send(true).expect("worker alive");
@@ -356,7 +358,7 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
     let members: i64 = gateway
         .scalar("SELECT sum(scans)::bigint FROM members")
         .await;
-    assert_eq!(members, redeemed as i64, "every scan credited once");
+    assert_eq!(members, count(redeemed), "every scan credited once");
 }
 
 /// Finding 15.10: a code of a batch nobody registered cost a Postgres query on every

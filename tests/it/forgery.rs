@@ -21,7 +21,7 @@ impl Stream {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % u64::try_from(n).expect("n")).expect("below n")
     }
 
     fn random_code(&mut self) -> String {

@@ -190,8 +190,8 @@ async fn every_cash_award_is_paid_exactly_once_by_a_webhook_failing_half_the_req
     );
     assert_eq!(
         rows.iter()
-            .map(|(_, _, attempts)| i64::from(*attempts))
-            .sum::<i64>() as u64,
+            .map(|(_, _, attempts)| u64::try_from(*attempts).expect("attempts"))
+            .sum::<u64>(),
         requests,
         "every request is one recorded attempt"
     );

@@ -41,10 +41,12 @@ async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
         .collect();
     let answers = gateway.scan_all(scans, 16).await;
     assert!(answers.iter().all(|(status, _)| *status == 200));
-    let wins = answers
-        .iter()
-        .filter(|(_, body)| json(body)["status"] == "won")
-        .count() as i64;
+    let wins = count(
+        answers
+            .iter()
+            .filter(|(_, body)| json(body)["status"] == "won")
+            .count(),
+    );
 
     let mut worker = gateway.worker("w1").await;
     gateway.drain(&mut worker).await;
@@ -269,8 +271,8 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
     for kill in 0..5u64 {
         let mut worker = spawn();
         // A random point within this worker's share of the work.
-        let target =
-            i64::from(EVENTS) * (kill as i64 * 2 + 1) / 12 + (random.hash_one(kill) % 4000) as i64;
+        let target = i64::from(EVENTS) * (i64::try_from(kill).expect("small") * 2 + 1) / 12
+            + i64::try_from(random.hash_one(kill) % 4000).expect("small");
         let at = reach(target).await;
         worker.kill().expect("SIGKILL");
         let status = worker.wait().expect("reaped");

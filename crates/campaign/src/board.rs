@@ -28,7 +28,13 @@ pub fn board_score(scans: u64, ms_into_month: u32) -> f64 {
 /// The scans a score carries.
 pub fn board_scans(score: f64) -> u64 {
     if score.is_finite() && score >= 0.0 {
-        (score as u64) >> TIME_BITS
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a finite, non-negative score; `as` saturates anything above u64"
+        )]
+        let bits = score as u64;
+        bits >> TIME_BITS
     } else {
         0
     }

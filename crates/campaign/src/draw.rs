@@ -292,7 +292,11 @@ mod tests {
         for (level, level_odds) in odds.iter().enumerate() {
             let mut counts = vec![0u64; level_odds.len() + 1];
             for serial in 0..draws {
-                let id = s.scan_id(level as u32, serial, Role::Consumer);
+                let id = s.scan_id(
+                    u32::try_from(level).expect("few levels"),
+                    serial,
+                    Role::Consumer,
+                );
                 let won = table.pick(level, s.draw_number(&id));
                 counts[won.unwrap_or(level_odds.len())] += 1;
             }

@@ -47,7 +47,8 @@ pub fn member_lane(member: &str, lanes: u16) -> u16 {
     }
     let mut hasher = siphasher::sip::SipHasher13::new_with_keys(0, 0);
     hasher.write(member.as_bytes());
-    (hasher.finish() % u64::from(lanes)) as u16
+    // Below `lanes`, so it fits.
+    u16::try_from(hasher.finish() % u64::from(lanes)).unwrap_or(0)
 }
 
 /// The lane a code is claimed in, and its bit there: serials are consecutive in a
@@ -55,7 +56,8 @@ pub fn member_lane(member: &str, lanes: u16) -> u16 {
 /// lane's bitmap dense.
 pub fn code_lane(serial: u32, lanes: u16) -> (u16, u32) {
     let lanes = u32::from(lanes.max(1));
-    ((serial % lanes) as u16, serial / lanes)
+    // `serial % lanes` is below `lanes`, a u16.
+    (u16::try_from(serial % lanes).unwrap_or(0), serial / lanes)
 }
 
 /// A lane's first allotment of `stock`: an even split, the remainder to the first

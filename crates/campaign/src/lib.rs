@@ -603,7 +603,8 @@ impl Campaign {
         let local = i128::from(at.as_second() + i64::from(self.timezone.to_offset(at).seconds()));
         let day: i128 = weights.iter().map(|&w| i128::from(w)).sum();
         let (days, second) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-        let hour = (second / 3600) as usize;
+        // `second` is in 0..86_400, so the hour is 0 to 23.
+        let hour = usize::try_from(second / 3600).unwrap_or(0);
         let before: i128 = weights.iter().take(hour).map(|&w| i128::from(w)).sum();
         let current = weights.get(hour).map_or(0, |&w| i128::from(w));
         days * day * 3600 + before * 3600 + current * (second - hour as i128 * 3600)

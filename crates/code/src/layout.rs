@@ -47,6 +47,10 @@ impl Header {
 
     /// Splits a decoded value into header and tag; `None` for a value outside the
     /// layout or of another version.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "each field is cut out of the packed bits at its own width"
+    )]
     pub(crate) fn unpack(value: u128) -> Option<(Self, u64)> {
         if value >> TOTAL_BITS != 0 {
             return None;
@@ -182,7 +186,7 @@ mod tests {
             prop_assert_eq!(code.as_str().len(), CODE_LEN);
             let parsed = Code::parse_value(code.as_bytes());
             prop_assert_eq!(parsed, Some(value));
-            prop_assert_eq!(Header::unpack(value), Some((header, tag & TAG_MASK as u64)));
+            prop_assert_eq!(Header::unpack(value), Some((header, tag & u64::try_from(TAG_MASK).expect("the tag fits a u64"))));
         }
     }
 }

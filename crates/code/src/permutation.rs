@@ -39,7 +39,12 @@ impl SerialPermutation {
 
     fn round(&self, batch: u32, round: u8, half: u32) -> u32 {
         let input = (u64::from(batch) << 32) | (u64::from(round) << 24) | u64::from(half);
-        (self.prf.hash(&input.to_le_bytes()) as u32) & self.mask()
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the round function keeps the hash's low 32 bits"
+        )]
+        let low = self.prf.hash(&input.to_le_bytes()) as u32;
+        low & self.mask()
     }
 
     pub(crate) fn forward(&self, batch: u32, serial: u32) -> u32 {
@@ -79,7 +84,7 @@ mod tests {
             let permutation = SerialPermutation::with_half_bits(&KEY, half_bits);
             let size = 1usize << (2 * half_bits);
             let mut seen = vec![false; size];
-            for serial in 0..size as u32 {
+            for serial in 0..u32::try_from(size).expect("a small domain") {
                 let permuted = permutation.forward(42, serial);
                 assert!((permuted as usize) < size, "{permuted} escapes the domain");
                 assert!(!seen[permuted as usize], "{permuted} hit twice");

@@ -261,7 +261,15 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32
             number
                 .as_f64()
                 .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
-                .map(|f| f as u32)
+                .map(|f| {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "a whole number in 0..=u32::MAX, checked just above"
+                    )]
+                    let whole = f as u32;
+                    whole
+                })
         })
         .ok_or_else(|| {
             serde::de::Error::custom(format!(

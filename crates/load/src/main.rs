@@ -183,7 +183,13 @@ async fn scan(args: ScanArgs) -> anyhow::Result<String> {
     let mut latencies = total.latencies_us;
     latencies.sort_unstable();
     let quantile = |q: f64| {
-        let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1));
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a rank within the sample, clamped to it"
+        )]
+        let rank = (latencies.len() as f64 * q).ceil() as usize;
+        let index = rank.clamp(1, latencies.len().max(1));
         latencies
             .get(index - 1)
             .map_or(0.0, |us| f64::from(*us) / 1000.0)

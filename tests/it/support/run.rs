@@ -22,6 +22,11 @@ pub fn draw_keys() -> yima_campaign::DrawKeyRing {
     yima_campaign::DrawKeyRing::parse(&text).expect("dev draw keys parse")
 }
 
+/// A count as Postgres returns counts.
+pub fn count(n: usize) -> i64 {
+    i64::try_from(n).expect("a count fits an i64")
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
