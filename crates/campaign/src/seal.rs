@@ -21,6 +21,8 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
+use yima_code::{EntryProblem, key_entries};
+
 use crate::DrawSecret;
 
 /// The format byte of a sealed secret.
@@ -97,18 +99,12 @@ impl DrawKeyRing {
     /// Parses `id:hex` entries separated by commas, whitespace or newlines (the form of
     /// `YIMA_DRAW_KEYS` and of a key file); in a file, `#` starts a comment line.
     pub fn parse(spec: &str) -> Result<Self, DrawKeyError> {
-        let entries = spec
-            .lines()
-            .filter(|line| !line.trim_start().starts_with('#'))
-            .flat_map(|line| line.split(|c: char| c == ',' || c.is_whitespace()))
-            .filter(|entry| !entry.is_empty());
         let mut keys = BTreeMap::new();
-        for (index, entry) in entries.enumerate() {
-            let position = index + 1;
-            let (id, key) = entry
-                .split_once(':')
-                .ok_or(DrawKeyError::Malformed { position })?;
-            let id: u8 = id.parse().map_err(|_| DrawKeyError::BadId { position })?;
+        for (position, entry) in key_entries(spec) {
+            let (id, key) = entry.map_err(|problem| match problem {
+                EntryProblem::NotIdHex => DrawKeyError::Malformed { position },
+                EntryProblem::BadId => DrawKeyError::BadId { position },
+            })?;
             let mut bytes = [0u8; KEY_LEN];
             hex::decode_to_slice(key, &mut bytes).map_err(|_| DrawKeyError::BadKey { id })?;
             let cipher = ChaCha20Poly1305::new(&Key::from(bytes));

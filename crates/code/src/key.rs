@@ -180,6 +180,34 @@ impl Iterator for BatchCodes<'_> {
 
 impl ExactSizeIterator for BatchCodes<'_> {}
 
+/// What is wrong with one entry of a key list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryProblem {
+    /// Not `id:hex`.
+    NotIdHex,
+    /// The id is not a number from 0 to 255.
+    BadId,
+}
+
+/// The entries of a key list: `id:hex` separated by commas, whitespace or newlines,
+/// `#` starting a comment line (the form of `YIMA_CODE_KEYS`, `YIMA_DRAW_KEYS` and
+/// their key files). Each comes with its 1-based position, for an error that names
+/// the entry without showing the key.
+pub fn key_entries(spec: &str) -> impl Iterator<Item = (usize, Result<(u8, &str), EntryProblem>)> {
+    spec.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .flat_map(|line| line.split(|c: char| c == ',' || c.is_whitespace()))
+        .filter(|entry| !entry.is_empty())
+        .enumerate()
+        .map(|(index, entry)| {
+            let parsed = entry
+                .split_once(':')
+                .ok_or(EntryProblem::NotIdHex)
+                .and_then(|(id, hex)| Ok((id.parse().map_err(|_| EntryProblem::BadId)?, hex)));
+            (index + 1, parsed)
+        })
+}
+
 /// Every key a deployment knows: the newest signs new batches, all of them verify.
 ///
 /// Rotating a key means adding one with a higher id; codes already printed keep
@@ -193,18 +221,12 @@ impl KeyRing {
     /// Parses `id:hex` entries separated by commas, whitespace or newlines (the form
     /// of `YIMA_CODE_KEYS` and of a key file). In a file, `#` starts a comment line.
     pub fn parse(spec: &str) -> Result<Self, KeyRingError> {
-        let entries = spec
-            .lines()
-            .filter(|line| !line.trim_start().starts_with('#'))
-            .flat_map(|line| line.split(|c: char| c == ',' || c.is_whitespace()))
-            .filter(|entry| !entry.is_empty());
         let mut keys = BTreeMap::new();
-        for (index, entry) in entries.enumerate() {
-            let position = index + 1;
-            let (id, secret) = entry
-                .split_once(':')
-                .ok_or(KeyRingError::Malformed { position })?;
-            let id: u8 = id.parse().map_err(|_| KeyRingError::BadId { position })?;
+        for (position, entry) in key_entries(spec) {
+            let (id, secret) = entry.map_err(|problem| match problem {
+                EntryProblem::NotIdHex => KeyRingError::Malformed { position },
+                EntryProblem::BadId => KeyRingError::BadId { position },
+            })?;
             let secret = hex::decode(secret).map_err(|_| KeyRingError::NotHex { id })?;
             if keys.insert(id, CodeKey::new(id, &secret)?).is_some() {
                 return Err(KeyRingError::Duplicate { id });

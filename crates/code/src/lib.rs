@@ -51,7 +51,7 @@ mod key;
 mod layout;
 mod permutation;
 
-pub use key::{BatchCodes, CodeKey, KeyRing, KeyRingError};
+pub use key::{BatchCodes, CodeKey, EntryProblem, KeyRing, KeyRingError, key_entries};
 pub use layout::{CODE_LEN, Code, FORMAT_VERSION, TAG_BITS};
 
 /// What a verified code names: everything the gateway needs to find its batch and
