@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use yima_admin::Reseal;
 use yima_campaign::{Campaign, RecordedDraw};
-use yima_gateway::{Clock, Reseal};
+use yima_gateway::Clock;
 use yima_ledger::{Applied, Ledger, NewBatch};
 
 use crate::cli::{BatchCommand, CampaignCommand, Cli, Command};
@@ -64,8 +65,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             // Secrets stored before sealing existed are sealed now; without keys that
             // is an error only if there are such secrets.
             let keys = config.draw_keys().ok();
-            let sealed =
-                yima_gateway::reseal_secrets(&ledger, keys.as_ref(), Reseal::Plain).await?;
+            let sealed = yima_admin::reseal_secrets(&ledger, keys.as_ref(), Reseal::Plain).await?;
             if sealed.resealed > 0 {
                 tracing::info!(
                     campaigns = sealed.resealed,
@@ -77,7 +77,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Campaign(CampaignCommand::Reseal) => {
             let keys = config.draw_keys()?;
             let done =
-                yima_gateway::reseal_secrets(&ledger().await?, Some(&keys), Reseal::NotCurrent)
+                yima_admin::reseal_secrets(&ledger().await?, Some(&keys), Reseal::NotCurrent)
                     .await?;
             eprintln!(
                 "resealed {} of {} campaign draw secret(s) under draw key {}",
@@ -104,7 +104,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             };
             let id = &campaign.file.id;
-            let applied = yima_gateway::apply_campaign(
+            let applied = yima_admin::apply_campaign(
                 &ledger().await?,
                 &store(&config).await?,
                 &config.draw_keys()?,
@@ -113,7 +113,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             )
             .await;
             match applied {
-                Err(yima_gateway::ApplyError::Refused(problems)) => {
+                Err(yima_admin::ApplyError::Refused(problems)) => {
                     eprintln!(
                         "{}: the stored campaign {id} refuses {} change(s), nothing changed:",
                         file.display(),

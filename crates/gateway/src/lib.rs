@@ -31,7 +31,6 @@ use yima_code::KeyRing;
 use yima_ledger::Ledger;
 use yima_store::Store;
 
-pub use admin::{ApplyError, Reseal, ResealError, Resealed, apply_campaign, reseal_secrets};
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};

@@ -136,7 +136,7 @@ impl TestGateway {
         ledger.migrate().await.expect("migrate");
         let campaign = Campaign::from_toml(campaign_toml).expect("test campaign is valid");
         let store = yima::app::store(&config).await.expect("redis");
-        yima_gateway::apply_campaign(&ledger, &store, &draw_keys(), &campaign, clock.now())
+        yima_admin::apply_campaign(&ledger, &store, &draw_keys(), &campaign, clock.now())
             .await
             .expect("apply campaign");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -440,8 +440,8 @@ impl TestGateway {
     pub async fn apply(
         &self,
         campaign: &Campaign,
-    ) -> Result<yima_ledger::Applied, yima_gateway::ApplyError> {
-        yima_gateway::apply_campaign(
+    ) -> Result<yima_ledger::Applied, yima_admin::ApplyError> {
+        yima_admin::apply_campaign(
             &self.ledger,
             &self.store().await,
             &draw_keys(),
