@@ -28,9 +28,6 @@ pub enum ReconcileError {
     /// Redis failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Redis failed.
-    #[error("Redis error")]
-    Redis(#[from] redis::RedisError),
     /// Postgres failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -308,21 +305,12 @@ pub async fn apply_downgrades(
         else {
             continue;
         };
-        let mut connection = store.connection();
         for (tag, cuts) in &redis_state::by_member_tag(&rules, &cuts, |cut| &cut.member) {
-            for chunk in cuts.chunks(redis_state::PIPELINE) {
-                let mut pipe = redis::pipe();
-                for cut in chunk {
-                    pipe.cmd("HINCRBY")
-                        .arg(store.keys().member(tag, &cut.member))
-                        .arg("growth")
-                        .arg(-cut.removed)
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut connection)
-                    .await
-                    .map_err(StoreError::from)?;
-            }
+            let cuts: Vec<(&str, i64)> = cuts
+                .iter()
+                .map(|cut| (cut.member.as_str(), cut.removed))
+                .collect();
+            store.cut_growth(tag, &cuts).await?;
         }
         applied.push((boundary, cuts.len()));
     }

@@ -1,19 +1,13 @@
-//! Reading and writing a campaign's countable state in Redis.
+//! A campaign's countable state in Redis, in the terms of [`CampaignState`]: the
+//! store reads and writes each tag; this joins the lanes.
 
 use std::collections::BTreeMap;
 
 use yima_campaign::Role;
-use yima_store::{Connection, Keys, Store};
+use yima_store::{BoardEntry, MemberState, Store, TagState};
 
 use crate::ReconcileError;
 use crate::state::{Balance, Bitmap, CampaignState};
-
-/// Keys written per pipeline round trip.
-pub(crate) const PIPELINE: usize = 1000;
-/// Bytes of a bitmap written per `SETRANGE`.
-const BITMAP_CHUNK: usize = 1 << 20;
-/// How long day-scoped counters live, as `scan.lua` sets them.
-const DAY_TTL_SECONDS: i64 = 172_800;
 
 /// Day-scoped counters for the days whose limits are still enforced.
 #[derive(Debug, Default)]
@@ -62,35 +56,6 @@ pub(crate) fn by_member_tag<'a, T>(
     groups
 }
 
-/// Every key matching `pattern`, by `SCAN` (never `KEYS`: Redis keeps serving).
-async fn scan_keys(
-    connection: &mut Connection,
-    pattern: &str,
-) -> Result<Vec<String>, ReconcileError> {
-    let mut cursor: u64 = 0;
-    let mut found = Vec::new();
-    loop {
-        let mut command = redis::cmd("SCAN");
-        command
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000);
-        // The pattern carries the campaign's hash tag: on a cluster, its master.
-        let (next, keys): (u64, Vec<String>) =
-            connection.query_on_slot_of(pattern, &command).await?;
-        found.extend(keys);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    found.sort();
-    found.dedup();
-    Ok(found)
-}
-
 /// The campaign's counters, member balances and redemption bitmaps as Redis holds them
 /// under its tags (one per lane): counters added up, members gathered, each lane's code
 /// bits turned back into serials.
@@ -112,49 +77,22 @@ pub(crate) async fn read(store: &Store, tags: &[String]) -> Result<CampaignState
 /// Adds one tag's members and bitmaps to `state`.
 async fn read_lane(
     store: &Store,
-    campaign: &str,
+    tag: &str,
     lanes: u16,
     lane: u16,
     state: &mut CampaignState,
 ) -> Result<(), ReconcileError> {
-    let keys = store.keys();
-    let mut connection = store.connection();
-    let prefix = keys.member_prefix(campaign);
-    let member_keys = scan_keys(&mut connection, &Keys::pattern(&prefix)).await?;
-    for chunk in member_keys.chunks(PIPELINE) {
-        let mut pipe = redis::pipe();
-        for key in chunk {
-            pipe.cmd("HMGET")
-                .arg(key)
-                .arg(&["points", "growth", "scans"]);
-        }
-        let values: Vec<Vec<Option<i64>>> = pipe.query_async(&mut connection).await?;
-        for (key, values) in chunk.iter().zip(values) {
-            let value = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
-            let member = key.strip_prefix(&prefix).unwrap_or(key);
-            state.members.insert(
-                member.to_string(),
-                Balance {
-                    points: value(0),
-                    growth: value(1),
-                    scans: value(2),
-                },
-            );
-        }
+    for (member, balance) in store.member_balances(tag).await? {
+        state.members.insert(
+            member,
+            Balance {
+                points: balance.points,
+                growth: balance.growth,
+                scans: balance.scans,
+            },
+        );
     }
-
-    let prefix = keys.redeemed_prefix(campaign);
-    for key in scan_keys(&mut connection, &Keys::pattern(&prefix)).await? {
-        let rest = key.strip_prefix(&prefix).unwrap_or(&key);
-        let parsed = rest
-            .split_once(':')
-            .and_then(|(batch, role)| Some((batch.parse().ok()?, Role::from_name(role)?)));
-        let Some((batch, role)) = parsed else {
-            return Err(ReconcileError::Invalid(format!(
-                "unexpected redemption key `{key}`"
-            )));
-        };
-        let bytes: Vec<u8> = redis::AsyncCommands::get(&mut connection, &key).await?;
+    for (batch, role, bytes) in store.redemption_bitmaps(tag).await? {
         let bits = Bitmap::from_bytes(bytes);
         if lanes <= 1 {
             state.redeemed.insert((batch, role), bits);
@@ -173,29 +111,9 @@ async fn read_lane(
 pub(crate) async fn allotments(
     store: &Store,
     rules: &yima_campaign::Campaign,
-) -> Result<std::collections::BTreeMap<String, i64>, ReconcileError> {
-    let mut connection = store.connection();
-    let fields: Vec<String> = rules
-        .file
-        .prizes
-        .iter()
-        .map(|prize| format!("allot:{}", prize.id))
-        .collect();
-    let mut sums = std::collections::BTreeMap::new();
-    if fields.is_empty() {
-        return Ok(sums);
-    }
-    for tag in rules.lane_tags() {
-        let allotted: Vec<Option<i64>> = redis::cmd("HMGET")
-            .arg(store.keys().awarded(&tag))
-            .arg(&fields)
-            .query_async(&mut connection)
-            .await?;
-        for (prize, allot) in rules.file.prizes.iter().zip(allotted) {
-            *sums.entry(prize.id.clone()).or_default() += allot.unwrap_or(0);
-        }
-    }
-    Ok(sums)
+) -> Result<BTreeMap<String, i64>, ReconcileError> {
+    let prizes: Vec<&str> = rules.file.prizes.iter().map(|p| p.id.as_str()).collect();
+    Ok(store.allotments(&rules.lane_tags(), &prizes).await?)
 }
 
 /// Gives each lane an allotment of every prize: what it has awarded, plus its share
@@ -210,7 +128,6 @@ pub(crate) async fn write_allotments(
 ) -> Result<(), ReconcileError> {
     use yima_campaign::lanes::{lane_share, lane_tag};
     let lanes = rules.file.lanes;
-    let mut connection = store.connection();
     for prize in &rules.file.prizes {
         let awarded: i64 = states
             .iter()
@@ -221,23 +138,14 @@ pub(crate) async fn write_allotments(
         for (lane, state) in (0u16..).zip(states) {
             let own = state.awarded.get(&prize.id).copied().unwrap_or(0);
             let extra = i64::try_from(lane_share(left, lanes, lane)).unwrap_or(i64::MAX);
-            redis::cmd("HSET")
-                .arg(store.keys().awarded(&lane_tag(&rules.file.id, lanes, lane)))
-                .arg(format!("allot:{}", prize.id))
-                .arg(own + extra)
-                .query_async::<()>(&mut connection)
-                .await?;
+            let tag = lane_tag(&rules.file.id, lanes, lane);
+            store.set_allotment(&tag, &prize.id, own + extra).await?;
         }
-        redis::cmd("HSET")
-            .arg(store.keys().awarded(&lane_tag(&rules.file.id, lanes, 0)))
-            .arg(format!("bank:{}", prize.id))
-            .arg(prize.stock)
-            .arg(format!("bankrev:{}", prize.id))
-            .arg(revision)
-            // Awards beyond the stock (it was lowered below them) stay owed.
-            .arg(format!("owed:{}", prize.id))
-            .arg((stock - awarded).min(0))
-            .query_async::<()>(&mut connection)
+        // Awards beyond the stock (it was lowered below them) stay owed.
+        let bank = lane_tag(&rules.file.id, lanes, 0);
+        let owed = (stock - awarded).min(0);
+        store
+            .set_bank(&bank, &prize.id, prize.stock, revision, owed)
             .await?;
     }
     Ok(())
@@ -254,92 +162,45 @@ pub(crate) async fn write(
     recent: &Recent,
     counts: &[(String, i64)],
 ) -> Result<usize, ReconcileError> {
-    let keys = store.keys();
-    let mut connection = store.connection();
-    let kept = [keys.events(campaign), keys.result_prefix(campaign)];
-    let stale: Vec<String> = scan_keys(&mut connection, &keys.campaign_pattern(campaign))
-        .await?
-        .into_iter()
-        .filter(|key| key != &kept[0] && !key.starts_with(&kept[1]))
-        .collect();
-    for chunk in stale.chunks(PIPELINE) {
-        redis::cmd("UNLINK")
-            .arg(chunk)
-            .query_async::<()>(&mut connection)
-            .await?;
-    }
-
-    for ((batch, role), bitmap) in &state.redeemed {
-        let key = keys.redeemed(campaign, *batch, *role);
-        for (index, chunk) in bitmap.as_bytes().chunks(BITMAP_CHUNK).enumerate() {
-            redis::cmd("SETRANGE")
-                .arg(&key)
-                .arg(index * BITMAP_CHUNK)
-                .arg(chunk)
-                .query_async::<()>(&mut connection)
-                .await?;
-        }
-    }
-
-    let mut pipe = redis::pipe();
-    pipe.cmd("HSET")
-        .arg(keys.stats(campaign))
-        .arg("scans")
-        .arg(state.scans)
-        .arg("wins")
-        .arg(state.wins)
-        .arg(counts)
-        .ignore();
-    for (prize, count) in &state.awarded {
-        pipe.cmd("HSET")
-            .arg(keys.awarded(campaign))
-            .arg(prize)
-            .arg(count)
-            .ignore();
-    }
-    for ((day, prize), count) in &recent.awarded_on {
-        let key = keys.awarded_on(campaign, day);
-        pipe.cmd("HSET").arg(&key).arg(prize).arg(count).ignore();
-        pipe.cmd("EXPIRE").arg(&key).arg(DAY_TTL_SECONDS).ignore();
-    }
-    pipe.query_async::<()>(&mut connection).await?;
-
-    let members: Vec<(&String, &Balance)> = state.members.iter().collect();
-    for chunk in members.chunks(PIPELINE) {
-        let mut pipe = redis::pipe();
-        for (member, balance) in chunk {
-            pipe.cmd("HSET")
-                .arg(keys.member(campaign, member))
-                .arg("points")
-                .arg(balance.points)
-                .arg("growth")
-                .arg(balance.growth)
-                .arg("scans")
-                .arg(balance.scans)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut connection).await?;
-    }
-
-    let daily: Vec<_> = recent.daily.iter().collect();
-    for chunk in daily.chunks(PIPELINE) {
-        let mut pipe = redis::pipe();
-        for ((day, role, member), count) in chunk {
-            pipe.cmd("SET")
-                .arg(keys.daily(campaign, day, *role, member))
-                .arg(*count)
-                .arg("EX")
-                .arg(DAY_TTL_SECONDS)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut connection).await?;
-    }
-    Ok(stale.len())
+    let tag_state = TagState {
+        scans: state.scans,
+        wins: state.wins,
+        counts,
+        awarded: state
+            .awarded
+            .iter()
+            .map(|(prize, n)| (prize.as_str(), *n))
+            .collect(),
+        awarded_on: recent
+            .awarded_on
+            .iter()
+            .map(|((day, prize), n)| (day.as_str(), prize.as_str(), *n))
+            .collect(),
+        bitmaps: state
+            .redeemed
+            .iter()
+            .map(|((batch, role), bits)| (*batch, *role, bits.as_bytes()))
+            .collect(),
+        members: state
+            .members
+            .iter()
+            .map(|(member, b)| {
+                let balance = MemberState {
+                    points: b.points,
+                    growth: b.growth,
+                    scans: b.scans,
+                };
+                (member.as_str(), balance)
+            })
+            .collect(),
+        daily: recent
+            .daily
+            .iter()
+            .map(|((day, role, member), n)| (day.as_str(), *role, member.as_str(), *n))
+            .collect(),
+    };
+    Ok(store.replace_state(campaign, &tag_state).await?)
 }
-
-/// How long a month's leaderboard stays in Redis after its first scan, as `scan.lua`
-/// keeps it.
-const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
 
 /// Writes a month's leaderboards from settled scans, with the scores `scan.lua` would
 /// have given them: a member reached their count at their last scan.
@@ -349,26 +210,22 @@ pub(crate) async fn write_boards(
     month: &yima_campaign::Month,
     rows: &[yima_ledger::BoardRow],
 ) -> Result<(), ReconcileError> {
-    let keys = store.keys();
-    let mut connection = store.connection();
     let start = month.starts_at.as_millisecond();
     // Each member's row goes to its own lane's board.
-    for (campaign, rows) in &by_member_tag(rules, rows, |row| &row.member) {
-        for chunk in rows.chunks(PIPELINE) {
-            let mut pipe = redis::pipe();
-            for row in chunk {
-                let key = keys.board(campaign, &month.period, row.region.as_deref());
+    for (tag, rows) in &by_member_tag(rules, rows, |row| &row.member) {
+        let entries: Vec<BoardEntry<'_>> = rows
+            .iter()
+            .map(|row| {
                 let into = u32::try_from(row.reached_ms - start).unwrap_or(u32::MAX);
                 let scans = u64::try_from(row.scans).unwrap_or(0);
-                pipe.cmd("ZADD")
-                    .arg(&key)
-                    .arg(format!("{:.0}", yima_campaign::board_score(scans, into)))
-                    .arg(&row.member)
-                    .ignore();
-                pipe.cmd("EXPIRE").arg(&key).arg(BOARD_TTL_SECONDS).ignore();
-            }
-            pipe.query_async::<()>(&mut connection).await?;
-        }
+                BoardEntry {
+                    member: &row.member,
+                    region: row.region.as_deref(),
+                    score: yima_campaign::board_score(scans, into),
+                }
+            })
+            .collect();
+        store.write_board(tag, &month.period, &entries).await?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod connection;
 mod event;
 mod keys;
 mod scan;
+mod snapshot;
 mod stream;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use connection::Connection;
 pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
+pub use snapshot::{BoardEntry, PIPELINE, TagState};
 pub use stream::{Entry, SETTLE_GROUP, StreamReader, Unreadable};
 
 /// Failures talking to Redis.
