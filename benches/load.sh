@@ -129,7 +129,7 @@ pg_latency=$(echo "$pgbench_out" | awk '/^latency average/ { print $4 }')
 
 # The same script, the same key layout and arguments as ScanCall sends.
 echo "ceiling: redis-benchmark EVALSHA scan.lua" >&2
-sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/scan.lua)")
+sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/lua/scan.lua)")
 tag="bench:{bench}"
 day=$(TZ=Asia/Shanghai date +%F)
 phone='{"id":"phone","kind":"item","name":"5G phone","value":299900}'

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn every_status_the_scan_script_writes_is_one_of_them() {
-        let script = include_str!("../../store/src/scan.lua");
+        let script = include_str!("../../store/src/lua/scan.lua");
         let written: Vec<&str> = script
             .split("status = '")
             .skip(1)

@@ -108,7 +108,7 @@ impl Store {
         Ok(Self {
             connection: Connection::open(url, response_timeout).await?,
             keys: Keys::new(key_prefix),
-            scan_script: redis::Script::new(include_str!("scan.lua")),
+            scan_script: redis::Script::new(include_str!("lua/scan.lua")),
             lane_scripts: Default::default(),
             allotted: Default::default(),
         })

@@ -183,103 +183,29 @@ const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// Times a laned scan borrows stock for its drawn prize before taking what its lane has.
 const MAX_BORROWS: usize = 3;
 
-/// First step of a laned scan, in the member's lane: a finished scan of this code by
-/// this member is a retry (`{"retry", body}`), by a member of the same lane `taken`;
-/// a member at the daily limit is refused (`{"daily_limit", points, growth}`) before
-/// the code is touched; otherwise the scan is counted against the limit now
-/// (`reserved`), so the claim that follows always becomes a redemption.
-const RESERVE: &str = r"
-local stored = redis.call('GET', KEYS[1])
-if stored then
-    local split = string.find(stored, '\n', 1, true)
-    if split and string.sub(stored, 1, split - 1) == ARGV[1] then
-        return {'retry', string.sub(stored, split + 1)}
-    end
-    return {'taken'}
-end
-local today = tonumber(redis.call('GET', KEYS[2]) or '0')
-if today >= tonumber(ARGV[2]) then
-    local state = redis.call('HMGET', KEYS[3], 'points', 'growth')
-    return {'daily_limit', tonumber(state[1] or '0'), tonumber(state[2] or '0')}
-end
-if today == 0 then redis.call('SET', KEYS[2], 1, 'EX', 172800) else redis.call('INCR', KEYS[2]) end
-return {'reserved'}";
+/// The first step of a laned scan, in the member's lane: retry, taken, daily limit, or the daily scan counted (`lua/reserve.lua`).
+const RESERVE: &str = include_str!("lua/reserve.lua");
 
-/// Gives back a reserved daily scan that did not become a redemption (the code was
-/// taken, or the same member's other request redeemed it first).
-const UNRESERVE: &str = r"
-if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
-return 0";
+/// Gives back a reserved daily scan that did not become a redemption (`lua/unreserve.lua`).
+const UNRESERVE: &str = include_str!("lua/unreserve.lua");
 
-/// A code lane's claim: once per code and role across every lane. `taken`: another
-/// member has it; `mine`: this member claimed it before (a retry, or a scan cut off
-/// before its member lane answered, which the member lane then completes).
-const CLAIM: &str = r"
-if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then
-    if redis.call('GET', KEYS[2]) == ARGV[2] then return 'mine' end
-    return 'taken'
-end
-redis.call('SETBIT', KEYS[1], ARGV[1], 1)
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-return 'claimed'";
+/// A code lane's claim, once per code and role across every lane (`lua/claim.lua`).
+const CLAIM: &str = include_str!("lua/claim.lua");
 
-/// Takes half (rounded up, as `lanes::lend`) of what a lane's allotment of a prize has
-/// left, for a lane that ran dry. Taking comes first, so allotments never sum to more
-/// than the stock; a crash before the borrower adds it loses stock, never oversells.
-const LEND: &str = r"
-local left = tonumber(redis.call('HGET', KEYS[1], 'allot:' .. ARGV[1]) or '0')
-    - tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if left <= 0 then return 0 end
-local give = math.floor((left + 1) / 2)
-redis.call('HINCRBY', KEYS[1], 'allot:' .. ARGV[1], -give)
-return give";
+/// Lends half of what a lane's allotment has left to a lane that ran dry, taking first (`lua/lend.lua`).
+const LEND: &str = include_str!("lua/lend.lua");
 
-/// Records a campaign revision's stock of a prize in the bank (lane 0's awards hash),
-/// once per revision and never for an older one (a gateway still on it must not undo
-/// a change): the difference to the stock last recorded is added to `owed:<id>`,
-/// what the lanes' allotments still have to receive (or, negative, give up). Returns
-/// `owed` after it, or `{"unbanked"}` for a bank written by the per-lane `share:`
-/// scheme before it, when ARGV[4] (the stock that scheme allotted) is not given.
-/// KEYS[1] lane 0's awards hash; ARGV id, revision, stock, legacy stock or "".
-const BANK: &str = r"
-local id, revision = ARGV[1], tonumber(ARGV[2])
-if tonumber(redis.call('HGET', KEYS[1], 'bankrev:' .. id) or '-1') < revision then
-    local applied = redis.call('HGET', KEYS[1], 'bank:' .. id)
-    if not applied then
-        if ARGV[4] == '' and redis.call('HEXISTS', KEYS[1], 'share:' .. id) == 1 then
-            return {'unbanked'}
-        end
-        applied = ARGV[4] ~= '' and ARGV[4] or '0'
-    end
-    redis.call('HINCRBY', KEYS[1], 'owed:' .. id, tonumber(ARGV[3]) - tonumber(applied))
-    redis.call('HSET', KEYS[1], 'bank:' .. id, ARGV[3], 'bankrev:' .. id, revision)
-end
-return {'owed', tonumber(redis.call('HGET', KEYS[1], 'owed:' .. id) or '0')}";
+/// Records a revision's stock of a prize in the bank, once per revision and never an older one (`lua/bank.lua`).
+const BANK: &str = include_str!("lua/bank.lua");
 
-/// Pays out up to ARGV[2] of what the bank owes the lanes of prize ARGV[1]; the
-/// caller adds it to one lane's allotment after. Paying first means a crash between
-/// the two loses stock, never adds it twice.
-const PAY: &str = r"
-local owed = tonumber(redis.call('HGET', KEYS[1], 'owed:' .. ARGV[1]) or '0')
-local give = math.min(owed, tonumber(ARGV[2]))
-if give <= 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'owed:' .. ARGV[1], -give)
-return give";
+/// Pays out what the bank owes the lanes, paying first (`lua/pay.lua`).
+const PAY: &str = include_str!("lua/pay.lua");
 
-/// Takes up to ARGV[2] of what a lane's allotment of prize ARGV[1] has left (never
-/// what it awarded); the caller then credits the bank. Taking first means a crash
-/// between the two takes twice (stock unsold), never leaves stock the bank gave up.
-const TAKE: &str = r"
-local left = tonumber(redis.call('HGET', KEYS[1], 'allot:' .. ARGV[1]) or '0')
-    - tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local take = math.min(left, tonumber(ARGV[2]))
-if take <= 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'allot:' .. ARGV[1], -take)
-return take";
+/// Takes from what a lane's allotment has left, never what it awarded, taking first (`lua/take.lua`).
+const TAKE: &str = include_str!("lua/take.lua");
 
-/// Gives up the allotment lease if this process still holds it.
-const RELEASE: &str =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/// Gives up the allotment lease if this process still holds it (`lua/release.lua`).
+const RELEASE: &str = include_str!("lua/release.lua");
 
 /// How long a process may hold the allotment lease before another takes over.
 const ALLOT_LEASE_MS: u64 = 30_000;
@@ -786,7 +712,7 @@ mod tests {
 
     #[test]
     fn every_reply_a_script_can_give_is_one_the_parser_reads() {
-        let scripts = [include_str!("scan.lua"), RESERVE, CLAIM, BANK];
+        let scripts = [include_str!("lua/scan.lua"), RESERVE, CLAIM, BANK];
         let returned: Vec<&str> = scripts.iter().flat_map(|s| tags_returned(s)).collect();
         assert!(returned.len() >= 9, "{returned:?}");
         for tag in &returned {
