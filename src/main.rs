@@ -282,7 +282,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             );
         }
         Command::Downgrade { campaign } => {
-            let applied = yima_reconcile::apply_downgrades(
+            let applied = yima_admin::apply_downgrades(
                 &store(&config).await?,
                 &ledger().await?,
                 &campaign,

@@ -23,7 +23,7 @@ async fn growth_is_cut_once_per_boundary_and_levels_follow() {
     let apply = |now: &'static str| {
         let (store, ledger) = (store.clone(), gateway.ledger.clone());
         async move {
-            yima_reconcile::apply_downgrades(&store, &ledger, "test", at(now))
+            yima_admin::apply_downgrades(&store, &ledger, "test", at(now))
                 .await
                 .expect("downgrade")
         }

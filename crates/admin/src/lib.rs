@@ -172,3 +172,62 @@ pub async fn reseal_secrets(
     }
     Ok(done)
 }
+
+/// Why level downgrades could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum DowngradeError {
+    /// Postgres failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Redis failed after Postgres recorded the cut; `restore` completes it.
+    #[error(transparent)]
+    Store(#[from] yima_store::StoreError),
+    /// No such campaign.
+    #[error("unknown campaign `{0}`")]
+    UnknownCampaign(String),
+    /// The stored campaign no longer validates.
+    #[error("the stored campaign `{0}` does not validate")]
+    Invalid(String),
+}
+
+/// Applies every level-downgrade boundary of the campaign due by `now` that was not
+/// applied yet (see `LevelDowngrade`): growth is cut in Postgres, one transaction per
+/// boundary, then in Redis. Safe to run often (a daily timer) and from several hosts.
+/// A crash between the two leaves Redis with the old growth until `restore`;
+/// `reconcile` names those members. Returns each boundary applied now, with the
+/// number of members cut.
+pub async fn apply_downgrades(
+    store: &Store,
+    ledger: &Ledger,
+    campaign: &str,
+    now: Timestamp,
+) -> Result<Vec<(String, usize)>, DowngradeError> {
+    let stored = ledger
+        .campaign(campaign)
+        .await?
+        .ok_or_else(|| DowngradeError::UnknownCampaign(campaign.to_string()))?;
+    let rules = Campaign::from_definition_json(&stored.definition_json)
+        .map_err(|_| DowngradeError::Invalid(campaign.to_string()))?;
+    let Some(policy) = rules.file.level_downgrade else {
+        return Ok(Vec::new());
+    };
+    let mut applied = Vec::new();
+    for boundary in rules.downgrade_boundaries(now) {
+        let boundary = boundary.to_string();
+        let Some(cuts) = ledger
+            .apply_downgrade(campaign, &boundary, i64::from(policy.keep_percent))
+            .await?
+        else {
+            continue;
+        };
+        for (tag, cuts) in &rules.by_member_tag(&cuts, |cut| cut.member.as_str()) {
+            let cuts: Vec<(&str, i64)> = cuts
+                .iter()
+                .map(|cut| (cut.member.as_str(), cut.removed))
+                .collect();
+            store.cut_growth(tag, &cuts).await?;
+        }
+        applied.push((boundary, cuts.len()));
+    }
+    Ok(applied)
+}

@@ -284,6 +284,23 @@ impl Campaign {
         lanes::lane_tag(&self.file.id, lanes, lanes::member_lane(member, lanes))
     }
 
+    /// Items grouped by their member's tag, so that one pipeline never spans tags: on
+    /// a cluster, a campaign's lanes live on different masters.
+    pub fn by_member_tag<'a, T>(
+        &'a self,
+        items: &'a [T],
+        member: impl Fn(&T) -> &str,
+    ) -> std::collections::BTreeMap<std::borrow::Cow<'a, str>, Vec<&'a T>> {
+        let mut groups: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+        for item in items {
+            groups
+                .entry(self.member_tag(member(item)))
+                .or_default()
+                .push(item);
+        }
+        groups
+    }
+
     /// Every hash tag of the campaign: counters, boards and streams are per tag.
     pub fn lane_tags(&self) -> Vec<String> {
         lanes::lane_tags(&self.file.id, self.file.lanes)

@@ -280,43 +280,6 @@ pub async fn restore(
     })
 }
 
-/// Applies every level-downgrade boundary of the campaign due by `now` that was not
-/// applied yet (see `LevelDowngrade`): growth is cut in Postgres, one transaction per
-/// boundary, then in Redis. Safe to run often (a daily timer) and from several hosts.
-/// A crash between the two leaves Redis with the old growth until `restore`;
-/// `reconcile` names those members. Returns each boundary applied now, with the
-/// number of members cut.
-pub async fn apply_downgrades(
-    store: &Store,
-    ledger: &Ledger,
-    campaign: &str,
-    now: Timestamp,
-) -> Result<Vec<(String, usize)>, ReconcileError> {
-    let rules = rules(ledger, campaign).await?;
-    let Some(policy) = rules.file.level_downgrade else {
-        return Ok(Vec::new());
-    };
-    let mut applied = Vec::new();
-    for boundary in rules.downgrade_boundaries(now) {
-        let boundary = boundary.to_string();
-        let Some(cuts) = ledger
-            .apply_downgrade(campaign, &boundary, i64::from(policy.keep_percent))
-            .await?
-        else {
-            continue;
-        };
-        for (tag, cuts) in &redis_state::by_member_tag(&rules, &cuts, |cut| &cut.member) {
-            let cuts: Vec<(&str, i64)> = cuts
-                .iter()
-                .map(|cut| (cut.member.as_str(), cut.removed))
-                .collect();
-            store.cut_growth(tag, &cuts).await?;
-        }
-        applied.push((boundary, cuts.len()));
-    }
-    Ok(applied)
-}
-
 async fn rules(ledger: &Ledger, campaign: &str) -> Result<Campaign, ReconcileError> {
     Ok(rules_at(ledger, campaign).await?.0)
 }

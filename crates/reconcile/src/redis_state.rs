@@ -39,23 +39,6 @@ impl Recent {
     }
 }
 
-/// Items grouped by their member's tag, so that one pipeline never spans tags: on a
-/// cluster, a campaign's lanes live on different masters.
-pub(crate) fn by_member_tag<'a, T>(
-    rules: &'a yima_campaign::Campaign,
-    items: &'a [T],
-    member: impl Fn(&T) -> &str,
-) -> BTreeMap<std::borrow::Cow<'a, str>, Vec<&'a T>> {
-    let mut groups: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for item in items {
-        groups
-            .entry(rules.member_tag(member(item)))
-            .or_default()
-            .push(item);
-    }
-    groups
-}
-
 /// The campaign's counters, member balances and redemption bitmaps as Redis holds them
 /// under its tags (one per lane): counters added up, members gathered, each lane's code
 /// bits turned back into serials.
@@ -212,7 +195,7 @@ pub(crate) async fn write_boards(
 ) -> Result<(), ReconcileError> {
     let start = month.starts_at.as_millisecond();
     // Each member's row goes to its own lane's board.
-    for (tag, rows) in &by_member_tag(rules, rows, |row| &row.member) {
+    for (tag, rows) in &rules.by_member_tag(rows, |row| &row.member) {
         let entries: Vec<BoardEntry<'_>> = rows
             .iter()
             .map(|row| {
