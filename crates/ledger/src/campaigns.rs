@@ -112,7 +112,7 @@ impl Ledger {
 }
 
 /// A stored campaign as gateways load it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredCampaign {
     /// Bumped on every change.
     pub revision: i32,
@@ -125,31 +125,23 @@ pub struct StoredCampaign {
 impl Ledger {
     /// Every campaign, for a gateway's start-up and full reloads.
     pub async fn campaigns(&self) -> Result<Vec<StoredCampaign>, LedgerError> {
-        let rows: Vec<(i32, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT revision, definition::text, draw_secret FROM campaigns ORDER BY id",
+        Ok(sqlx::query_as(
+            "SELECT revision, definition::text AS definition_json, draw_secret AS sealed_secret
+               FROM campaigns ORDER BY id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(stored).collect())
+        .await?)
     }
 
     /// One campaign, after a change notification.
     pub async fn campaign(&self, id: &str) -> Result<Option<StoredCampaign>, LedgerError> {
-        let row: Option<(i32, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT revision, definition::text, draw_secret FROM campaigns WHERE id = $1",
+        Ok(sqlx::query_as(
+            "SELECT revision, definition::text AS definition_json, draw_secret AS sealed_secret
+               FROM campaigns WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(stored))
-    }
-}
-
-fn stored((revision, definition_json, sealed_secret): (i32, String, Vec<u8>)) -> StoredCampaign {
-    StoredCampaign {
-        revision,
-        definition_json,
-        sealed_secret,
+        .await?)
     }
 }
 
@@ -160,16 +152,15 @@ impl Ledger {
         id: &str,
         revision: i32,
     ) -> Result<Option<StoredCampaign>, LedgerError> {
-        let row: Option<(i32, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT r.revision, r.definition::text, c.draw_secret
+        Ok(sqlx::query_as(
+            "SELECT r.revision, r.definition::text AS definition_json, c.draw_secret AS sealed_secret
                FROM campaign_revisions r JOIN campaigns c ON c.id = r.campaign_id
               WHERE r.campaign_id = $1 AND r.revision = $2",
         )
         .bind(id)
         .bind(revision)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(stored))
+        .await?)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::{Ledger, LedgerError};
 
 /// A payout due for (another) delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DuePayout {
     /// The scan id: the payout's idempotency key at the payment provider.
     pub scan_id: String,
@@ -46,7 +46,7 @@ impl Ledger {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<DuePayout>, LedgerError> {
-        let rows: Vec<(String, String, String, i64, i32)> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "UPDATE payouts p
                 SET attempts = p.attempts + 1,
                     next_attempt = now() + make_interval(secs => $2::double precision / 1000)
@@ -57,24 +57,13 @@ impl Ledger {
                       FOR UPDATE SKIP LOCKED) due,
                     awards a
               WHERE p.scan_id = due.scan_id AND a.scan_id = due.scan_id
-          RETURNING p.scan_id, a.campaign_id, p.member, p.amount_fen, p.attempts",
+          RETURNING p.scan_id, a.campaign_id AS campaign, p.member, p.amount_fen,
+                    p.attempts AS attempt",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(millis(lease))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(scan_id, campaign, member, amount_fen, attempt)| DuePayout {
-                    scan_id,
-                    campaign,
-                    member,
-                    amount_fen,
-                    attempt,
-                },
-            )
-            .collect())
+        .await?)
     }
 
     /// Records a delivery. Returns false if the row was no longer pending.

@@ -227,7 +227,7 @@ impl Ledger {
 }
 
 /// One member's scans in a month, campaign-wide (`region` None) or in one region.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BoardRow {
     /// The scanner's region, else the batch's; None for the campaign-wide board.
     pub region: Option<String>,
@@ -248,14 +248,15 @@ impl Ledger {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<BoardRow>, LedgerError> {
-        let rows: Vec<(Option<String>, String, i64, i64)> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "WITH month AS (
                  SELECT coalesce(region, batch_region) AS region, member, scanned_at FROM scans
                   WHERE campaign_id = $1
                     AND scanned_at >= to_timestamp($2 / 1000.0)
                     AND scanned_at < to_timestamp($3 / 1000.0)
              )
-             SELECT NULL::text, member, count(*), round(extract(epoch FROM max(scanned_at)) * 1000)::bigint
+             SELECT NULL::text AS region, member, count(*) AS scans,
+                    round(extract(epoch FROM max(scanned_at)) * 1000)::bigint AS reached_ms
                FROM month GROUP BY member
              UNION ALL
              SELECT region, member, count(*), round(extract(epoch FROM max(scanned_at)) * 1000)::bigint
@@ -265,16 +266,7 @@ impl Ledger {
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(region, member, scans, reached_ms)| BoardRow {
-                region,
-                member,
-                scans,
-                reached_ms,
-            })
-            .collect())
+        .await?)
     }
 }
 
