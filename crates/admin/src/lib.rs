@@ -1,5 +1,6 @@
-//! What the CLI and the admin routes both do to stored state: store a campaign after
-//! checking the edit against what the campaign has done, and seal draw secrets. Each
+//! What the CLI and the admin routes do to stored state: store a campaign after
+//! checking the edit against what the campaign has done, seal draw secrets, and apply
+//! level downgrades (Postgres first, then Redis). Each
 //! is a short orchestration of the pure rules (`yima_campaign`) over Postgres
 //! (`yima_ledger`) and Redis (`yima_store`), so neither the web crate nor the binary
 //! holds a second copy.
