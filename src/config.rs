@@ -413,29 +413,40 @@ impl Config {
 
     /// The code keys from `code.keys` or `code.keys_file`; an error says how to set them.
     pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
-        let spec = match (&self.code.keys, &self.code.keys_file) {
-            (Some(keys), _) => keys.expose().to_string(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read code keys file {}", file.display()))?,
-            (None, None) => {
-                bail!("no code keys: set YIMA_CODE_KEYS=id:hex[,id:hex...] or YIMA_CODE_KEYS_FILE")
-            }
-        };
+        let spec = key_list(&self.code.keys, &self.code.keys_file, "code", "")?;
         KeyRing::parse(&spec).context("invalid code keys")
     }
 
     /// The draw keys from `draw.keys` or `draw.keys_file`; an error says how to set them.
     pub fn draw_keys(&self) -> anyhow::Result<DrawKeyRing> {
-        let spec = match (&self.draw.keys, &self.draw.keys_file) {
-            (Some(keys), _) => keys.expose().to_string(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read draw keys file {}", file.display()))?,
-            (None, None) => bail!(
-                "no draw keys: set YIMA_DRAW_KEYS=id:hex[,id:hex...] or YIMA_DRAW_KEYS_FILE \
-                 (32-byte keys; draw secrets are stored sealed under them)"
-            ),
-        };
+        let spec = key_list(
+            &self.draw.keys,
+            &self.draw.keys_file,
+            "draw",
+            " (32-byte keys; draw secrets are stored sealed under them)",
+        )?;
         DrawKeyRing::parse(&spec).context("invalid draw keys")
+    }
+}
+
+/// A key list given as `<kind>.keys` or read from `<kind>.keys_file`; without either,
+/// an error that says how to give one.
+fn key_list(
+    keys: &Option<Secret>,
+    file: &Option<PathBuf>,
+    kind: &str,
+    hint: &str,
+) -> anyhow::Result<String> {
+    match (keys, file) {
+        (Some(keys), _) => Ok(keys.expose().to_string()),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {kind} keys file {}", file.display())),
+        (None, None) => {
+            let env = kind.to_ascii_uppercase();
+            bail!(
+                "no {kind} keys: set YIMA_{env}_KEYS=id:hex[,id:hex...] or YIMA_{env}_KEYS_FILE{hint}"
+            )
+        }
     }
 }
 

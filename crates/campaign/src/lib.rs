@@ -309,19 +309,22 @@ impl Campaign {
     /// Parses and validates a campaign file, listing every problem: values of the
     /// wrong type and broken rules alike.
     pub fn from_toml(text: &str) -> Result<Self, Vec<Problem>> {
-        let read = parse::read(text);
-        let Some(file) = read.file.clone() else {
-            return Err(read.problems);
+        let parse::Read {
+            file,
+            mut problems,
+            patched,
+        } = parse::read(text);
+        let Some(file) = file else {
+            return Err(problems);
         };
         match Self::validate(file) {
-            Ok(campaign) if read.problems.is_empty() => Ok(campaign),
-            Ok(_) => Err(read.problems),
+            Ok(campaign) if problems.is_empty() => Ok(campaign),
+            Ok(_) => Err(problems),
             Err(rule_problems) => {
-                let mut problems = read.problems.clone();
                 problems.extend(
                     rule_problems
                         .into_iter()
-                        .filter(|problem| !read.is_patched(&problem.path)),
+                        .filter(|problem| !parse::is_patched(&patched, &problem.path)),
                 );
                 Err(problems)
             }

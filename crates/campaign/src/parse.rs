@@ -26,11 +26,9 @@ pub(crate) struct Read {
     pub patched: Vec<String>,
 }
 
-impl Read {
-    /// Whether a rule problem at `path` is about a patched value.
-    pub fn is_patched(&self, path: &str) -> bool {
-        self.patched.iter().any(|patched| is_under(path, patched))
-    }
+/// Whether a rule problem at `path` is about a value patched at one of `patched`.
+pub(crate) fn is_patched(patched: &[String], path: &str) -> bool {
+    patched.iter().any(|patched| is_under(path, patched))
 }
 
 /// Reads a campaign file's TOML text.
@@ -128,14 +126,15 @@ fn deserialize(value: &Value) -> Result<CampaignFile, Wrong> {
 /// Replaces (or removes) the wrong value with the first placeholder that moves the
 /// next error elsewhere; `false` if none does.
 fn patch(value: &mut Value, wrong: &Wrong) -> bool {
-    let removable = matches!(wrong.fix, Fix::Remove | Fix::Replace);
-    let candidates = removable.then_some(None).into_iter().chain(
-        (wrong.fix != Fix::Remove)
-            .then(|| placeholders(&wrong.detail))
-            .into_iter()
-            .flatten()
-            .map(Some),
-    );
+    // `None` removes the value: right for an unknown field, and for a wrong one
+    // where the field is optional.
+    let mut candidates = Vec::new();
+    if wrong.fix != Fix::Insert {
+        candidates.push(None);
+    }
+    if wrong.fix != Fix::Remove {
+        candidates.extend(placeholders(&wrong.detail).into_iter().map(Some));
+    }
     for candidate in candidates {
         let mut trial = value.clone();
         if !place(&mut trial, &wrong.segments, candidate) {

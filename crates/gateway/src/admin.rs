@@ -45,7 +45,7 @@ pub async fn apply(
     let applied = apply_campaign(
         &gateway.ledger,
         &gateway.store,
-        &gateway.draw_keys,
+        gateway.catalog.draw_keys(),
         &campaign,
         gateway.clock.now(),
     )

@@ -134,6 +134,12 @@ impl Catalog {
         self.changes.send_modify(|generation| *generation += 1);
     }
 
+    /// The draw keys: they open the campaigns' secrets, and seal those of campaigns
+    /// created through the admin route.
+    pub fn draw_keys(&self) -> &DrawKeyRing {
+        &self.keys
+    }
+
     /// Whether the first full load has completed (readiness).
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)

@@ -42,8 +42,6 @@ pub use token::{BearerToken, EmptyToken};
 /// Everything a request handler needs, shared by all workers.
 pub struct Gateway {
     ring: KeyRing,
-    /// Seals the draw secrets of campaigns created through the admin route.
-    draw_keys: DrawKeyRing,
     store: Store,
     ledger: Ledger,
     /// The scan path's own connections (batches not yet in memory), apart from those
@@ -110,8 +108,7 @@ impl Gateway {
             store,
             scan_ledger: ledger.own_pool(SCAN_PATH_CONNECTIONS),
             ledger,
-            catalog: Arc::new(Catalog::new(draw_keys.clone())),
-            draw_keys,
+            catalog: Arc::new(Catalog::new(draw_keys)),
             clock,
             admin_token,
             render_metrics: None,
