@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use yima_campaign::DrawKeyRing;
 use yima_code::KeyRing;
@@ -44,7 +45,7 @@ pub struct PostgresConfig {
 impl Default for PostgresConfig {
     fn default() -> Self {
         Self {
-            url: Secret("postgres://postgres@127.0.0.1:5432/yima".into()),
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/yima"),
         }
     }
 }
@@ -63,7 +64,7 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
-            url: Secret("redis://127.0.0.1:6379".into()),
+            url: Secret::new("redis://127.0.0.1:6379"),
             key_prefix: "yima".into(),
         }
     }
@@ -277,26 +278,27 @@ fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::
     Scalar::deserialize(deserializer).map(String::from)
 }
 
-/// A string that never shows up in logs or `Debug` output (URLs carry passwords).
-#[derive(Clone, Default, Deserialize)]
+/// A string that never shows up in logs or `Debug` output (URLs carry passwords) and
+/// is wiped from memory when dropped: secrecy's box around the text.
+#[derive(Clone, Deserialize)]
 #[serde(from = "Scalar")]
-pub struct Secret(String);
+pub struct Secret(SecretString);
 
 impl From<Scalar> for Secret {
     fn from(scalar: Scalar) -> Self {
-        Self(scalar.into())
+        Self::new(String::from(scalar))
     }
 }
 
 impl Secret {
     /// A secret given in code (a test's, or a tool's that builds its `Config` itself).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The value itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 

@@ -19,6 +19,7 @@ pub const MAX_BOOST_PERCENT: u32 = 1000;
 /// One boost rule (campaign-file extension `[[boosts]]`). Exactly one of
 /// `days_containing`, `weekday` or `from`/`to` says when it applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Boost {
     /// Shown to ops and members ("逢8", "super member day").

@@ -72,7 +72,7 @@ pub(crate) fn problems(items: &[MallItem], levels: usize) -> Vec<Problem> {
                 message,
             });
         };
-        if !crate::is_slug(&item.id) {
+        if !crate::rules::is_slug(&item.id) {
             problem(
                 "id",
                 format!("`{}` must be 1-64 of a-z, 0-9, '-', '_'", item.id),

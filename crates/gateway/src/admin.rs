@@ -2,42 +2,61 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 use yima_admin::{ApplyError, apply_campaign};
 use yima_campaign::Campaign;
 use yima_ledger::{Applied, LedgerError, NewBatch};
 
 use crate::error::ApiError;
+use crate::wire::{
+    Applied as AppliedBody, ApplyResult, BatchCreated, Diversions, ErrorBody, ErrorCode, Voided,
+};
 use crate::{Gateway, read_body};
+
+/// A batch request names a campaign, a SKU, a count and a region.
+pub(crate) const BATCH_BODY_LIMIT: usize = 4096;
 
 /// Campaign files are a few kilobytes.
 const CAMPAIGN_BODY_LIMIT: usize = 256 * 1024;
 
-pub(crate) fn authorize(gateway: &Gateway, request: &HttpRequest) -> Result<(), ApiError> {
-    let given = request
-        .headers()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok());
-    match &gateway.admin_token {
-        Some(token) if token.admits(given) => Ok(()),
-        _ => Err(ApiError::Unauthorized),
+/// Proof that a request carries the admin token. Every admin route takes one as its
+/// first argument, so a request without the token is refused (401) before its path,
+/// query or body is read.
+pub(crate) struct Admin;
+
+impl actix_web::FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok());
+        let token = request
+            .app_data::<web::Data<Gateway>>()
+            .and_then(|gateway| gateway.admin_token.as_ref());
+        std::future::ready(match token {
+            Some(token) if token.admits(given) => Ok(Self),
+            _ => Err(ApiError::Unauthorized),
+        })
     }
 }
 
 /// `POST /v1/admin/campaigns` with the campaign file (TOML) as the body.
 #[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("bearer" = [])),
     request_body(content = String, content_type = "text/plain", description = "the campaign file (TOML)"),
-    responses((status = 200, description = "created, updated or unchanged, with the revision"), (status = 401, description = "unauthorized"),
-        (status = 409, description = "refused_change with every problem (the stored campaign does not accept this edit), or campaign_changed (edited meanwhile: apply again)"),
-        (status = 400, description = "bad_request (the body is not UTF-8)"),
-        (status = 413, description = "payload_too_large"),
-        (status = 422, description = "invalid_campaign with every problem")))]
+    responses((status = 200, description = "created, updated or unchanged, with the revision", body = AppliedBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 409, description = "refused_change with every problem (the stored campaign does not accept this edit), or campaign_changed (edited meanwhile: apply again)", body = ErrorBody),
+        (status = 400, description = "bad_request (the body is not UTF-8)", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 422, description = "invalid_campaign with every problem", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn apply(
+    _admin: Admin,
     gateway: web::Data<Gateway>,
-    request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&gateway, &request)?;
     let body = read_body(payload, CAMPAIGN_BODY_LIMIT).await?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
@@ -51,19 +70,24 @@ pub async fn apply(
     )
     .await
     .map_err(|error| match error {
-        ApplyError::Ledger(LedgerError::Conflict(_)) => ApiError::Conflict("campaign_changed"),
+        ApplyError::Ledger(LedgerError::Conflict(_)) => {
+            ApiError::Conflict(ErrorCode::CampaignChanged)
+        }
         ApplyError::Ledger(error) => error.into(),
         ApplyError::Store(error) => error.into(),
         ApplyError::Random(reason) => ApiError::Unavailable(reason),
         ApplyError::Refused(problems) => ApiError::RefusedChange(problems),
     })?;
     let (result, revision) = match applied {
-        Applied::Created => ("created", Some(1)),
-        Applied::Updated(revision) => ("updated", Some(revision)),
-        Applied::Unchanged => ("unchanged", None),
+        Applied::Created => (ApplyResult::Created, Some(1)),
+        Applied::Updated(revision) => (ApplyResult::Updated, Some(revision)),
+        Applied::Unchanged => (ApplyResult::Unchanged, None),
     };
-    Ok(HttpResponse::Ok()
-        .json(json!({"campaign": campaign.file.id, "result": result, "revision": revision})))
+    Ok(HttpResponse::Ok().json(AppliedBody {
+        campaign: &campaign.file.id,
+        result,
+        revision,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -116,18 +140,18 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32
 /// `POST /v1/admin/batches` with `{"campaign","sku","count","region"?}`.
 #[utoipa::path(post, path = "/v1/admin/batches", tag = "admin", security(("bearer" = [])),
     request_body(content = BatchRequest, content_type = "application/json"),
-    responses((status = 201, description = "the batch"), (status = 400, description = "bad_request"), (status = 401, description = "unauthorized"),
-        (status = 413, description = "payload_too_large"),
-        (status = 404, description = "unknown_campaign")))]
+    responses((status = 201, description = "the batch", body = BatchCreated),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn create_batch(
+    _admin: Admin,
     gateway: web::Data<Gateway>,
-    request: HttpRequest,
-    payload: web::Payload,
+    batch: web::Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&gateway, &request)?;
-    let body = read_body(payload, 4096).await?;
-    let batch: BatchRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let batch = batch.into_inner();
     let new = NewBatch {
         campaign: batch.campaign,
         sku: batch.sku,
@@ -141,36 +165,42 @@ pub async fn create_batch(
         .await
         .map_err(|error| match error {
             LedgerError::Invalid(detail) => ApiError::BadRequest(detail),
-            LedgerError::UnknownCampaign(_) => ApiError::NotFound("unknown_campaign"),
+            LedgerError::UnknownCampaign(_) => ApiError::NotFound(ErrorCode::UnknownCampaign),
             other => other.into(),
         })?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": created.id, "campaign": created.campaign, "sku": created.sku,
-        "count": created.count, "region": created.region, "key_id": created.key_id,
-    })))
+    Ok(HttpResponse::Created().json(BatchCreated {
+        id: created.id,
+        campaign: created.campaign,
+        sku: created.sku,
+        count: created.count,
+        region: created.region,
+        key_id: created.key_id,
+    }))
 }
 
 /// `POST /v1/admin/batches/{id}/void`
 #[utoipa::path(post, path = "/v1/admin/batches/{id}/void", tag = "admin", security(("bearer" = [])),
     params(("id" = u32, Path)),
-    responses((status = 200, description = "void"), (status = 400, description = "bad_request (not a batch id)"),
-        (status = 401, description = "unauthorized"), (status = 404, description = "unknown_batch")))]
+    responses((status = 200, description = "void", body = Voided),
+        (status = 400, description = "bad_request (not a batch id)", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 404, description = "unknown_batch", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn void_batch(
+    _admin: Admin,
     gateway: web::Data<Gateway>,
-    request: HttpRequest,
     path: web::Path<u32>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&gateway, &request)?;
     let id = path.into_inner();
     gateway
         .ledger
         .void_batch(id)
         .await
         .map_err(|error| match error {
-            LedgerError::UnknownBatch(_) => ApiError::NotFound("unknown_batch"),
+            LedgerError::UnknownBatch(_) => ApiError::NotFound(ErrorCode::UnknownBatch),
             other => other.into(),
         })?;
-    Ok(HttpResponse::Ok().json(json!({"id": id, "status": "void"})))
+    Ok(HttpResponse::Ok().json(Voided { id, status: "void" }))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -183,20 +213,21 @@ pub(crate) struct LimitQuery {
 /// batch's region, newest first, with the total.
 #[utoipa::path(get, path = "/v1/admin/campaigns/{id}/diversions", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 50")),
-    responses((status = 200, description = "total and the newest diverted scans"), (status = 400, description = "bad_request"),
-        (status = 401, description = "unauthorized"),
-        (status = 404, description = "unknown_campaign")))]
+    responses((status = 200, description = "total and the newest diverted scans", body = Diversions),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn diversions(
+    _admin: Admin,
     gateway: web::Data<Gateway>,
-    request: HttpRequest,
     path: web::Path<String>,
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&gateway, &request)?;
     let campaign = gateway
         .catalog
         .campaign(&path)
-        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
@@ -205,15 +236,8 @@ pub async fn diversions(
         .ledger
         .diverted_scans(&campaign.campaign.file.id, limit)
         .await?;
-    let scans: Vec<_> = newest
-        .into_iter()
-        .map(|scan| {
-            json!({
-                "scan_id": scan.scan_id, "member": scan.member, "role": scan.role,
-                "region": scan.region, "batch_region": scan.batch_region,
-                "batch": scan.batch, "serial": scan.serial, "at_ms": scan.at_ms,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"total": total, "scans": scans})))
+    Ok(HttpResponse::Ok().json(Diversions {
+        total,
+        scans: newest.into_iter().map(Into::into).collect(),
+    }))
 }

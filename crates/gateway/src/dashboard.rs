@@ -5,11 +5,11 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::Gateway;
 use crate::error::ApiError;
 use crate::reads::{pick_campaign, stats_of};
+use crate::wire::{DashboardData, ErrorBody, Flagged, FlaggedScan, TopScanner};
 
 const PAGE: &str = include_str!("dashboard.html");
 
@@ -32,43 +32,47 @@ pub(crate) struct DataQuery {
 /// newest flagged (diverted) scans that are settled.
 #[utoipa::path(get, path = "/dashboard/data", tag = "ops", security(("bearer" = [])),
     params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
-    responses((status = 200, description = "campaign, at_ms, stats, leaderboard, flagged"),
-        (status = 400, description = "bad_request"), (status = 401, description = "unauthorized"),
-        (status = 404, description = "unknown_campaign")))]
+    responses((status = 200, description = "live counters, this month's top ten and the newest flagged scans", body = DashboardData),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn data(
+    // It lists members' diverted scans: ops only.
+    _admin: crate::admin::Admin,
     gateway: web::Data<Gateway>,
-    request: actix_web::HttpRequest,
     query: web::Query<DataQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    // It lists members' diverted scans: ops only.
-    crate::admin::authorize(&gateway, &request)?;
     let loaded = pick_campaign(&gateway, query.campaign.as_deref())?;
     let id = &loaded.campaign.file.id;
     let now = gateway.clock.now();
     let stats = stats_of(&gateway, &loaded).await?;
     let month = loaded.campaign.month(now);
-    let leaderboard: Vec<_> = gateway
+    let leaderboard = gateway
         .store
         .leaderboard(&loaded.campaign.lane_tags(), &month.period, None, 10)
         .await?
         .into_iter()
-        .map(|(member, scans)| json!({"member": member, "scans": scans}))
+        .map(|(member, scans)| TopScanner { member, scans })
         .collect();
-    let (flagged_settled, newest) = gateway.ledger.diverted_scans(id, 10).await?;
-    let flagged: Vec<_> = newest
+    let (settled, newest) = gateway.ledger.diverted_scans(id, 10).await?;
+    let newest = newest
         .into_iter()
-        .map(|scan| {
-            json!({"member": scan.member, "role": scan.role, "region": scan.region,
-                   "batch_region": scan.batch_region, "at_ms": scan.at_ms})
+        .map(|scan| FlaggedScan {
+            member: scan.member,
+            role: scan.role,
+            region: scan.region,
+            batch_region: scan.batch_region,
+            at_ms: scan.at_ms,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "campaign": id,
-        "name": loaded.campaign.file.name,
-        "at_ms": now.as_millisecond(),
-        "stats": stats,
-        "period": month.period,
-        "leaderboard": leaderboard,
-        "flagged": {"settled": flagged_settled, "newest": flagged},
-    })))
+    Ok(HttpResponse::Ok().json(DashboardData {
+        campaign: id,
+        name: &loaded.campaign.file.name,
+        at_ms: now.as_millisecond(),
+        stats,
+        period: &month.period,
+        leaderboard,
+        flagged: Flagged { settled, newest },
+    }))
 }

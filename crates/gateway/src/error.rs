@@ -4,6 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use yima_campaign::Problem;
 
+use crate::wire::{ErrorBody, ErrorCode, ProblemBody};
+
 /// An API failure with a stable machine-readable code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -14,12 +16,12 @@ pub enum ApiError {
     #[error("invalid code")]
     InvalidCode,
     /// A named thing does not exist (`unknown_member`, `unknown_campaign`, ...).
-    #[error("{0}")]
-    NotFound(&'static str),
+    #[error("{}", .0.as_str())]
+    NotFound(ErrorCode),
     /// The request is sound but the state forbids it (`out_of_stock`,
     /// `insufficient_points`, ...); nothing was written.
-    #[error("{0}")]
-    Conflict(&'static str),
+    #[error("{}", .0.as_str())]
+    Conflict(ErrorCode),
     /// Missing or wrong admin token.
     #[error("unauthorized")]
     Unauthorized,
@@ -27,7 +29,7 @@ pub enum ApiError {
     #[error("payload too large")]
     PayloadTooLarge,
     /// A scan rate limit: nothing was read or written; try again after the wait.
-    #[error("rate limited ({})", scope.as_str())]
+    #[error("rate limited ({scope:?})")]
     RateLimited {
         /// Which limit.
         scope: crate::limits::Scope,
@@ -46,18 +48,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The stable code clients see, also the `status` label of the scan metrics.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients see.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::InvalidCode => "invalid_code",
-            Self::NotFound(code) | Self::Conflict(code) => code,
-            Self::Unauthorized => "unauthorized",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::InvalidCampaign(_) => "invalid_campaign",
-            Self::RefusedChange(_) => "refused_change",
-            Self::Unavailable(_) => "unavailable",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::InvalidCode => ErrorCode::InvalidCode,
+            Self::NotFound(code) | Self::Conflict(code) => *code,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::InvalidCampaign(_) => ErrorCode::InvalidCampaign,
+            Self::RefusedChange(_) => ErrorCode::RefusedChange,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -83,47 +85,40 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        response.content_type("application/json");
+        if let Self::InvalidCode = self {
+            return response
+                .content_type("application/json")
+                .body(INVALID_CODE_BODY);
+        }
+        let mut body = ErrorBody::of(self.code());
         match self {
-            Self::InvalidCode => response.body(INVALID_CODE_BODY),
-            Self::BadRequest(detail) => response
-                .body(serde_json::json!({"error": "bad_request", "detail": detail}).to_string()),
-            Self::NotFound(code) | Self::Conflict(code) => {
-                response.body(serde_json::json!({"error": code}).to_string())
-            }
+            Self::BadRequest(detail) => body.detail = Some(detail),
             Self::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
-                response.body(r#"{"error":"unauthorized"}"#)
             }
-            Self::PayloadTooLarge => response.body(r#"{"error":"payload_too_large"}"#),
             Self::RateLimited {
                 scope,
                 retry_after_seconds,
             } => {
                 response.insert_header(("Retry-After", retry_after_seconds.to_string()));
-                response.body(
-                    serde_json::json!({
-                        "error": "rate_limited",
-                        "scope": scope.as_str(),
-                        "retry_after_seconds": retry_after_seconds,
-                    })
-                    .to_string(),
-                )
+                body.scope = Some(*scope);
+                body.retry_after_seconds = Some(*retry_after_seconds);
             }
             Self::InvalidCampaign(problems) | Self::RefusedChange(problems) => {
-                let problems: Vec<_> = problems
-                    .iter()
-                    .map(|p| serde_json::json!({"path": p.path, "message": p.message}))
-                    .collect();
-                response.body(
-                    serde_json::json!({"error": self.code(), "problems": problems}).to_string(),
-                )
+                body.problems = Some(
+                    problems
+                        .iter()
+                        .map(|p| ProblemBody {
+                            path: &p.path,
+                            message: &p.message,
+                        })
+                        .collect(),
+                );
             }
-            Self::Unavailable(reason) => {
-                tracing::error!(%reason, "dependency unavailable");
-                response.body(r#"{"error":"unavailable"}"#)
-            }
+            Self::Unavailable(reason) => tracing::error!(%reason, "dependency unavailable"),
+            Self::InvalidCode | Self::NotFound(_) | Self::Conflict(_) | Self::PayloadTooLarge => {}
         }
+        response.json(body)
     }
 }
 

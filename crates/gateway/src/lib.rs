@@ -19,6 +19,7 @@ mod scan;
 mod status;
 mod tasks;
 mod token;
+pub mod wire;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -151,13 +152,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .service(post("/v1/scan", scan::scan))
         .service(get("/v1/members/{member}", reads::member))
-        .service(post("/v1/members/{member}/redeem", mall::redeem))
+        .service(
+            post("/v1/members/{member}/redeem", mall::redeem)
+                .app_data(json_body(mall::REDEEM_BODY_LIMIT)),
+        )
         .service(post("/v1/members/{member}/sign-in", tasks::sign_in))
         .service(get("/v1/campaigns/{id}", reads::campaign))
         .service(get("/v1/campaigns/{id}/stats", reads::stats))
         .service(get("/v1/campaigns/{id}/leaderboard", reads::leaderboard))
         .service(post("/v1/admin/campaigns", admin::apply))
-        .service(post("/v1/admin/batches", admin::create_batch))
+        .service(
+            post("/v1/admin/batches", admin::create_batch)
+                .app_data(json_body(admin::BATCH_BODY_LIMIT)),
+        )
         .service(get(
             "/v1/admin/campaigns/{id}/diversions",
             admin::diversions,
@@ -170,9 +177,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(get("/healthz", reads::healthz))
         .service(get("/readyz", reads::readyz))
         .default_service(web::to(|| async {
-            HttpResponse::NotFound()
-                .content_type("application/json")
-                .body(r#"{"error":"not_found"}"#)
+            HttpResponse::NotFound().json(wire::ErrorBody::of(wire::ErrorCode::NotFound))
         }));
 }
 
@@ -200,8 +205,7 @@ fn only(method: &'static str, resource: actix_web::Resource) -> actix_web::Resou
     resource.default_service(web::to(move || async move {
         HttpResponse::MethodNotAllowed()
             .insert_header((actix_web::http::header::ALLOW, method))
-            .content_type("application/json")
-            .body(r#"{"error":"method_not_allowed"}"#)
+            .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
     }))
 }
 
@@ -225,6 +229,28 @@ pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io
         .listen(listener)?
         .run();
     Ok(server)
+}
+
+/// How a route's `web::Json` body is read: up to `limit` bytes (more is 413), whatever
+/// the `Content-Type` (the contract never required one), and any other failure a 400
+/// saying what is wrong.
+fn json_body(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(false)
+        .content_type(|_| true)
+        .error_handler(|error, _| {
+            use actix_web::error::JsonPayloadError;
+            match error {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                JsonPayloadError::Deserialize(error) => {
+                    ApiError::BadRequest(format!("body: {error}"))
+                }
+                other => ApiError::BadRequest(format!("body: {other}")),
+            }
+            .into()
+        })
 }
 
 /// Reads a body up to `limit` bytes; a larger one is refused without reading it all.

@@ -49,22 +49,13 @@ impl Rate {
 }
 
 /// Which limit a refused scan hit, as the client sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The member scanned too fast.
     Member,
     /// The client address scanned too fast.
     Ip,
-}
-
-impl Scope {
-    /// The `scope` of the 429 body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Member => "member",
-            Self::Ip => "ip",
-        }
-    }
 }
 
 /// The limits of one gateway process; [`Limits::off`] for none.

@@ -6,12 +6,13 @@ use yima_campaign::Refusal;
 use yima_campaign::request::{check_member, check_request_id};
 use yima_ledger::{Purchase, PurchaseOutcome};
 
+use crate::Gateway;
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::{Gateway, read_body};
+use crate::wire::{ErrorBody, ErrorCode, Redeemed};
 
 /// A purchase names an item and a request id; anything near this is not one.
-const REDEEM_BODY_LIMIT: usize = 4 * 1024;
+pub(crate) const REDEEM_BODY_LIMIT: usize = 4 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,19 +34,19 @@ pub(crate) struct RedeemRequest {
 #[utoipa::path(post, path = "/v1/members/{member}/redeem", tag = "members",
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
     request_body(content = RedeemRequest, content_type = "application/json"),
-    responses((status = 200, description = "redeemed: request_id, item, price_paid, points left; the same bytes for a repeated request id"),
-        (status = 400, description = "bad_request"), (status = 413, description = "payload_too_large"), (status = 404, description = "unknown_member, unknown_item or unknown_campaign"),
-        (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused")))]
+    responses((status = 200, description = "redeemed; the same bytes for a repeated request id", body = Redeemed),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 404, description = "unknown_member, unknown_item or unknown_campaign", body = ErrorBody),
+        (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn redeem(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
-    payload: web::Payload,
+    request: web::Json<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
     check_member(&member)?;
-    let body = read_body(payload, REDEEM_BODY_LIMIT).await?;
-    let request: RedeemRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
     check_request_id(&request.request_id)?;
     let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;
@@ -54,7 +55,7 @@ pub async fn redeem(
         .mall
         .iter()
         .find(|item| item.id == request.item)
-        .ok_or(ApiError::NotFound("unknown_item"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownItem))?;
     let purchase = Purchase {
         campaign: &campaign.file.id,
         member: &member,
@@ -68,14 +69,14 @@ pub async fn redeem(
             .map(|price| i64::try_from(price).unwrap_or(i64::MAX))
     };
     let answer = |paid: i64, left: i64| {
-        serde_json::json!({
-            "status": "redeemed",
-            "request_id": request.request_id,
-            "item": item.id,
-            "price_paid": paid,
-            "points": left,
+        serde_json::to_string(&Redeemed {
+            status: "redeemed",
+            request_id: &request.request_id,
+            item: &item.id,
+            price_paid: paid,
+            points: left,
         })
-        .to_string()
+        .unwrap_or_default()
     };
     let body = match gateway.ledger.purchase(&purchase, price, answer).await? {
         PurchaseOutcome::Bought { paid, body } => {
@@ -86,15 +87,17 @@ pub async fn redeem(
             body
         }
         PurchaseOutcome::Repeated(body) => body,
-        PurchaseOutcome::RequestIdReused => return Err(ApiError::Conflict("request_id_reused")),
-        PurchaseOutcome::UnknownMember => return Err(ApiError::NotFound("unknown_member")),
+        PurchaseOutcome::RequestIdReused => {
+            return Err(ApiError::Conflict(ErrorCode::RequestIdReused));
+        }
+        PurchaseOutcome::UnknownMember => return Err(ApiError::NotFound(ErrorCode::UnknownMember)),
         PurchaseOutcome::Refused(Refusal::LevelTooLow) => {
-            return Err(ApiError::Conflict("level_too_low"));
+            return Err(ApiError::Conflict(ErrorCode::LevelTooLow));
         }
         PurchaseOutcome::Refused(Refusal::InsufficientPoints) => {
-            return Err(ApiError::Conflict("insufficient_points"));
+            return Err(ApiError::Conflict(ErrorCode::InsufficientPoints));
         }
-        PurchaseOutcome::OutOfStock => return Err(ApiError::Conflict("out_of_stock")),
+        PurchaseOutcome::OutOfStock => return Err(ApiError::Conflict(ErrorCode::OutOfStock)),
     };
     Ok(HttpResponse::Ok()
         .content_type("application/json")

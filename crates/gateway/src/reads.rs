@@ -2,11 +2,14 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::Gateway;
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
+use crate::wire::{
+    BoardPlace, CampaignView, CatalogState, ErrorBody, ErrorCode, Health, Leaderboard, MemberView,
+    OddsRevision, PrizeStats, Readiness, Ready, RegionScans, Stats,
+};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CampaignQuery {
@@ -22,7 +25,7 @@ pub(crate) fn pick_campaign(
         Some(id) => gateway
             .catalog
             .campaign(id)
-            .ok_or(ApiError::NotFound("unknown_campaign")),
+            .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign)),
         None => {
             let mut all = gateway.catalog.campaigns();
             match all.len() {
@@ -38,9 +41,9 @@ pub(crate) fn pick_campaign(
 /// `GET /v1/members/{member}`
 #[utoipa::path(get, path = "/v1/members/{member}", tag = "members",
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$"), ("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
-    responses((status = 200, description = "member, points, growth, level, level_name, next_level_growth, scans"),
-        (status = 400, description = "bad_request"),
-        (status = 404, description = "unknown_member or unknown_campaign")))]
+    responses((status = 200, description = "the member's points, growth and level", body = MemberView),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 404, description = "unknown_member or unknown_campaign", body = ErrorBody)))]
 pub async fn member(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -52,20 +55,20 @@ pub async fn member(
         .store
         .member(&loaded.campaign.member_tag(&member), &member)
         .await?
-        .ok_or(ApiError::NotFound("unknown_member"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownMember))?;
     let levels = &loaded.campaign.file.levels;
     let level = loaded
         .campaign
         .level_for(u64::try_from(state.growth).unwrap_or(0));
-    Ok(HttpResponse::Ok().json(json!({
-        "member": member,
-        "points": state.points,
-        "growth": state.growth,
-        "level": level + 1,
-        "level_name": levels.get(level).map(|l| l.name.as_str()),
-        "next_level_growth": levels.get(level + 1).map(|l| l.min_growth),
-        "scans": state.scans,
-    })))
+    Ok(HttpResponse::Ok().json(MemberView {
+        member: &member,
+        points: state.points,
+        growth: state.growth,
+        level: level + 1,
+        level_name: levels.get(level).map(|l| l.name.as_str()),
+        next_level_growth: levels.get(level + 1).map(|l| l.min_growth),
+        scans: state.scans,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,8 +88,10 @@ const MAX_BOARD_LIMIT: usize = 100;
 #[utoipa::path(get, path = "/v1/campaigns/{id}/leaderboard", tag = "campaigns",
     params(("id" = String, Path), ("period" = Option<String>, Query, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", description = "YYYY-MM; this month by default"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 10"), ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$")),
-    responses((status = 200, description = "period and entries of rank, member, scans"),
-        (status = 400, description = "bad_request"), (status = 404, description = "unknown_campaign")))]
+    responses((status = 200, description = "the month's most active scanners", body = Leaderboard),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn leaderboard(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -95,7 +100,7 @@ pub async fn leaderboard(
     let loaded = gateway
         .catalog
         .campaign(&path)
-        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
     let campaign = &loaded.campaign;
     let month = match query.period.as_deref() {
         Some(period) => campaign.period(period).ok_or_else(|| {
@@ -143,18 +148,20 @@ pub async fn leaderboard(
                 .await?
         }
     };
-    let entries: Vec<_> = top
+    let entries = top
         .into_iter()
         .enumerate()
-        .map(
-            |(index, (member, scans))| json!({"rank": index + 1, "member": member, "scans": scans}),
-        )
+        .map(|(index, (member, scans))| BoardPlace {
+            rank: index + 1,
+            member,
+            scans,
+        })
         .collect();
-    let mut body = json!({"period": month.period, "entries": entries});
-    if let Some(region) = &query.region {
-        body["region"] = json!(region);
-    }
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(Leaderboard {
+        period: &month.period,
+        region: query.region.as_deref(),
+        entries,
+    }))
 }
 
 /// `GET /v1/campaigns/{id}`: the public campaign, with the draw commitment, every
@@ -162,9 +169,9 @@ pub async fn leaderboard(
 /// of odds) and, once the campaign has ended, the secret itself.
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, description = "the public campaign with draw_commitment, revisions (revision, effective_at, levels, prizes, boosts, out_of_stock) and draw_secret once ended"),
-        (status = 404, description = "unknown_campaign"),
-        (status = 503, description = "unavailable (Postgres)")))]
+    responses((status = 200, description = "the public campaign with its draw commitment, every revision of its odds and, once ended, the draw secret", body = CampaignView),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable (Postgres)", body = ErrorBody)))]
 pub async fn campaign(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -172,58 +179,65 @@ pub async fn campaign(
     let loaded = gateway
         .catalog
         .campaign(&path)
-        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
     let file = &loaded.campaign.file;
     let ended = gateway.clock.now() >= loaded.campaign.ends_at;
-    let revisions: Vec<serde_json::Value> = gateway
+    let revisions = gateway
         .ledger
         .revisions(&file.id)
         .await?
-        .into_iter()
-        .map(|revision| odds_revision(&revision))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "id": file.id,
-        "name": file.name,
-        "starts_at": file.starts_at,
-        "ends_at": file.ends_at,
-        "timezone": file.timezone,
-        "revision": loaded.revision,
-        "points_per_scan": file.points_per_scan,
-        "growth_per_scan": file.growth_per_scan,
-        "daily_scan_limit": file.daily_scan_limit,
-        "levels": file.levels,
-        "prizes": file.prizes,
-        "out_of_stock": file.out_of_stock.as_deref().unwrap_or("no_prize"),
-        "draw_commitment": loaded.secret.commitment(),
-        "draw_secret": ended.then(|| loaded.secret.to_hex()),
-        "revisions": revisions,
-    })))
+        .iter()
+        .map(odds_revision)
+        .collect::<Result<_, _>>()?;
+    Ok(HttpResponse::Ok().json(CampaignView {
+        id: &file.id,
+        name: &file.name,
+        starts_at: &file.starts_at,
+        ends_at: &file.ends_at,
+        timezone: &file.timezone,
+        revision: loaded.revision,
+        points_per_scan: file.points_per_scan,
+        growth_per_scan: file.growth_per_scan,
+        daily_scan_limit: file.daily_scan_limit,
+        levels: &file.levels,
+        prizes: &file.prizes,
+        out_of_stock: file.out_of_stock.as_deref().unwrap_or("no_prize"),
+        draw_commitment: loaded.secret.commitment(),
+        draw_secret: ended.then(|| loaded.secret.to_hex()),
+        revisions,
+    }))
 }
 
 /// What decides a draw in one revision: levels, prizes with their odds and stock,
-/// boosts and the substitute prize, with the time the revision took effect.
-fn odds_revision(revision: &yima_ledger::Revision) -> serde_json::Value {
-    let definition: serde_json::Value =
-        serde_json::from_str(&revision.definition_json).unwrap_or_default();
-    let field = |name: &str| definition.get(name).cloned();
-    json!({
-        "revision": revision.revision,
-        "effective_at": jiff::Timestamp::from_millisecond(revision.effective_at_ms)
+/// boosts and the substitute prize, with the time the revision took effect. Every
+/// stored definition was a valid campaign file when it was stored, and keys are only
+/// ever added to the file, so each one reads as one.
+fn odds_revision(revision: &yima_ledger::Revision) -> Result<OddsRevision, ApiError> {
+    let file: yima_campaign::CampaignFile = serde_json::from_str(&revision.definition_json)
+        .map_err(|error| {
+            ApiError::Unavailable(format!(
+                "revision {} is not a campaign file: {error}",
+                revision.revision
+            ))
+        })?;
+    Ok(OddsRevision {
+        revision: revision.revision,
+        effective_at: jiff::Timestamp::from_millisecond(revision.effective_at_ms)
             .map(|at| at.to_string())
             .unwrap_or_default(),
-        "levels": field("levels").unwrap_or_else(|| json!([])),
-        "prizes": field("prizes").unwrap_or_else(|| json!([])),
-        "boosts": field("boosts").unwrap_or_else(|| json!([])),
-        "out_of_stock": field("out_of_stock").unwrap_or_else(|| json!("no_prize")),
+        levels: file.levels,
+        prizes: file.prizes,
+        boosts: file.boosts,
+        out_of_stock: file.out_of_stock.unwrap_or_else(|| "no_prize".into()),
     })
 }
 
 /// `GET /v1/campaigns/{id}/stats`
 #[utoipa::path(get, path = "/v1/campaigns/{id}/stats", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, description = "scans, wins, diverted, diverted_refused and prizes with stock, awarded, remaining"),
-        (status = 404, description = "unknown_campaign")))]
+    responses((status = 200, description = "live counters: scans, wins, diversions, stock per prize, scans per region", body = Stats),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn stats(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -231,17 +245,17 @@ pub async fn stats(
     let loaded = gateway
         .catalog
         .campaign(&path)
-        .ok_or(ApiError::NotFound("unknown_campaign"))?;
+        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
     Ok(HttpResponse::Ok().json(stats_of(&gateway, &loaded).await?))
 }
 
 /// A campaign's live counters from Redis, as `/stats` and the dashboard show them.
-pub(crate) async fn stats_of(
+pub(crate) async fn stats_of<'a>(
     gateway: &Gateway,
-    loaded: &LoadedCampaign,
-) -> Result<serde_json::Value, ApiError> {
+    loaded: &'a LoadedCampaign,
+) -> Result<Stats<'a>, ApiError> {
     let counters = gateway.store.counters(&loaded.campaign.lane_tags()).await?;
-    let prizes: Vec<_> = loaded
+    let prizes = loaded
         .campaign
         .file
         .prizes
@@ -249,37 +263,41 @@ pub(crate) async fn stats_of(
         .map(|prize| {
             let awarded = counters.awarded_of(&prize.id);
             let stock = i64::try_from(prize.stock).unwrap_or(i64::MAX);
-            json!({
-                "id": prize.id, "name": prize.name, "stock": stock,
-                "awarded": awarded, "remaining": (stock - awarded).max(0),
-            })
+            PrizeStats {
+                id: &prize.id,
+                name: &prize.name,
+                stock,
+                awarded,
+                remaining: (stock - awarded).max(0),
+            }
         })
         .collect();
-    let regions: Vec<_> = counters
+    let regions = counters
         .regions
-        .iter()
-        .map(|(region, scans)| json!({"region": region, "scans": scans}))
+        .into_iter()
+        .map(|(region, scans)| RegionScans { region, scans })
         .collect();
-    Ok(json!({
-        "scans": counters.scans,
-        "wins": counters.wins,
-        "diverted": counters.diverted,
-        "diverted_refused": counters.diverted_refused,
-        "prizes": prizes,
-        "regions": regions,
-    }))
+    Ok(Stats {
+        scans: counters.scans,
+        wins: counters.wins,
+        diverted: counters.diverted,
+        diverted_refused: counters.diverted_refused,
+        prizes,
+        regions,
+    })
 }
 
 /// `GET /healthz`: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: Redis answers and the catalog is loaded (200, `ready`, or `degraded`
 /// while Postgres does not answer); says which part is not (503).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "ready, or degraded: scans served, Postgres unreachable"), (status = 503, description = "what is not ready")))]
+    responses((status = 200, description = "ready, or degraded: scans served, Postgres unreachable", body = Ready),
+        (status = 503, description = "what is not ready", body = Ready)))]
 pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let redis = gateway.store.ping().await.is_ok();
     let catalog = gateway.catalog.is_loaded();
@@ -290,17 +308,21 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
         .ping(std::time::Duration::from_millis(500))
         .await;
     let status = match (redis && catalog, postgres) {
-        (false, _) => "not_ready",
-        (true, true) => "ready",
-        (true, false) => "degraded",
+        (false, _) => Readiness::NotReady,
+        (true, true) => Readiness::Ready,
+        (true, false) => Readiness::Degraded,
     };
-    let body = json!({
-        "status": status,
-        "redis": if redis { "ok" } else { "unreachable" },
-        "postgres": if postgres { "ok" } else { "unreachable" },
-        "catalog": if catalog { "loaded" } else { "loading" },
-        "campaigns": gateway.catalog.campaigns().len(),
-    });
+    let body = Ready {
+        status,
+        redis: redis.into(),
+        postgres: postgres.into(),
+        catalog: if catalog {
+            CatalogState::Loaded
+        } else {
+            CatalogState::Loading
+        },
+        campaigns: gateway.catalog.campaigns().len(),
+    };
     if redis && catalog {
         HttpResponse::Ok().json(body)
     } else {
@@ -311,10 +333,12 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text. Stock left per prize and the settlement lag are
 /// read from Redis at scrape time, so they are current whatever this process served.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 404, description = "metrics_disabled", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn metrics(gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     let Some(render) = &gateway.render_metrics else {
-        return Err(ApiError::NotFound("metrics_disabled"));
+        return Err(ApiError::NotFound(ErrorCode::MetricsDisabled));
     };
     for loaded in gateway.catalog.campaigns() {
         let id = loaded.campaign.file.id.clone();

@@ -1,7 +1,6 @@
 //! `POST /v1/scan`: verify in process, then one script call.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 use yima_campaign::request::ScanRequest;
 use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
@@ -10,21 +9,11 @@ use yima_store::{ScanCall, ScanOutcome};
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
 use crate::status::ScanStatus;
+use crate::wire::{ErrorBody, ScanAnswer};
 use crate::{Gateway, read_body};
 
 /// Scan bodies are a few hundred bytes; anything near this is not a scan.
 pub const SCAN_BODY_LIMIT: usize = 4 * 1024;
-
-/// The body of every answer that is not a fresh redemption or a retry.
-#[derive(Serialize)]
-struct Answer<'a> {
-    status: ScanStatus,
-    scan_id: &'a str,
-    prize: Option<()>,
-    points_awarded: i64,
-    points: i64,
-    level: usize,
-}
 
 fn json(body: String) -> HttpResponse {
     HttpResponse::Ok()
@@ -36,12 +25,12 @@ fn json(body: String) -> HttpResponse {
 #[utoipa::path(post, path = "/v1/scan", tag = "scan",
     request_body(content = yima_campaign::request::ScanRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level"),
-        (status = 400, description = "bad_request"),
-        (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code"),
-        (status = 413, description = "payload_too_large"),
-        (status = 429, description = "rate_limited: the member or the client address scanned too fast; `scope` says which, `Retry-After` says when to try again"),
-        (status = 503, description = "unavailable"),
+        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level", body = ScanAnswer),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 429, description = "rate_limited: the member or the client address scanned too fast; `scope` says which, `Retry-After` says when to try again", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody),
     ))]
 pub async fn scan(
     gateway: web::Data<Gateway>,
@@ -64,7 +53,7 @@ pub async fn scan(
 /// every scan cost as much CPU as verifying the code (profiled under forged load).
 /// Made on the first scan, when the binary has installed its recorder.
 pub(crate) struct ScanMetrics {
-    /// One counter per status, in [`ScanStatus::ALL`]'s order.
+    /// One counter per status, in [`ScanStatus::VARIANTS`]' order.
     by_status: Vec<metrics::Counter>,
     seconds: metrics::Histogram,
 }
@@ -72,7 +61,7 @@ pub(crate) struct ScanMetrics {
 impl ScanMetrics {
     fn new() -> Self {
         Self {
-            by_status: ScanStatus::ALL
+            by_status: <ScanStatus as strum::VariantArray>::VARIANTS
                 .iter()
                 .map(|status| metrics::counter!("yima_scans_total", "status" => status.as_str()))
                 .collect(),
@@ -186,7 +175,7 @@ async fn answer_scan(
             + 1
     };
     let answer = |status: ScanStatus, points: i64, growth: i64| {
-        serde_json::to_string(&Answer {
+        serde_json::to_string(&ScanAnswer {
             status,
             scan_id: &scan_id,
             prize: None,
@@ -255,7 +244,7 @@ async fn plain_answer(
         .campaign
         .level_for(u64::try_from(state.growth).unwrap_or(0))
         + 1;
-    let body = Answer {
+    let body = ScanAnswer {
         status,
         scan_id,
         prize: None,

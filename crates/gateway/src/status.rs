@@ -2,12 +2,16 @@
 //! `yima_scans_total` metric and the scan script's own statuses are held to.
 
 use serde::Serialize;
+use strum::{IntoStaticStr, VariantArray};
 
 use crate::ApiError;
 
 /// How a scan request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, IntoStaticStr, VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ScanStatus {
     /// A first scan that drew a prize.
     Won,
@@ -38,43 +42,12 @@ pub enum ScanStatus {
 }
 
 impl ScanStatus {
-    /// Every status, in the order the metrics list them.
-    pub const ALL: [Self; 13] = [
-        Self::Won,
-        Self::NoPrize,
-        Self::Retry,
-        Self::AlreadyRedeemed,
-        Self::DailyLimit,
-        Self::CampaignClosed,
-        Self::BatchVoid,
-        Self::WrongRegion,
-        Self::InvalidCode,
-        Self::BadRequest,
-        Self::PayloadTooLarge,
-        Self::RateLimited,
-        Self::Unavailable,
-    ];
-
     /// The name in answers and in the metric's `status` label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Won => "won",
-            Self::NoPrize => "no_prize",
-            Self::Retry => "retry",
-            Self::AlreadyRedeemed => "already_redeemed",
-            Self::DailyLimit => "daily_limit",
-            Self::CampaignClosed => "campaign_closed",
-            Self::BatchVoid => "batch_void",
-            Self::WrongRegion => "wrong_region",
-            Self::InvalidCode => "invalid_code",
-            Self::BadRequest => "bad_request",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RateLimited => "rate_limited",
-            Self::Unavailable => "unavailable",
-        }
+        self.into()
     }
 
-    /// Its position in [`ScanStatus::ALL`].
+    /// Its position in [`ScanStatus::VARIANTS`].
     pub fn index(self) -> usize {
         self as usize
     }
@@ -102,8 +75,8 @@ mod tests {
     #[test]
     fn names_are_serde_names_and_unique() {
         let mut seen = std::collections::HashSet::new();
-        for (index, status) in ScanStatus::ALL.into_iter().enumerate() {
-            assert_eq!(status.index(), index, "ALL is in declaration order");
+        for (index, status) in ScanStatus::VARIANTS.iter().copied().enumerate() {
+            assert_eq!(status.index(), index, "VARIANTS is in declaration order");
             assert_eq!(
                 serde_json::to_value(status).expect("serialises"),
                 status.as_str()
@@ -123,7 +96,7 @@ mod tests {
         assert!(written.len() >= 2, "{written:?}");
         for status in written {
             assert!(
-                ScanStatus::ALL.iter().any(|s| s.as_str() == status),
+                ScanStatus::VARIANTS.iter().any(|s| s.as_str() == status),
                 "scan.lua writes `{status}`"
             );
         }
@@ -138,7 +111,7 @@ mod tests {
             (ApiError::Unavailable("x".into()), ScanStatus::Unavailable),
         ] {
             assert_eq!(ScanStatus::of_error(&error), status);
-            assert_eq!(error.code(), status.as_str());
+            assert_eq!(error.code().as_str(), status.as_str());
         }
     }
 }

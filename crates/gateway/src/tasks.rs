@@ -6,6 +6,7 @@ use yima_campaign::request::check_member;
 
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
+use crate::wire::{ErrorBody, ErrorCode, SignInResult, SignedIn};
 use crate::{Gateway, read_body};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -22,9 +23,12 @@ pub(crate) struct SignInRequest {
 #[utoipa::path(post, path = "/v1/members/{member}/sign-in", tag = "members",
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
     request_body(content = Option<SignInRequest>, content_type = "application/json", description = "empty, or the campaign"),
-    responses((status = 200, description = "signed_in or already_signed_in, day, points_awarded, points"),
-        (status = 400, description = "bad_request"), (status = 413, description = "payload_too_large"),
-        (status = 404, description = "no_sign_in or unknown_campaign"), (status = 409, description = "campaign_closed")))]
+    responses((status = 200, description = "signed_in or already_signed_in", body = SignedIn),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 404, description = "no_sign_in or unknown_campaign", body = ErrorBody),
+        (status = 409, description = "campaign_closed", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn sign_in(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
@@ -44,11 +48,11 @@ pub async fn sign_in(
     let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;
     if campaign.file.sign_in_points == 0 {
-        return Err(ApiError::NotFound("no_sign_in"));
+        return Err(ApiError::NotFound(ErrorCode::NoSignIn));
     }
     let now = gateway.clock.now();
     if !campaign.is_open(now) {
-        return Err(ApiError::Conflict("campaign_closed"));
+        return Err(ApiError::Conflict(ErrorCode::CampaignClosed));
     }
     let day = campaign.day(now).to_string();
     let points = i64::from(campaign.file.sign_in_points);
@@ -62,19 +66,19 @@ pub async fn sign_in(
                 .store
                 .credit_points(&campaign.member_tag(&member), &member, points)
                 .await?;
-            ("signed_in", points)
+            (SignInResult::SignedIn, points)
         }
-        None => ("already_signed_in", 0),
+        None => (SignInResult::AlreadySignedIn, 0),
     };
     let balance = gateway
         .store
         .member(&campaign.member_tag(&member), &member)
         .await?
         .map_or(0, |state| state.points);
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "status": status,
-        "day": day,
-        "points_awarded": awarded,
-        "points": balance,
-    })))
+    Ok(HttpResponse::Ok().json(SignedIn {
+        status,
+        day,
+        points_awarded: awarded,
+        points: balance,
+    }))
 }

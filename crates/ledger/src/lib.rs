@@ -33,7 +33,8 @@ pub use downgrades::GrowthCut;
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{
-    BoardRow, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord, SettledScan,
+    BoardRow, DivertedScan, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord,
+    SettledScan,
 };
 pub use settlement::{Award, Redemption, Settled};
 
