@@ -11,6 +11,8 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token() {
         "/v1/admin/campaigns".to_string(),
         "/v1/admin/batches".to_string(),
         format!("/v1/admin/batches/{batch}/void"),
+        // Not a batch id: the credential is checked before the path is read.
+        "/v1/admin/batches/not-a-number/void".to_string(),
     ];
     for route in &routes {
         for token in [
@@ -19,12 +21,15 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token() {
             Some(""),
             Some("test-admin-token-and-more"),
         ] {
-            let (status, body) = gateway.post(route, "{}", token).await;
-            assert_eq!(
-                (status, body.as_str()),
-                (401, r#"{"error":"unauthorized"}"#),
-                "{route} {token:?}"
-            );
+            // A body that is not JSON gets the same answer: nothing is read first.
+            for sent in ["{}", "not json"] {
+                let (status, body) = gateway.post(route, sent, token).await;
+                assert_eq!(
+                    (status, body.as_str()),
+                    (401, r#"{"error":"unauthorized"}"#),
+                    "{route} {token:?} {sent}"
+                );
+            }
         }
     }
     // Finding 15.10: the dashboard's data lists members' diverted scans.
