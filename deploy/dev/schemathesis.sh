@@ -22,8 +22,11 @@ export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port" YIMA_KEY_PREFIX=schemathes
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt YIMA_DRAW_KEYS_FILE=config/dev-draw-keys.txt
 export YIMA_ADMIN_TOKEN=schemathesis-admin-token YIMA_HTTP_LISTEN="127.0.0.1:$port"
 export YIMA_LIMITS_MEMBER_PER_MINUTE=0 YIMA_LIMITS_IP_PER_MINUTE=0 RUST_LOG=warn
+# The binary exactly as `cargo test` builds it (test.sh has just done so): a plain
+# `cargo build` would resolve features without the dev-dependencies and compile much
+# of the tree a second time.
+cargo test --locked --quiet --no-run --test it
 yima=target/debug/yima
-cargo build --locked --quiet --bin yima
 "$yima" migrate
 "$yima" campaign apply config/demo-campaign.toml
 "$yima" gateway --workers 2 >"$run_dir/schemathesis-gateway.log" 2>&1 &
