@@ -7,6 +7,7 @@ use yima_campaign::Campaign;
 use yima_ledger::{Applied, LedgerError, NewBatch};
 
 use crate::error::ApiError;
+use crate::reads::pick_campaign;
 use crate::wire::{
     Applied as AppliedBody, ApplyResult, BatchCreated, Diversions, ErrorBody, ErrorCode, Voided,
 };
@@ -224,10 +225,7 @@ pub async fn diversions(
     path: web::Path<String>,
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let campaign = gateway
-        .catalog
-        .campaign(&path)
-        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
+    let campaign = pick_campaign(&gateway, Some(&path))?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));

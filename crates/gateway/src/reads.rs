@@ -97,10 +97,7 @@ pub async fn leaderboard(
     path: web::Path<String>,
     query: web::Query<BoardQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let loaded = gateway
-        .catalog
-        .campaign(&path)
-        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
+    let loaded = pick_campaign(&gateway, Some(&path))?;
     let campaign = &loaded.campaign;
     let month = match query.period.as_deref() {
         Some(period) => campaign.period(period).ok_or_else(|| {
@@ -176,10 +173,7 @@ pub async fn campaign(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let loaded = gateway
-        .catalog
-        .campaign(&path)
-        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
+    let loaded = pick_campaign(&gateway, Some(&path))?;
     let file = &loaded.campaign.file;
     let ended = gateway.clock.now() >= loaded.campaign.ends_at;
     let revisions = gateway
@@ -242,10 +236,7 @@ pub async fn stats(
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let loaded = gateway
-        .catalog
-        .campaign(&path)
-        .ok_or(ApiError::NotFound(ErrorCode::UnknownCampaign))?;
+    let loaded = pick_campaign(&gateway, Some(&path))?;
     Ok(HttpResponse::Ok().json(stats_of(&gateway, &loaded).await?))
 }
 
