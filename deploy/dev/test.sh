@@ -44,7 +44,7 @@ cargo test --workspace --locked 2>&1 | tee "$run_dir/test.log" || status=$?
 total() { grep -E '^test result:' "$run_dir/test.log" | grep -oE "[0-9]+ $1" | awk '{n += $1} END {print n + 0}'; }
 # A short fuzz run of each cargo-fuzz target from its committed corpus (tests/fuzz).
 fuzz=passed
-FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/smoke.sh || { fuzz=failed; status=1; }
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} tests/fuzz/smoke.sh || { fuzz=failed; status=1; }
 # The OpenAPI document against the gateway it describes: every check, 0 failures.
 contract=passed
 deploy/dev/schemathesis.sh "$run_dir" "$pg_port" "$redis_port" >"$run_dir/schemathesis.log" 2>&1 \
