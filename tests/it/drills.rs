@@ -280,14 +280,7 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(30),
     );
-    let postgres = PrivatePostgres::start();
-    let gateway = TestGateway::start_on(
-        &campaign(1000, "", PRIZES),
-        Clock::fixed(june_first()),
-        &postgres.url,
-        &redis_url(),
-    )
-    .await;
+    let (postgres, gateway) = on_private_postgres().await;
     let (_, codes) = gateway.batch(6000, None).await;
     // The batch is in the gateway's memory once one of its codes was scanned.
     let mut redeemed = 0;
@@ -366,14 +359,7 @@ async fn postgres_away_for_thirty_seconds_loses_no_scan() {
 /// still answered `invalid_code` at once, not 503 after the pool's timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_batch_is_remembered_and_costs_no_query_per_scan() {
-    let postgres = PrivatePostgres::start();
-    let gateway = TestGateway::start_on(
-        &campaign(1000, "", PRIZES),
-        Clock::fixed(june_first()),
-        &postgres.url,
-        &redis_url(),
-    )
-    .await;
+    let (postgres, gateway) = on_private_postgres().await;
     let unregistered = key_ring().signing_key().sign(4242, 0).to_string();
     let (code, body) = gateway.scan(&unregistered, "m0", "consumer").await;
     assert_eq!(
@@ -389,4 +375,17 @@ async fn an_unknown_batch_is_remembered_and_costs_no_query_per_scan() {
         );
     }
     postgres.resume();
+}
+
+/// A gateway on a Postgres server of its own, for drills that stop or starve it.
+async fn on_private_postgres() -> (PrivatePostgres, TestGateway) {
+    let postgres = PrivatePostgres::start();
+    let gateway = TestGateway::start_on(
+        &campaign(1000, "", PRIZES),
+        Clock::fixed(june_first()),
+        &postgres.url,
+        &redis_url(),
+    )
+    .await;
+    (postgres, gateway)
 }

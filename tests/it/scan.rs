@@ -141,13 +141,7 @@ async fn one_code_is_redeemed_once_per_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_codes_are_rejected_identically_without_a_single_redis_command() {
-    let redis = PrivateRedis::start();
-    let gateway = TestGateway::start_with_redis(
-        &campaign(30, "", NO_PRIZES),
-        Clock::fixed(june_first()),
-        &redis.url,
-    )
-    .await;
+    let (_redis, gateway) = on_private_redis().await;
     let (batch, codes) = gateway.batch(100, None).await;
     let ring = key_ring();
     let mut forged: Vec<String> = Vec::new();
@@ -401,13 +395,7 @@ async fn malformed_requests_get_a_precise_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flushed_script_cache_is_reloaded_and_requests_carry_ids() {
-    let redis = PrivateRedis::start();
-    let gateway = TestGateway::start_with_redis(
-        &campaign(30, "", NO_PRIZES),
-        Clock::fixed(june_first()),
-        &redis.url,
-    )
-    .await;
+    let (_redis, gateway) = on_private_redis().await;
     let (_, codes) = gateway.batch(2, None).await;
     assert_eq!(
         status(&gateway.scan(&codes[0], "wang", "consumer").await.1),
@@ -486,4 +474,17 @@ async fn a_retry_after_the_end_or_a_void_is_still_the_stored_answer() {
         status(&gateway.scan(&codes[2], "wang", "consumer").await.1),
         "batch_void"
     );
+}
+
+/// A gateway on a prize-less campaign and a Redis of its own, for tests that count or
+/// flush what that Redis holds.
+async fn on_private_redis() -> (PrivateRedis, TestGateway) {
+    let redis = PrivateRedis::start();
+    let gateway = TestGateway::start_with_redis(
+        &campaign(30, "", NO_PRIZES),
+        Clock::fixed(june_first()),
+        &redis.url,
+    )
+    .await;
+    (redis, gateway)
 }
