@@ -35,7 +35,7 @@ impl Stream {
     fn mutate(&mut self, code: &str) -> String {
         let mut bytes = code.as_bytes().to_vec();
         let at = self.below(bytes.len());
-        if self.next() % 2 == 0 && at + 1 < bytes.len() && bytes[at] != bytes[at + 1] {
+        if self.next().is_multiple_of(2) && at + 1 < bytes.len() && bytes[at] != bytes[at + 1] {
             bytes.swap(at, at + 1);
         } else {
             let mut other = bytes[at];

@@ -196,15 +196,15 @@ pub(crate) fn problems(boosts: &[Boost]) -> Vec<Problem> {
                 "needs exactly one of `days_containing`, `weekday` or `from` and `to`".into(),
             );
         }
-        if let Some(digit) = &boost.days_containing {
-            if digit.len() != 1 || !digit.bytes().all(|b| b.is_ascii_digit()) {
-                problem(".days_containing", format!("`{digit}` is not one digit"));
-            }
+        if let Some(digit) = &boost.days_containing
+            && (digit.len() != 1 || !digit.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problem(".days_containing", format!("`{digit}` is not one digit"));
         }
-        if let Some(name) = &boost.weekday {
-            if !WEEKDAYS.iter().any(|(n, _)| n == name) {
-                problem(".weekday", format!("`{name}` is not monday to sunday"));
-            }
+        if let Some(name) = &boost.weekday
+            && !WEEKDAYS.iter().any(|(n, _)| n == name)
+        {
+            problem(".weekday", format!("`{name}` is not monday to sunday"));
         }
         if window {
             let parse = |value: Option<&str>| value.and_then(|v| v.parse::<Date>().ok());

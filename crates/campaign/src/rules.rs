@@ -47,10 +47,10 @@ impl Campaign {
         };
         let starts_at = parse_time("starts_at", &file.starts_at);
         let ends_at = parse_time("ends_at", &file.ends_at);
-        if let (Some(start), Some(end)) = (starts_at, ends_at) {
-            if end <= start {
-                problem("ends_at".into(), "must be after starts_at".into());
-            }
+        if let (Some(start), Some(end)) = (starts_at, ends_at)
+            && end <= start
+        {
+            problem("ends_at".into(), "must be after starts_at".into());
         }
         let timezone = match TimeZone::get(&file.timezone) {
             Ok(zone) => Some(zone),
@@ -181,13 +181,13 @@ impl Campaign {
             if file.lanes > 1 && prize.daily_cap.is_some() {
                 problem(at("daily_cap"), "is not supported with lanes > 1".into());
             }
-            if let Some(cap) = prize.daily_cap {
-                if cap > prize.stock {
-                    problem(
-                        at("daily_cap"),
-                        format!("{cap} exceeds the total stock {}", prize.stock),
-                    );
-                }
+            if let Some(cap) = prize.daily_cap
+                && cap > prize.stock
+            {
+                problem(
+                    at("daily_cap"),
+                    format!("{cap} exceeds the total stock {}", prize.stock),
+                );
             }
             if prize.odds.len() != file.levels.len() {
                 problem(
@@ -208,13 +208,14 @@ impl Campaign {
                 }
             }
         }
-        if let Some(fallback) = file.out_of_stock.as_deref() {
-            if fallback != "no_prize" && !file.prizes.iter().any(|p| p.id == fallback) {
-                problem(
-                    "out_of_stock".into(),
-                    format!("`{fallback}` is neither `no_prize` nor a prize id"),
-                );
-            }
+        if let Some(fallback) = file.out_of_stock.as_deref()
+            && fallback != "no_prize"
+            && !file.prizes.iter().any(|p| p.id == fallback)
+        {
+            problem(
+                "out_of_stock".into(),
+                format!("`{fallback}` is neither `no_prize` nor a prize id"),
+            );
         }
         for (level, spec) in file.levels.iter().enumerate() {
             let total: u64 = file
@@ -234,13 +235,13 @@ impl Campaign {
             }
         }
 
-        if let Some(policy) = file.level_downgrade {
-            if policy.keep_percent >= 100 {
-                problem(
-                    "level_downgrade.keep_percent".into(),
-                    "must be 0 to 99 (100 would never downgrade)".into(),
-                );
-            }
+        if let Some(policy) = file.level_downgrade
+            && policy.keep_percent >= 100
+        {
+            problem(
+                "level_downgrade.keep_percent".into(),
+                "must be 0 to 99 (100 would never downgrade)".into(),
+            );
         }
         problems.extend(mall::problems(&file.mall, file.levels.len()));
         problems.extend(calendar::problems(&file.boosts));

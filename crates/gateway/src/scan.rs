@@ -83,16 +83,16 @@ async fn answer_scan(
     payload: web::Payload,
 ) -> Result<(HttpResponse, ScanStatus), ApiError> {
     // Limits first: a flood is turned away before its body is read.
-    if gateway.limits.limits_ip() {
-        if let Some(peer) = http.peer_addr() {
-            let forwarded = http
-                .headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|value| value.to_str().ok())
-                .collect::<Vec<_>>();
-            let client = gateway.limits.client_ip(peer.ip(), &forwarded);
-            gateway.limits.check_ip(client)?;
-        }
+    if gateway.limits.limits_ip()
+        && let Some(peer) = http.peer_addr()
+    {
+        let forwarded = http
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>();
+        let client = gateway.limits.client_ip(peer.ip(), &forwarded);
+        gateway.limits.check_ip(client)?;
     }
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
     let request = ScanRequest::parse(&body)?;

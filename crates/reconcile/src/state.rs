@@ -197,14 +197,14 @@ impl CampaignState {
                     });
                 }
             }
-            if let Some(&sum) = allotted.get(&prize.id) {
-                if sum > stock {
-                    found.push(Difference::OverAllotted {
-                        prize: prize.id.clone(),
-                        allotted: sum,
-                        stock: prize.stock,
-                    });
-                }
+            if let Some(&sum) = allotted.get(&prize.id)
+                && sum > stock
+            {
+                found.push(Difference::OverAllotted {
+                    prize: prize.id.clone(),
+                    allotted: sum,
+                    stock: prize.stock,
+                });
             }
             if let Some(cap) = prize.daily_cap {
                 for ((day, id), &awarded) in daily {

@@ -398,10 +398,10 @@ impl Store {
         if self.allotted.lock().is_ok_and(|set| set.contains(&done)) {
             return Ok(());
         }
-        if self.allot(table).await? {
-            if let Ok(mut set) = self.allotted.lock() {
-                set.insert(done);
-            }
+        if self.allot(table).await?
+            && let Ok(mut set) = self.allotted.lock()
+        {
+            set.insert(done);
         }
         Ok(())
     }
