@@ -32,25 +32,44 @@ impl GatewayApp {
         listener: TcpListener,
         workers: usize,
     ) -> anyhow::Result<Self> {
+        let address = listener
+            .local_addr()
+            .context("the listener has no address")?;
+        let dev_login = config.members.dev_login;
+        if dev_login {
+            if !address.ip().is_loopback() {
+                anyhow::bail!(
+                    "members.dev_login hands out tokens for any member: it is refused on {address}, \
+                     a non-loopback address"
+                );
+            }
+            if config.members.jwt_secret.is_none() {
+                anyhow::bail!("members.dev_login needs members.jwt_secret to sign its tokens");
+            }
+            tracing::warn!("dev login is on: POST /v1/dev/login issues a token for any member");
+        }
         let ring = config.key_ring()?;
         let draw_keys = config.draw_keys()?;
         let store = store(config).await?;
         let ledger = ledger(config).await?;
-        let token = config.admin_token()?;
-        if token.is_none() {
+        let credentials = config.credentials()?;
+        if credentials.admin.is_none() {
             tracing::warn!("no admin token configured: /v1/admin/* refuses every request");
         }
+        if credentials.members.is_none() && credentials.service.is_none() {
+            tracing::warn!(
+                "no member token keys and no service key configured: /v1/scan refuses every request"
+            );
+        }
         let metrics = crate::metrics::recorder()?;
-        let gateway = Gateway::new(ring, draw_keys, store, ledger.clone(), clock, token)
+        let gateway = Gateway::new(ring, draw_keys, store, ledger.clone(), clock, credentials)
             .with_metrics(Arc::new(move || metrics.render()))
-            .with_limits(config.limits.limits());
+            .with_limits(config.limits.limits())
+            .with_dev_login(dev_login);
         let catalog = gateway.catalog().clone();
         catalog.load_all(&ledger).await?;
         tokio::spawn(gateway.limits().clone().sweep_every(LIMIT_SWEEP_EVERY));
         tokio::spawn(catalog.clone().follow(ledger));
-        let address = listener
-            .local_addr()
-            .context("the listener has no address")?;
         let server = yima_gateway::serve(gateway, listener, workers)?;
         Ok(Self {
             address,

@@ -24,6 +24,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// Admin routes.
     pub admin: AdminConfig,
+    /// Member tokens: who a scan or a `/v1/me` request is for.
+    pub members: MembersConfig,
+    /// The brand's own back end.
+    pub service: ServiceConfig,
     /// Code signing and printing.
     pub code: CodeConfig,
     /// The keys draw secrets are sealed under.
@@ -92,6 +96,36 @@ impl Default for HttpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// `YIMA_ADMIN_TOKEN`; without one, admin routes refuse every request.
+    pub token: Option<Secret>,
+}
+
+/// `[members]`: member tokens, JWTs the brand's login issues (see docs/members.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MembersConfig {
+    /// `YIMA_MEMBERS_JWT_SECRET`: HS256 secret, at least 32 bytes.
+    pub jwt_secret: Option<Secret>,
+    /// `YIMA_MEMBERS_JWKS_FILE`: RS256/ES256 public keys, selected by `kid`.
+    pub jwks_file: Option<PathBuf>,
+    /// `YIMA_MEMBERS_ISSUER`: when set, a token's `iss` must equal it.
+    #[serde(deserialize_with = "optional_text")]
+    pub issuer: Option<String>,
+    /// `YIMA_MEMBERS_AUDIENCE`: when set, a token's `aud` must name it.
+    #[serde(deserialize_with = "optional_text")]
+    pub audience: Option<String>,
+    /// `YIMA_MEMBERS_DEV_LOGIN=1`: serve `POST /v1/dev/login` (the demo). Refused
+    /// unless the gateway listens on loopback.
+    #[serde(deserialize_with = "flag")]
+    pub dev_login: bool,
+}
+
+/// `[service]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `YIMA_SERVICE_TOKEN`: bearer token of the brand's back end, which may act for
+    /// any member it names; without one, `/v1/members/{member}/…` takes the admin
+    /// token only.
     pub token: Option<Secret>,
 }
 
@@ -278,6 +312,27 @@ fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::
     Scalar::deserialize(deserializer).map(String::from)
 }
 
+fn optional_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Option::<Scalar>::deserialize(deserializer).map(|scalar| scalar.map(String::from))
+}
+
+/// `true`/`false`, or `1`/`0` as an environment variable says it.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match Scalar::deserialize(deserializer)? {
+        Scalar::Bool(on) => Ok(on),
+        Scalar::Unsigned(1) => Ok(true),
+        Scalar::Unsigned(0) => Ok(false),
+        Scalar::Text(text) if text == "true" || text == "1" => Ok(true),
+        Scalar::Text(text) if text == "false" || text == "0" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected true, false, 1 or 0, not {:?}",
+            String::from(other)
+        ))),
+    }
+}
+
 /// A string that never shows up in logs or `Debug` output (URLs carry passwords) and
 /// is wiped from memory when dropped: secrecy's box around the text.
 #[derive(Clone, Deserialize)]
@@ -308,8 +363,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-const SECTIONS: [&str; 8] = [
-    "postgres", "redis", "http", "admin", "code", "draw", "payouts", "limits",
+const SECTIONS: [&str; 10] = [
+    "postgres", "redis", "http", "admin", "members", "service", "code", "draw", "payouts", "limits",
 ];
 
 impl Config {
@@ -356,6 +411,11 @@ impl Config {
         // An empty secret would admit a request that sends none, or sign with no key.
         for (name, secret) in [
             ("admin.token (YIMA_ADMIN_TOKEN)", &self.admin.token),
+            ("service.token (YIMA_SERVICE_TOKEN)", &self.service.token),
+            (
+                "members.jwt_secret (YIMA_MEMBERS_JWT_SECRET)",
+                &self.members.jwt_secret,
+            ),
             ("code.keys (YIMA_CODE_KEYS)", &self.code.keys),
             ("draw.keys (YIMA_DRAW_KEYS)", &self.draw.keys),
             (
@@ -371,6 +431,12 @@ impl Config {
                 bail!("{name} is set but empty: unset it, or give it a value");
             }
         }
+        if let (Some(service), Some(admin)) = (&self.service.token, &self.admin.token)
+            && service.expose() == admin.expose()
+        {
+            bail!("service.token and admin.token must differ: each names who may pass");
+        }
+        self.member_tokens()?;
         let payouts = &self.payouts;
         if payouts.webhook_url.is_some() && payouts.secret.is_none() {
             bail!(
@@ -385,14 +451,44 @@ impl Config {
         Ok(())
     }
 
-    /// The admin token, if configured (never empty: [`Config::load`] refuses that).
-    pub fn admin_token(&self) -> anyhow::Result<Option<yima_gateway::BearerToken>> {
-        self.admin
-            .token
+    /// The member token verifier, when a secret or a key file is configured.
+    pub fn member_tokens(&self) -> anyhow::Result<Option<yima_identity::MemberTokens>> {
+        let members = &self.members;
+        if members.jwt_secret.is_none() && members.jwks_file.is_none() {
+            return Ok(None);
+        }
+        let jwks = members
+            .jwks_file
             .as_ref()
-            .map(|token| yima_gateway::BearerToken::new(token.expose()))
-            .transpose()
-            .context("admin.token")
+            .map(|file| {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read members.jwks_file {}", file.display()))
+            })
+            .transpose()?;
+        yima_identity::MemberTokens::new(yima_identity::TokenKeys {
+            hs256_secret: members.jwt_secret.as_ref().map(|s| s.expose().as_bytes()),
+            jwks: jwks.as_deref(),
+            issuer: members.issuer.as_deref(),
+            audience: members.audience.as_deref(),
+        })
+        .map(Some)
+        .context("members")
+    }
+
+    /// Every credential the gateway accepts.
+    pub fn credentials(&self) -> anyhow::Result<yima_gateway::Credentials> {
+        let bearer = |token: &Option<Secret>, name: &str| {
+            token
+                .as_ref()
+                .map(|token| yima_gateway::BearerToken::new(token.expose()))
+                .transpose()
+                .with_context(|| name.to_string())
+        };
+        Ok(yima_gateway::Credentials {
+            members: self.member_tokens()?,
+            service: bearer(&self.service.token, "service.token")?,
+            admin: bearer(&self.admin.token, "admin.token")?,
+        })
     }
 
     /// The payout dispatcher's settings, when a webhook is configured.
@@ -477,11 +573,13 @@ mod tests {
     #[test]
     fn the_shipped_file_documents_every_setting() {
         let text = std::fs::read_to_string("config/yima.toml").expect("config/yima.toml");
-        let sections: [(&str, Vec<String>); 8] = [
+        let sections: [(&str, Vec<String>); 10] = [
             ("postgres", fields::<PostgresConfig>()),
             ("redis", fields::<RedisConfig>()),
             ("http", fields::<HttpConfig>()),
             ("admin", fields::<AdminConfig>()),
+            ("members", fields::<MembersConfig>()),
+            ("service", fields::<ServiceConfig>()),
             ("code", fields::<CodeConfig>()),
             ("draw", fields::<DrawConfig>()),
             ("payouts", fields::<PayoutsConfig>()),

@@ -26,10 +26,7 @@ async fn the_gateway_exports_what_ops_watch() {
     let (_, codes) = gateway.batch(5, Some("GD")).await;
     for code in &codes {
         let body = serde_json::json!({"code": code, "member": "wang", "region": "SH"});
-        assert_eq!(
-            gateway.post("/v1/scan", body.to_string(), None).await.0,
-            200
-        );
+        assert_eq!(gateway.scan_body(body.to_string()).await.0, 200);
     }
     assert_eq!(gateway.scan(&codes[0], "li", "consumer").await.0, 200);
     assert_eq!(gateway.scan("not-a-code", "li", "consumer").await.0, 404);

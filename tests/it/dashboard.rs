@@ -60,7 +60,7 @@ async fn the_dashboard_shows_live_figures_while_scans_run() {
                 }
                 let region = if i % 4 == 0 { "SH" } else { "GD" };
                 let body = serde_json::json!({"code": code, "member": format!("m{}", i % 25), "region": region});
-                let (status, answer) = gateway.post("/v1/scan", body.to_string(), None).await;
+                let (status, answer) = gateway.scan_body(body.to_string()).await;
                 assert_eq!(status, 200, "{answer}");
                 scanned += 1;
             }

@@ -178,7 +178,13 @@ async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice(
                 let Some(code) = codes.get(index) else { break };
                 let member = format!("m{}", client);
                 let body = serde_json::json!({"code": code, "member": member}).to_string();
-                match http.post(&url).body(body).send().await {
+                match http
+                    .post(&url)
+                    .bearer_auth(SERVICE_TOKEN)
+                    .body(body)
+                    .send()
+                    .await
+                {
                     Ok(response) if response.status() == 200 => {
                         if let Ok(text) = response.text().await {
                             answered.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +225,7 @@ async fn a_gateway_killed_under_load_loses_no_answered_scan_and_pays_none_twice(
                 let response = gateway
                     .http
                     .post(format!("{base}/v1/scan"))
+                    .bearer_auth(SERVICE_TOKEN)
                     .body(body)
                     .send()
                     .await

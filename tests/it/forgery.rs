@@ -82,6 +82,7 @@ async fn every_forgery_gets_the_answer_of_an_unregistered_batch_byte_for_byte() 
         let request = gateway
             .http
             .post(format!("{}/v1/scan", gateway.base))
+            .bearer_auth(SERVICE_TOKEN)
             .body(serde_json::json!({"code": code, "member": "forger"}).to_string());
         async move {
             let response = request.send().await.expect("request");

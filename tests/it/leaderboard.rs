@@ -20,7 +20,7 @@ async fn scan_at(
     if let Some(region) = region {
         body["region"] = region.into();
     }
-    let (status, answer) = gateway.post("/v1/scan", body.to_string(), None).await;
+    let (status, answer) = gateway.scan_body(body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(json(&answer)["status"], "no_prize", "{answer}");
 }

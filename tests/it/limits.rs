@@ -32,6 +32,7 @@ async fn scan_from(
     let mut request = gateway
         .http
         .post(format!("{}/v1/scan", gateway.base))
+        .bearer_auth(SERVICE_TOKEN)
         .body(serde_json::json!({"code": code, "member": member}).to_string());
     if let Some(chain) = forwarded_for {
         request = request.header("x-forwarded-for", chain);

@@ -57,7 +57,11 @@ async fn redeem(
 ) -> (u16, String) {
     let body = serde_json::json!({"item": item, "request_id": request_id}).to_string();
     gateway
-        .post(&format!("/v1/members/{member}/redeem"), body, None)
+        .post(
+            &format!("/v1/members/{member}/redeem"),
+            body,
+            Some(SERVICE_TOKEN),
+        )
         .await
 }
 
@@ -74,7 +78,13 @@ async fn redeem_all(
         let body = serde_json::json!({"item": item, "request_id": request_id}).to_string();
         tasks.spawn(async move {
             start.wait().await;
-            let response = http.post(url).body(body).send().await.expect("request");
+            let response = http
+                .post(url)
+                .bearer_auth(SERVICE_TOKEN)
+                .body(body)
+                .send()
+                .await
+                .expect("request");
             let status = response.status().as_u16();
             (index, status, response.text().await.expect("body"))
         });
@@ -92,7 +102,7 @@ async fn post(gateway: &TestGateway, member: &str, body: &str) -> (u16, String) 
         .post(
             &format!("/v1/members/{member}/redeem"),
             body.to_string(),
-            None,
+            Some(SERVICE_TOKEN),
         )
         .await
 }

@@ -7,8 +7,11 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 20] = [
     ("post", "/v1/scan"),
+    ("get", "/v1/me"),
+    ("post", "/v1/me/redeem"),
+    ("post", "/v1/me/sign-in"),
     ("get", "/v1/members/{member}"),
     ("post", "/v1/members/{member}/redeem"),
     ("post", "/v1/members/{member}/sign-in"),
@@ -69,11 +72,27 @@ async fn the_document_parses_and_lists_every_route_the_gateway_serves() {
                 let name = segment.trim_matches(|c| c == '{' || c == '}');
                 assert!(declared.contains(&name), "{method} {path} declares {name}");
             }
-            if path.starts_with("/v1/admin/") {
-                assert!(
-                    operation["security"].is_array(),
-                    "{method} {path} needs the token"
-                );
+            // Every door names who may pass, with a scheme the document defines.
+            let guarded = [
+                "/v1/admin/",
+                "/v1/me",
+                "/v1/members/",
+                "/v1/scan",
+                "/dashboard/data",
+            ];
+            if guarded.iter().any(|prefix| path.starts_with(prefix)) {
+                let schemes = operation["security"].as_array().map_or(0, |alternatives| {
+                    for alternative in alternatives {
+                        for scheme in alternative.as_object().expect("a requirement").keys() {
+                            assert!(
+                                document["components"]["securitySchemes"][scheme].is_object(),
+                                "{method} {path} names an undefined scheme {scheme}"
+                            );
+                        }
+                    }
+                    alternatives.len()
+                });
+                assert!(schemes > 0, "{method} {path} names its credential");
             }
         }
     }

@@ -130,11 +130,7 @@ async fn one_code_is_redeemed_once_per_role() {
     );
     // A body without a role is a consumer scan.
     let (_, body) = gateway
-        .post(
-            "/v1/scan",
-            format!(r#"{{"code":"{code}","member":"painter-1"}}"#),
-            None,
-        )
+        .scan_body(format!(r#"{{"code":"{code}","member":"painter-1"}}"#))
         .await;
     assert_eq!(body, consumer.1);
 }
@@ -347,7 +343,10 @@ async fn malformed_requests_get_a_precise_400() {
         ("{".to_string(), "EOF"),
         ("[]".to_string(), "expected struct"),
         (r#"{"member":"a"}"#.to_string(), "missing field `code`"),
-        (format!(r#"{{"code":"{code}"}}"#), "missing field `member`"),
+        (
+            format!(r#"{{"code":"{code}"}}"#),
+            "member is required with the service key",
+        ),
         (
             format!(r#"{{"code":"{code}","member":"a","role":"boss"}}"#),
             "unknown variant `boss`",
@@ -370,19 +369,19 @@ async fn malformed_requests_get_a_precise_400() {
         ),
     ];
     for (body, expected) in cases {
-        let (http, answer) = gateway.post("/v1/scan", body.clone(), None).await;
+        let (http, answer) = gateway.scan_body(body.clone()).await;
         let answer = json(&answer);
         assert_eq!(http, 400, "{body}");
         assert_eq!(answer["error"], "bad_request");
         let detail = answer["detail"].as_str().expect("detail");
         assert!(detail.contains(expected), "{body}: {detail}");
     }
-    let (http, body) = gateway.post("/v1/scan", vec![b'x'; 64 * 1024], None).await;
+    let (http, body) = gateway.scan_body(vec![b'x'; 64 * 1024]).await;
     assert_eq!(
         (http, body.as_str()),
         (413, r#"{"error":"payload_too_large"}"#)
     );
-    let (http, body) = gateway.post("/v1/scan", vec![0xff, 0xfe], None).await;
+    let (http, body) = gateway.scan_body(vec![0xff, 0xfe]).await;
     assert_eq!(http, 400, "{body}");
     let (http, body) = gateway.get("/v1/nowhere").await;
     assert_eq!((http, body.as_str()), (404, r#"{"error":"not_found"}"#));
@@ -416,6 +415,7 @@ async fn a_flushed_script_cache_is_reloaded_and_requests_carry_ids() {
     let response = gateway
         .http
         .post(format!("{}/v1/scan", gateway.base))
+        .bearer_auth(SERVICE_TOKEN)
         .header("x-request-id", "client-chosen-42")
         .body(format!(r#"{{"code":"{}","member":"wang"}}"#, codes[1]))
         .send()

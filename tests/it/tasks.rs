@@ -12,7 +12,12 @@ async fn sign_in_all(gateway: &TestGateway, member: &str, times: usize) -> Vec<s
         let url = format!("{}/v1/members/{member}/sign-in", gateway.base);
         tasks.spawn(async move {
             start.wait().await;
-            let response = http.post(url).send().await.expect("request");
+            let response = http
+                .post(url)
+                .bearer_auth(SERVICE_TOKEN)
+                .send()
+                .await
+                .expect("request");
             assert_eq!(response.status().as_u16(), 200);
             json(&response.text().await.expect("body"))
         });
@@ -79,7 +84,9 @@ async fn a_member_signs_in_once_per_campaign_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_refuses_what_it_cannot_do() {
     let gateway = TestGateway::start(&campaign(1000, "", ""), Clock::fixed(june_first())).await;
-    let (status, body) = gateway.post("/v1/members/wang/sign-in", "", None).await;
+    let (status, body) = gateway
+        .post("/v1/members/wang/sign-in", "", Some(SERVICE_TOKEN))
+        .await;
     assert_eq!((status, body.as_str()), (404, r#"{"error":"no_sign_in"}"#));
 
     let toml = campaign(1000, "sign_in_points = 5", "");
@@ -88,16 +95,22 @@ async fn sign_in_refuses_what_it_cannot_do() {
         Clock::fixed("2030-01-01T00:00:00Z".parse().expect("time")),
     )
     .await;
-    let (status, body) = closed.post("/v1/members/wang/sign-in", "", None).await;
+    let (status, body) = closed
+        .post("/v1/members/wang/sign-in", "", Some(SERVICE_TOKEN))
+        .await;
     assert_eq!(
         (status, body.as_str()),
         (409, r#"{"error":"campaign_closed"}"#)
     );
     for body in ["{", r#"{"member":"x"}"#] {
-        let (status, answer) = closed.post("/v1/members/wang/sign-in", body, None).await;
+        let (status, answer) = closed
+            .post("/v1/members/wang/sign-in", body, Some(SERVICE_TOKEN))
+            .await;
         assert_eq!(status, 400, "{body}: {answer}");
     }
-    let (status, _) = closed.post("/v1/members/not%20ok/sign-in", "", None).await;
+    let (status, _) = closed
+        .post("/v1/members/not%20ok/sign-in", "", Some(SERVICE_TOKEN))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(closed.scalar("SELECT count(*) FROM points_ledger").await, 0);
 }

@@ -19,10 +19,12 @@ pub struct ScanRequest<'a> {
     #[serde(borrow)]
     #[cfg_attr(feature = "schema", schema(value_type = String, max_length = 256))]
     pub code: Cow<'a, str>,
-    /// Who scanned it ([`check_member`]).
-    #[serde(borrow)]
-    #[cfg_attr(feature = "schema", schema(value_type = String, pattern = "^[A-Za-z0-9_.@-]{1,64}$"))]
-    pub member: Cow<'a, str>,
+    /// Who scanned it ([`check_member`]). A member token names its member itself (the
+    /// field may then be left out, or must name the same one); the service key names
+    /// the member here.
+    #[serde(borrow, default)]
+    #[cfg_attr(feature = "schema", schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.@-]{1,64}$"))]
+    pub member: Option<Cow<'a, str>>,
     /// Consumer (default) or dealer: each role redeems a code once.
     #[serde(default)]
     pub role: Option<Role>,
@@ -46,7 +48,9 @@ impl<'a> ScanRequest<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, BadRequest> {
         let request: Self =
             serde_json::from_slice(body).map_err(|e| BadRequest(format!("body: {e}")))?;
-        check_member(&request.member)?;
+        if let Some(member) = &request.member {
+            check_member(member)?;
+        }
         if let Some(region) = &request.region {
             check_region(region)?;
         }
@@ -112,12 +116,13 @@ mod tests {
         let request = ScanRequest::parse(body).expect("valid");
         assert_eq!(request.code, "ABC");
         assert!(matches!(request.code, Cow::Borrowed(_)));
-        assert_eq!(request.member, "painter.wang@x");
+        assert_eq!(request.member.as_deref(), Some("painter.wang@x"));
         assert_eq!(request.role, Some(Role::Dealer));
         assert_eq!(request.request_id.as_deref(), Some("r-1"));
         assert_eq!(request.region.as_deref(), Some("CN-31"));
-        let minimal = ScanRequest::parse(br#"{"code":"A","member":"m"}"#).expect("valid");
+        let minimal = ScanRequest::parse(br#"{"code":"A"}"#).expect("valid");
         assert_eq!((minimal.role, minimal.region), (None, None));
+        assert_eq!(minimal.member, None, "a member token names the member");
     }
 
     #[test]
@@ -127,7 +132,7 @@ mod tests {
         assert!(refused(b"{").starts_with("body: "));
         assert!(refused(b"[1]").starts_with("body: "));
         assert!(refused(br#"{"member":"m"}"#).contains("missing field `code`"));
-        assert!(refused(br#"{"code":"A"}"#).contains("missing field `member`"));
+        assert!(refused(br#"{"code":"A","member":7}"#).contains("invalid type"));
         assert!(refused(br#"{"code":1,"member":"m"}"#).contains("invalid type"));
         assert!(refused(br#"{"code":"A","member":"m","role":"boss"}"#).contains("unknown variant"));
         assert!(refused(br#"{"code":"A","member":""}"#).starts_with("member must be"));

@@ -1,11 +1,12 @@
 //! `/v1/admin/*`: the CLI's campaign and batch commands over HTTP, behind a bearer token.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use yima_admin::{ApplyError, apply_campaign};
 use yima_campaign::Campaign;
 use yima_ledger::{Applied, LedgerError, NewBatch};
 
+use crate::caller::Admin;
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
 use crate::wire::{
@@ -19,35 +20,12 @@ pub(crate) const BATCH_BODY_LIMIT: usize = 4096;
 /// Campaign files are a few kilobytes.
 const CAMPAIGN_BODY_LIMIT: usize = 256 * 1024;
 
-/// Proof that a request carries the admin token. Every admin route takes one as its
-/// first argument, so a request without the token is refused (401) before its path,
-/// query or body is read.
-pub(crate) struct Admin;
-
-impl actix_web::FromRequest for Admin {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let given = request
-            .headers()
-            .get("authorization")
-            .and_then(|value| value.to_str().ok());
-        let token = request
-            .app_data::<web::Data<Gateway>>()
-            .and_then(|gateway| gateway.admin_token.as_ref());
-        std::future::ready(match token {
-            Some(token) if token.admits(given) => Ok(Self),
-            _ => Err(ApiError::Unauthorized),
-        })
-    }
-}
-
 /// `POST /v1/admin/campaigns` with the campaign file (TOML) as the body.
-#[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/admin/campaigns", tag = "admin", security(("admin_token" = [])),
     request_body(content = String, content_type = "text/plain", description = "the campaign file (TOML)"),
     responses((status = 200, description = "created, updated or unchanged, with the revision", body = AppliedBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
         (status = 409, description = "refused_change with every problem (the stored campaign does not accept this edit), or campaign_changed (edited meanwhile: apply again)", body = ErrorBody),
         (status = 400, description = "bad_request (the body is not UTF-8)", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
@@ -139,11 +117,12 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32
 }
 
 /// `POST /v1/admin/batches` with `{"campaign","sku","count","region"?}`.
-#[utoipa::path(post, path = "/v1/admin/batches", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/admin/batches", tag = "admin", security(("admin_token" = [])),
     request_body(content = BatchRequest, content_type = "application/json"),
     responses((status = 201, description = "the batch", body = BatchCreated),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 404, description = "unknown_campaign", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
@@ -180,11 +159,12 @@ pub async fn create_batch(
 }
 
 /// `POST /v1/admin/batches/{id}/void`
-#[utoipa::path(post, path = "/v1/admin/batches/{id}/void", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/admin/batches/{id}/void", tag = "admin", security(("admin_token" = [])),
     params(("id" = u32, Path)),
     responses((status = 200, description = "void", body = Voided),
         (status = 400, description = "bad_request (not a batch id)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
         (status = 404, description = "unknown_batch", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn void_batch(
@@ -212,11 +192,12 @@ pub(crate) struct LimitQuery {
 
 /// `GET /v1/admin/campaigns/{id}/diversions?limit=N`: settled scans from outside their
 /// batch's region, newest first, with the total.
-#[utoipa::path(get, path = "/v1/admin/campaigns/{id}/diversions", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/campaigns/{id}/diversions", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 50")),
     responses((status = 200, description = "total and the newest diverted scans", body = Diversions),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
         (status = 404, description = "unknown_campaign", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn diversions(

@@ -30,16 +30,17 @@ pub(crate) struct DataQuery {
 
 /// What the page polls: the campaign's live counters, this month's top ten and the
 /// newest flagged (diverted) scans that are settled.
-#[utoipa::path(get, path = "/dashboard/data", tag = "ops", security(("bearer" = [])),
+#[utoipa::path(get, path = "/dashboard/data", tag = "ops", security(("admin_token" = [])),
     params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
     responses((status = 200, description = "live counters, this month's top ten and the newest flagged scans", body = DashboardData),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
         (status = 404, description = "unknown_campaign", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn data(
     // It lists members' diverted scans: ops only.
-    _admin: crate::admin::Admin,
+    _admin: crate::caller::Admin,
     gateway: web::Data<Gateway>,
     query: web::Query<DataQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -22,9 +22,12 @@ pub enum ApiError {
     /// `insufficient_points`, ...); nothing was written.
     #[error("{}", .0.as_str())]
     Conflict(ErrorCode),
-    /// Missing or wrong admin token.
+    /// Missing or invalid credential.
     #[error("unauthorized")]
     Unauthorized,
+    /// A valid credential that may not act here.
+    #[error("forbidden")]
+    Forbidden,
     /// Body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -55,6 +58,7 @@ impl ApiError {
             Self::InvalidCode => ErrorCode::InvalidCode,
             Self::NotFound(code) | Self::Conflict(code) => *code,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden => ErrorCode::Forbidden,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::InvalidCampaign(_) => ErrorCode::InvalidCampaign,
@@ -75,6 +79,7 @@ impl ResponseError for ApiError {
             Self::InvalidCode | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -116,7 +121,11 @@ impl ResponseError for ApiError {
                 );
             }
             Self::Unavailable(reason) => tracing::error!(%reason, "dependency unavailable"),
-            Self::InvalidCode | Self::NotFound(_) | Self::Conflict(_) | Self::PayloadTooLarge => {}
+            Self::InvalidCode
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::Forbidden
+            | Self::PayloadTooLarge => {}
         }
         response.json(body)
     }

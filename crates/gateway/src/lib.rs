@@ -6,12 +6,15 @@
 //! change notifications and for a batch not yet in memory.
 
 mod admin;
+mod caller;
 mod catalog;
 mod clock;
 mod dashboard;
+mod dev_login;
 mod error;
 mod limits;
 mod mall;
+mod me;
 mod openapi;
 mod reads;
 mod request_id;
@@ -32,6 +35,7 @@ use yima_code::KeyRing;
 use yima_ledger::Ledger;
 use yima_store::Store;
 
+pub use caller::Credentials;
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
@@ -50,7 +54,9 @@ pub struct Gateway {
     scan_ledger: Ledger,
     catalog: Arc<Catalog>,
     clock: Clock,
-    admin_token: Option<BearerToken>,
+    credentials: Credentials,
+    /// `POST /v1/dev/login` is served (the demo, on loopback only).
+    dev_login: bool,
     render_metrics: Option<RenderMetrics>,
     limits: Arc<Limits>,
     scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
@@ -102,7 +108,7 @@ impl Gateway {
         store: Store,
         ledger: Ledger,
         clock: Clock,
-        admin_token: Option<BearerToken>,
+        credentials: Credentials,
     ) -> Self {
         Self {
             ring,
@@ -111,7 +117,8 @@ impl Gateway {
             ledger,
             catalog: Arc::new(Catalog::new(draw_keys)),
             clock,
-            admin_token,
+            credentials,
+            dev_login: false,
             render_metrics: None,
             limits: Arc::new(Limits::off()),
             scan_metrics: std::sync::OnceLock::new(),
@@ -121,6 +128,13 @@ impl Gateway {
     /// Serves `GET /metrics` with this renderer.
     pub fn with_metrics(mut self, render: RenderMetrics) -> Self {
         self.render_metrics = Some(render);
+        self
+    }
+
+    /// Serves `POST /v1/dev/login`, which hands out a member token for any member id:
+    /// for the demo only. The binary allows it on a loopback address alone.
+    pub fn with_dev_login(mut self, on: bool) -> Self {
+        self.dev_login = on;
         self
     }
 
@@ -148,9 +162,20 @@ impl Gateway {
 
 /// Every route of the public contract. Each path is one resource answering its one
 /// method; any other method gets 405 with `Allow` (not 404: the path exists).
-pub fn routes(config: &mut web::ServiceConfig) {
+/// `dev_login` adds `POST /v1/dev/login`; without it that path does not exist.
+pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
+    if dev_login {
+        config.service(
+            post("/v1/dev/login", dev_login::login).app_data(json_body(dev_login::BODY_LIMIT)),
+        );
+    }
     config
         .service(post("/v1/scan", scan::scan))
+        .service(get("/v1/me", me::me))
+        .service(
+            post("/v1/me/redeem", mall::redeem_mine).app_data(json_body(mall::REDEEM_BODY_LIMIT)),
+        )
+        .service(post("/v1/me/sign-in", tasks::sign_in_mine))
         .service(get("/v1/members/{member}", reads::member))
         .service(
             post("/v1/members/{member}/redeem", mall::redeem)
@@ -211,6 +236,7 @@ fn only(method: &'static str, resource: actix_web::Resource) -> actix_web::Resou
 
 /// Starts serving on an already bound listener (tests bind port 0).
 pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let dev_login = gateway.dev_login;
     let gateway = web::Data::new(gateway);
     let server =
         HttpServer::new(move || {
@@ -223,7 +249,7 @@ pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::BadRequest(format!("query: {error}")).into()
                 }))
-                .configure(routes)
+                .configure(|config| routes(config, dev_login))
         })
         .workers(workers.max(1))
         .listen(listener)?

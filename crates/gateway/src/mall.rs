@@ -1,4 +1,5 @@
-//! `POST /v1/members/{member}/redeem`: buy a points mall gift with settled points.
+//! `POST /v1/me/redeem` (a member) and `POST /v1/members/{member}/redeem` (the brand's
+//! back end): buy a points mall gift with settled points.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -7,6 +8,7 @@ use yima_campaign::request::{check_member, check_request_id};
 use yima_ledger::{Purchase, PurchaseOutcome};
 
 use crate::Gateway;
+use crate::caller::{Backend, Member};
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
 use crate::wire::{ErrorBody, ErrorCode, Redeemed};
@@ -29,26 +31,57 @@ pub(crate) struct RedeemRequest {
     campaign: Option<String>,
 }
 
-/// The handler. Points are spendable once settled: the purchase is checked and
-/// written in Postgres, then taken off the hot balance in Redis.
-#[utoipa::path(post, path = "/v1/members/{member}/redeem", tag = "members",
+/// A member buys for themself.
+#[utoipa::path(post, path = "/v1/me/redeem", tag = "me", security(("member_token" = [])),
+    request_body(content = RedeemRequest, content_type = "application/json"),
+    responses((status = 200, description = "redeemed; the same bytes for a repeated request id", body = Redeemed),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not a member token", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 404, description = "unknown_member, unknown_item or unknown_campaign", body = ErrorBody),
+        (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn redeem_mine(
+    member: Member,
+    gateway: web::Data<Gateway>,
+    request: web::Json<RedeemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    buy(&gateway, &member.0, &request).await
+}
+
+/// The brand's back end (or ops) buys for the member it names.
+#[utoipa::path(post, path = "/v1/members/{member}/redeem", tag = "members", security(("service_key" = []), ("admin_token" = [])),
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
     request_body(content = RedeemRequest, content_type = "application/json"),
     responses((status = 200, description = "redeemed; the same bytes for a repeated request id", body = Redeemed),
         (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token (members use /v1/me/redeem)", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 404, description = "unknown_member, unknown_item or unknown_campaign", body = ErrorBody),
         (status = 409, description = "out_of_stock, insufficient_points, level_too_low or request_id_reused", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn redeem(
+    _backend: Backend,
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
     request: web::Json<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
     check_member(&member)?;
+    buy(&gateway, &member, &request).await
+}
+
+/// Points are spendable once settled: the purchase is checked and written in
+/// Postgres, then taken off the hot balance in Redis.
+async fn buy(
+    gateway: &Gateway,
+    member: &str,
+    request: &RedeemRequest,
+) -> Result<HttpResponse, ApiError> {
     check_request_id(&request.request_id)?;
-    let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
+    let loaded = pick_campaign(gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;
     let item = campaign
         .file
@@ -58,7 +91,7 @@ pub async fn redeem(
         .ok_or(ApiError::NotFound(ErrorCode::UnknownItem))?;
     let purchase = Purchase {
         campaign: &campaign.file.id,
-        member: &member,
+        member,
         request_id: &request.request_id,
         item: &item.id,
         stock: item.stock,
@@ -82,7 +115,7 @@ pub async fn redeem(
         PurchaseOutcome::Bought { paid, body } => {
             gateway
                 .store
-                .spend_points(&campaign.member_tag(&member), &member, paid)
+                .spend_points(&campaign.member_tag(member), member, paid)
                 .await?;
             body
         }

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, dashboard, mall, reads, scan, tasks};
+use crate::{admin, dashboard, mall, me, reads, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -13,6 +13,9 @@ use crate::{admin, dashboard, mall, reads, scan, tasks};
     info(title = "yima", description = "One-item-one-code scan redemption: scans, members, campaigns, admin and ops."),
     paths(
         scan::scan,
+        me::me,
+        mall::redeem_mine,
+        tasks::sign_in_mine,
         reads::member,
         mall::redeem,
         tasks::sign_in,
@@ -30,20 +33,37 @@ use crate::{admin, dashboard, mall, reads, scan, tasks};
         dashboard::data,
         openapi,
     ),
-    modifiers(&BearerToken)
+    modifiers(&Credentials)
 )]
 pub struct ApiDoc;
 
-/// Declares the admin routes' bearer token.
-struct BearerToken;
+/// Declares the three credentials each route names in its `security`.
+struct Credentials;
 
-impl utoipa::Modify for BearerToken {
+impl utoipa::Modify for Credentials {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        for (name, format, description) in [
+            (
+                "member_token",
+                Some("JWT"),
+                "A member token from the brand's login: `sub` is the member id, `exp` required.",
+            ),
+            (
+                "service_key",
+                None,
+                "YIMA_SERVICE_TOKEN: the brand's own back end, acting for the member it names.",
+            ),
+            ("admin_token", None, "YIMA_ADMIN_TOKEN: ops."),
+        ] {
+            let mut scheme = HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(description));
+            if let Some(format) = format {
+                scheme = scheme.bearer_format(format);
+            }
+            components.add_security_scheme(name, SecurityScheme::Http(scheme.build()));
+        }
     }
 }
 

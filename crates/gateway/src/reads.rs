@@ -10,6 +10,7 @@ use crate::wire::{
     BoardPlace, CampaignView, CatalogState, ErrorBody, ErrorCode, Health, Leaderboard, MemberView,
     OddsRevision, PrizeStats, Readiness, Ready, RegionScans, Stats,
 };
+use yima_store::MemberState;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CampaignQuery {
@@ -39,12 +40,16 @@ pub(crate) fn pick_campaign(
 }
 
 /// `GET /v1/members/{member}`
-#[utoipa::path(get, path = "/v1/members/{member}", tag = "members",
+#[utoipa::path(get, path = "/v1/members/{member}", tag = "members", security(("service_key" = []), ("admin_token" = [])),
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$"), ("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns")),
     responses((status = 200, description = "the member's points, growth and level", body = MemberView),
         (status = 400, description = "bad_request", body = ErrorBody),
-        (status = 404, description = "unknown_member or unknown_campaign", body = ErrorBody)))]
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token (members read /v1/me)", body = ErrorBody),
+        (status = 404, description = "unknown_member or unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn member(
+    _backend: crate::caller::Backend,
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
     query: web::Query<CampaignQuery>,
@@ -56,19 +61,28 @@ pub async fn member(
         .member(&loaded.campaign.member_tag(&member), &member)
         .await?
         .ok_or(ApiError::NotFound(ErrorCode::UnknownMember))?;
+    Ok(HttpResponse::Ok().json(member_view(&loaded, &member, &state)))
+}
+
+/// A member's standing in one campaign, as members and back ends read it.
+pub(crate) fn member_view<'a>(
+    loaded: &'a LoadedCampaign,
+    member: &'a str,
+    state: &MemberState,
+) -> MemberView<'a> {
     let levels = &loaded.campaign.file.levels;
     let level = loaded
         .campaign
         .level_for(u64::try_from(state.growth).unwrap_or(0));
-    Ok(HttpResponse::Ok().json(MemberView {
-        member: &member,
+    MemberView {
+        member,
         points: state.points,
         growth: state.growth,
         level: level + 1,
         level_name: levels.get(level).map(|l| l.name.as_str()),
         next_level_growth: levels.get(level + 1).map(|l| l.min_growth),
         scans: state.scans,
-    }))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
 use yima_store::{ScanCall, ScanOutcome};
 
+use crate::caller::Caller;
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
 use crate::status::ScanStatus;
@@ -22,11 +23,13 @@ fn json(body: String) -> HttpResponse {
 }
 
 /// The handler: answers, and counts the answer by status and its latency.
-#[utoipa::path(post, path = "/v1/scan", tag = "scan",
+#[utoipa::path(post, path = "/v1/scan", tag = "scan", security(("member_token" = []), ("service_key" = [])),
     request_body(content = yima_campaign::request::ScanRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level", body = ScanAnswer),
-        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 400, description = "bad_request (with the service key, `member` is required)", body = ErrorBody),
+        (status = 401, description = "unauthorized: no credential, or an invalid or expired one", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token naming another member in `member`, or the admin token", body = ErrorBody),
         (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 429, description = "rate_limited: the member or the client address scanned too fast; `scope` says which, `Retry-After` says when to try again", body = ErrorBody),
@@ -76,6 +79,20 @@ impl ScanMetrics {
     }
 }
 
+/// The member a scan is for: a member token's own (a `member` in the body must be the
+/// same one), or the one the service key names.
+fn scanning_member<'a>(caller: &'a Caller, named: Option<&'a str>) -> Result<&'a str, ApiError> {
+    match (caller, named) {
+        (Caller::Member(own), None) => Ok(own),
+        (Caller::Member(own), Some(named)) if named == own => Ok(own),
+        (Caller::Service, Some(named)) => Ok(named),
+        (Caller::Service, None) => Err(ApiError::BadRequest(
+            "member is required with the service key".into(),
+        )),
+        (Caller::Member(_), Some(_)) | (Caller::Admin, _) => Err(ApiError::Forbidden),
+    }
+}
+
 /// The answer and its status, for the metrics.
 async fn answer_scan(
     gateway: &Gateway,
@@ -94,9 +111,11 @@ async fn answer_scan(
         let client = gateway.limits.client_ip(peer.ip(), &forwarded);
         gateway.limits.check_ip(client)?;
     }
+    let caller = gateway.credentials.caller_of(http)?;
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
     let request = ScanRequest::parse(&body)?;
-    gateway.limits.check_member(&request.member)?;
+    let member = scanning_member(&caller, request.member.as_deref())?;
+    gateway.limits.check_member(member)?;
     let role = request.role.unwrap_or(Role::Consumer);
 
     // In process, before any shared state: forged codes cost one HMAC.
@@ -121,7 +140,7 @@ async fn answer_scan(
 
     let refuse = |status: ScanStatus| {
         let code = (batch.id, code.serial, role);
-        plain_answer(gateway, &loaded, &request.member, code, status, &scan_id)
+        plain_answer(gateway, &loaded, member, code, status, &scan_id)
     };
     if batch.status == BatchStatus::Void {
         return refuse(ScanStatus::BatchVoid).await;
@@ -136,7 +155,7 @@ async fn answer_scan(
     if diverted && loaded.campaign.file.diversion == Diversion::Refuse {
         gateway
             .store
-            .count_refused_diversion(&loaded.campaign.member_tag(&request.member))
+            .count_refused_diversion(&loaded.campaign.member_tag(member))
             .await?;
         return refuse(ScanStatus::WrongRegion).await;
     }
@@ -155,7 +174,7 @@ async fn answer_scan(
         batch: batch.id,
         serial: code.serial,
         role,
-        member: &request.member,
+        member,
         day: &day,
         scan_id: &scan_id,
         draw_number: loaded.secret.draw_number(&scan_id),

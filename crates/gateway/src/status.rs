@@ -31,6 +31,10 @@ pub enum ScanStatus {
     WrongRegion,
     /// Forged, tampered, malformed or unregistered.
     InvalidCode,
+    /// No credential, or an invalid one.
+    Unauthorized,
+    /// A credential acting for another member, or one that cannot scan.
+    Forbidden,
     /// The body is not a scan.
     BadRequest,
     /// The body is over the limit.
@@ -59,9 +63,10 @@ impl ScanStatus {
             ApiError::BadRequest(_) => Self::BadRequest,
             ApiError::PayloadTooLarge => Self::PayloadTooLarge,
             ApiError::RateLimited { .. } => Self::RateLimited,
+            ApiError::Unauthorized => Self::Unauthorized,
+            ApiError::Forbidden => Self::Forbidden,
             ApiError::Unavailable(_)
             | ApiError::Conflict(_)
-            | ApiError::Unauthorized
             | ApiError::InvalidCampaign(_)
             | ApiError::RefusedChange(_) => Self::Unavailable,
         }
@@ -108,6 +113,8 @@ mod tests {
             (ApiError::InvalidCode, ScanStatus::InvalidCode),
             (ApiError::BadRequest("x".into()), ScanStatus::BadRequest),
             (ApiError::PayloadTooLarge, ScanStatus::PayloadTooLarge),
+            (ApiError::Unauthorized, ScanStatus::Unauthorized),
+            (ApiError::Forbidden, ScanStatus::Forbidden),
             (ApiError::Unavailable("x".into()), ScanStatus::Unavailable),
         ] {
             assert_eq!(ScanStatus::of_error(&error), status);

@@ -1,9 +1,11 @@
-//! `POST /v1/members/{member}/sign-in`: the daily sign-in task.
+//! `POST /v1/me/sign-in` (a member) and `POST /v1/members/{member}/sign-in` (the
+//! brand's back end): the daily sign-in task.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use yima_campaign::request::check_member;
 
+use crate::caller::{Backend, Member};
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
 use crate::wire::{ErrorBody, ErrorCode, SignInResult, SignedIn};
@@ -18,24 +20,54 @@ pub(crate) struct SignInRequest {
     campaign: Option<String>,
 }
 
-/// The handler: once per member and campaign day (in the campaign's zone). An empty
-/// body is allowed when the gateway serves one campaign.
-#[utoipa::path(post, path = "/v1/members/{member}/sign-in", tag = "members",
+/// A member signs in for the day: once per member and campaign day (in the campaign's
+/// zone). An empty body is allowed when the gateway serves one campaign.
+#[utoipa::path(post, path = "/v1/me/sign-in", tag = "me", security(("member_token" = [])),
+    request_body(content = Option<SignInRequest>, content_type = "application/json", description = "empty, or the campaign"),
+    responses((status = 200, description = "signed_in or already_signed_in", body = SignedIn),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not a member token", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 404, description = "no_sign_in or unknown_campaign", body = ErrorBody),
+        (status = 409, description = "campaign_closed", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn sign_in_mine(
+    member: Member,
+    gateway: web::Data<Gateway>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    sign_in_for(&gateway, &member.0, payload).await
+}
+
+/// The brand's back end (or ops) signs in the member it names.
+#[utoipa::path(post, path = "/v1/members/{member}/sign-in", tag = "members", security(("service_key" = []), ("admin_token" = [])),
     params(("member" = String, Path, pattern = "^[A-Za-z0-9_.@-]{1,64}$")),
     request_body(content = Option<SignInRequest>, content_type = "application/json", description = "empty, or the campaign"),
     responses((status = 200, description = "signed_in or already_signed_in", body = SignedIn),
         (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token (members use /v1/me/sign-in)", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 404, description = "no_sign_in or unknown_campaign", body = ErrorBody),
         (status = 409, description = "campaign_closed", body = ErrorBody),
         (status = 503, description = "unavailable", body = ErrorBody)))]
 pub async fn sign_in(
+    _backend: Backend,
     gateway: web::Data<Gateway>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
     check_member(&member)?;
+    sign_in_for(&gateway, &member, payload).await
+}
+
+async fn sign_in_for(
+    gateway: &Gateway,
+    member: &str,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, 1024).await?;
     // No body, `null` or an object: the first two name no campaign.
     let request: SignInRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -45,7 +77,7 @@ pub async fn sign_in(
             .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
             .unwrap_or_default()
     };
-    let loaded = pick_campaign(&gateway, request.campaign.as_deref())?;
+    let loaded = pick_campaign(gateway, request.campaign.as_deref())?;
     let campaign = &loaded.campaign;
     if campaign.file.sign_in_points == 0 {
         return Err(ApiError::NotFound(ErrorCode::NoSignIn));
@@ -58,13 +90,13 @@ pub async fn sign_in(
     let points = i64::from(campaign.file.sign_in_points);
     let signed = gateway
         .ledger
-        .sign_in(&campaign.file.id, &member, &day, points)
+        .sign_in(&campaign.file.id, member, &day, points)
         .await?;
     let (status, awarded) = match signed {
         Some(_) => {
             gateway
                 .store
-                .credit_points(&campaign.member_tag(&member), &member, points)
+                .credit_points(&campaign.member_tag(member), member, points)
                 .await?;
             (SignInResult::SignedIn, points)
         }
@@ -72,7 +104,7 @@ pub async fn sign_in(
     };
     let balance = gateway
         .store
-        .member(&campaign.member_tag(&member), &member)
+        .member(&campaign.member_tag(member), member)
         .await?
         .map_or(0, |state| state.points);
     Ok(HttpResponse::Ok().json(SignedIn {

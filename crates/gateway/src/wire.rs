@@ -19,8 +19,11 @@ pub enum ErrorCode {
     BadRequest,
     /// Forged, tampered, malformed or unregistered code: one body for all of them.
     InvalidCode,
-    /// Missing or wrong credential.
+    /// Missing or invalid credential.
     Unauthorized,
+    /// A valid credential used where it may not act (another member, or a route
+    /// for another kind of caller).
+    Forbidden,
     /// Body over the route's limit.
     PayloadTooLarge,
     /// A rate limit: `scope` says which, `retry_after_seconds` when to try again.
@@ -157,6 +160,34 @@ pub struct MemberView<'a> {
     pub next_level_growth: Option<u64>,
     /// Redeemed scans.
     pub scans: i64,
+}
+
+/// `GET /v1/me`: who the token names, and where they stand in each campaign.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me<'a> {
+    /// The member id (the token's `sub`).
+    pub member: &'a str,
+    /// Every campaign the gateway serves, by id.
+    pub campaigns: Vec<MemberCampaign<'a>>,
+}
+
+/// A member's standing in one campaign.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberCampaign<'a> {
+    /// The campaign's id.
+    pub campaign: &'a str,
+    /// Its display name.
+    pub name: &'a str,
+    /// Points, growth, level and scans there.
+    #[serde(flatten)]
+    pub standing: MemberView<'a>,
+}
+
+/// `POST /v1/dev/login` (the demo only).
+#[derive(Debug, Serialize)]
+pub struct DevToken {
+    /// A member token (HS256), valid for 12 hours.
+    pub token: String,
 }
 
 /// One place on a leaderboard.

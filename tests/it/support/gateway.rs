@@ -17,6 +17,37 @@ use super::*;
 /// The admin token of every test gateway.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// The service key of every test gateway: the brand's back end.
+pub const SERVICE_TOKEN: &str = "test-service-token";
+
+/// The HS256 secret member tokens of every test gateway are signed with.
+pub const JWT_SECRET: &str = "test-member-token-secret-of-32-bytes";
+
+/// A member token for `member`, valid for ten minutes, as the brand's login issues it.
+pub fn member_token(member: &str) -> String {
+    member_tokens()
+        .issue(member, unix_now(), 600)
+        .expect("a test token")
+}
+
+/// The verifier (and issuer) of the test gateways' member tokens.
+pub fn member_tokens() -> yima_identity::MemberTokens {
+    yima_identity::MemberTokens::new(yima_identity::TokenKeys {
+        hs256_secret: Some(JWT_SECRET.as_bytes()),
+        ..yima_identity::TokenKeys::default()
+    })
+    .expect("test keys")
+}
+
+/// Seconds since 1970, in real time (tokens expire in real time, whatever the
+/// campaign clock says).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
 pub fn redis_url() -> String {
     std::env::var("YIMA_TEST_REDIS_URL").unwrap_or_else(|_| {
         panic!("YIMA_TEST_REDIS_URL is not set: run the suite with deploy/dev/test.sh")
@@ -33,6 +64,8 @@ pub fn gateway_config(postgres: &str, redis: &str, prefix: &str, limits: LimitsC
     config.code.keys_file = Some(repo().join(DEV_KEYS));
     config.draw.keys_file = Some(repo().join(DEV_DRAW_KEYS));
     config.admin.token = Some(Secret::new(ADMIN_TOKEN));
+    config.service.token = Some(Secret::new(SERVICE_TOKEN));
+    config.members.jwt_secret = Some(Secret::new(JWT_SECRET));
     config.limits = limits;
     config.check().expect("a valid test configuration");
     config
@@ -213,21 +246,32 @@ impl TestGateway {
         (status, response.text().await.expect("body"))
     }
 
+    /// A GET as the brand's back end sends it (with the service key).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
+        self.get_as(path, Some(SERVICE_TOKEN)).await
+    }
+
+    /// A GET with `token` as its bearer credential, or none.
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
     }
 
-    /// One scan; the raw status and body.
+    /// One scan by `member`, with the member's own token; the raw status and body.
     pub async fn scan(&self, code: &str, member: &str, role: &str) -> (u16, String) {
-        let body = serde_json::json!({"code": code, "member": member, "role": role}).to_string();
-        self.post("/v1/scan", body, None).await
+        let body = serde_json::json!({"code": code, "role": role}).to_string();
+        self.post("/v1/scan", body, Some(&member_token(member)))
+            .await
+    }
+
+    /// A scan with any body, sent by the brand's back end (the service key).
+    pub async fn scan_body(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
+        self.post("/v1/scan", body, Some(SERVICE_TOKEN)).await
     }
 
     /// Many scans with at most `in_flight` outstanding; answers in input order.
@@ -243,9 +287,14 @@ impl TestGateway {
             let http = self.http.clone();
             let url = format!("{}/v1/scan", self.base);
             tasks.spawn(async move {
-                let body =
-                    serde_json::json!({"code": code, "member": member, "role": role}).to_string();
-                let response = http.post(url).body(body).send().await.expect("request");
+                let body = serde_json::json!({"code": code, "role": role}).to_string();
+                let response = http
+                    .post(url)
+                    .bearer_auth(member_token(&member))
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("request");
                 let status = response.status().as_u16();
                 let text = response.text().await.expect("body");
                 drop(permit);
@@ -388,12 +437,15 @@ impl TestGateway {
 }
 
 impl TestGateway {
-    /// The `yima` binary on this gateway's database, Redis and key prefix.
+    /// The `yima` binary on this gateway's database, Redis, key prefix and credentials.
     pub fn yima(&self) -> Command {
         let mut command = self.db.yima();
         command
             .env("YIMA_REDIS_URL", &self.redis_url)
-            .env("YIMA_KEY_PREFIX", &self.prefix);
+            .env("YIMA_KEY_PREFIX", &self.prefix)
+            .env("YIMA_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("YIMA_SERVICE_TOKEN", SERVICE_TOKEN)
+            .env("YIMA_MEMBERS_JWT_SECRET", JWT_SECRET);
         command
     }
 
