@@ -31,6 +31,10 @@ export YIMA_KEY_PREFIX=bench
 export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt
 export YIMA_DRAW_KEYS_FILE=config/dev-draw-keys.txt
 export RUST_LOG=warn
+# The brand's back end scans for the members it names; member tokens are HS256 under
+# a bench-only secret (yima-load signs them as the brand's login would).
+export YIMA_SERVICE_TOKEN=bench-service-token
+export YIMA_MEMBERS_JWT_SECRET=bench-only-member-token-secret-32b
 
 psql() { "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d yima -tAq "$@"; }
 # field NAME LINE: the value of NAME=... in a yima-load report.

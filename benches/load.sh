@@ -5,9 +5,14 @@
 #            keep-alive connections for DURATION (20) seconds; every request a code never
 #            scanned before by a member never seen before (as redis-benchmark's random
 #            arguments are); gateway and Redis CPU read from /proc.
+#            Requests carry the service key and name their member (the brand's back
+#            end scanning for its members).
+#   tokens:  the same with each member's own token (HS256 JWT) instead: the price of
+#            verifying a member token per scan, as a ratio to the service-key rate.
 #   forged:  the same, every code's last character changed (the HMAC tag fails), in
 #            three rounds of DURATION/2 alternating with rounds against the echo server,
-#            best of each (this machine's speed swings by 2x over minutes).
+#            best of each (this machine's speed swings by 2x over minutes); then the
+#            same with forged member tokens (a bad signature: 401) and valid codes.
 #   half:    open loop at half the valid rate: latency from when each request was due.
 #   drain:   the settlement worker starts and settles both phases' backlog.
 #   steady:  open loop at a quarter of the valid rate with the worker running beside the
@@ -48,10 +53,12 @@ sed "s/^daily_scan_limit = .*/&\nlanes = $lanes/" benches/scan-campaign.toml >"$
 $yima campaign apply "$run_dir/campaign.toml" 2>/dev/null
 batch=$($yima batch create --campaign bench --sku BENCH --count "$count")
 $yima gen --batch "$batch" --out "$run_dir/codes.txt"
+# drive PORT ARGS...: one yima-load run; the service key unless `credential` says else.
 drive() {
     local report
     report=$($load scan --target "127.0.0.1:$1" --codes "$run_dir/codes.txt" \
-        --connections "$connections" --duration "${seconds:-$duration}" --members 100000000 "${@:2}")
+        --connections "$connections" --duration "${seconds:-$duration}" --members 100000000 \
+        ${credential:---bearer $YIMA_SERVICE_TOKEN} "${@:2}")
     echo "$report" >&2
     echo "$report"
 }
@@ -71,12 +78,17 @@ better() {
         echo "$1"
     fi
 }
-echo_report=; forged_report=
+# A member token whose signature is not the secret's: refused (401) before the body.
+forged_token="$(echo -n '{"alg":"HS256","typ":"JWT"}' | base64 -w0 | tr '+/' '-_' | tr -d =).$(echo -n '{"sub":"m1","exp":4102444800}' | base64 -w0 | tr '+/' '-_' | tr -d =).c2lnbmVkLWJ5LW5vYm9keS13aXRoLXRoZS1zZWNyZXQ"
+echo_report=; forged_report=; forged_token_report=
 for round in 1 2 3; do
     echo "ceiling: HTTP echo, round $round" >&2
     echo_report=$(better "$echo_report" "$(seconds=$((duration / 2)) drive "$echo_port" --forge --cycle)")
     echo "gateway: forged codes, round $round" >&2
     forged_report=$(better "$forged_report" "$(seconds=$((duration / 2)) drive "$http_port" --forge --cycle)")
+    echo "gateway: forged member tokens, round $round" >&2
+    forged_token_report=$(better "$forged_token_report" \
+        "$(seconds=$((duration / 2)) credential="--bearer $forged_token" drive "$http_port" --cycle)")
 done
 stop "$echo_pid"
 
@@ -87,6 +99,13 @@ valid_gateway_cpu=$(cpu_percent "$gateway_ticks" "$(cpu_ticks "$gateway_pid")" "
 valid_redis_cpu=$(cpu_percent "$redis_ticks" "$(cpu_ticks "$redis_pid")" "$duration")
 valid_rate=$(field rate "$valid_report")
 used=$(field codes_used "$valid_report")
+
+echo "gateway: valid codes, closed loop, member tokens" >&2
+gateway_ticks=$(cpu_ticks "$gateway_pid")
+token_report=$(credential="--member-secret $YIMA_MEMBERS_JWT_SECRET" drive "$http_port" --skip "$used")
+token_gateway_cpu=$(cpu_percent "$gateway_ticks" "$(cpu_ticks "$gateway_pid")" "$duration")
+token_rate=$(field rate "$token_report")
+used=$((used + $(field codes_used "$token_report")))
 
 half_rate=$(echo "$valid_rate / 2" | bc)
 echo "gateway: valid codes at $half_rate/s" >&2
@@ -158,8 +177,14 @@ row "valid scans/s (closed loop, $connections conn)" "$(num "$valid_rate")" ""
 row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$valid_report")/$(field p99_ms "$valid_report")/$(field p999_ms "$valid_report")" ""
 row "  gateway CPU % / Redis CPU %" "$(num "$valid_gateway_cpu")/$(num "$valid_redis_cpu")" ""
 row "  non-2xx answers" "$(($(field client_errors "$valid_report") + $(field server_errors "$valid_report")))" "0"
+row "valid scans/s, member tokens (JWT each)" "$(num "$token_rate")" ""
+row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$token_report")/$(field p99_ms "$token_report")/$(field p999_ms "$token_report")" ""
+row "  gateway CPU %" "$(num "$token_gateway_cpu")" ""
+row "  non-2xx answers" "$(($(field client_errors "$token_report") + $(field server_errors "$token_report")))" "0"
 row "forged rejections/s (404, best of 3)" "$(num "$(field rate "$forged_report")")" ""
 row "  answers that were not 404s" "$(($(field ok "$forged_report") + $(field server_errors "$forged_report")))" "0"
+row "forged-token rejections/s (401, best of 3)" "$(num "$(field rate "$forged_token_report")")" ""
+row "  answers that were not 401s" "$(($(field ok "$forged_token_report") + $(field server_errors "$forged_token_report")))" "0"
 row "half rate: scans/s (open loop)" "$(num "$(field rate "$half_report")")" ""
 row "  p50 / p99 / p99.9 ms" "$(field p50_ms "$half_report")/$(field p99_ms "$half_report")/$(field p999_ms "$half_report")" ""
 row "  gateway CPU % / Redis CPU %" "$(num "$half_gateway_cpu")/$(num "$half_redis_cpu")" ""
@@ -174,4 +199,6 @@ row "  its latency average ms" "$pg_latency" ""
 row "ratio valid / redis-benchmark" "$(dec "$(echo "$valid_rate / $script_rate" | bc -l)")" ">= 0.80"
 row "ratio valid / Postgres-only" "$(dec "$(echo "$valid_rate / $pg_rate" | bc -l)")" ">= 20"
 row "ratio forged / HTTP echo" "$(dec "$(echo "$(field rate "$forged_report") / $(field rate "$echo_report")" | bc -l)")" ">= 0.90"
+row "ratio forged tokens / HTTP echo" "$(dec "$(echo "$(field rate "$forged_token_report") / $(field rate "$echo_report")" | bc -l)")" ">= 0.90"
+row "ratio member tokens / service key" "$(dec "$(echo "$token_rate / $valid_rate" | bc -l)")" ""
 row "half-rate p99 ms" "$(field p99_ms "$half_report")" "<= 5"

@@ -37,7 +37,7 @@ sed 's/^id = "bench"/id = "soak"/' benches/scan-campaign.toml >"$run_dir/campaig
 $yima campaign apply "$run_dir/campaign.toml" >/dev/null
 drive() {
     $load scan --target "127.0.0.1:$http_port" --connections "$connections" \
-        --members "$members" "$@"
+        --members "$members" --bearer "$YIMA_SERVICE_TOKEN" "$@"
 }
 
 $yima gateway &

@@ -13,7 +13,7 @@ use yima_campaign::DrawKeyRing;
 use yima_code::KeyRing;
 
 /// Every setting, by section. Each key can be overridden by `YIMA_<SECTION>_<KEY>`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The book of record.
@@ -39,7 +39,7 @@ pub struct Config {
 }
 
 /// `[postgres]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresConfig {
     /// `YIMA_POSTGRES_URL`
@@ -55,7 +55,7 @@ impl Default for PostgresConfig {
 }
 
 /// `[redis]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `YIMA_REDIS_URL`; several comma-separated seeds mean Redis Cluster.
@@ -75,7 +75,7 @@ impl Default for RedisConfig {
 }
 
 /// `[http]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// `YIMA_HTTP_LISTEN`
@@ -92,7 +92,7 @@ impl Default for HttpConfig {
 }
 
 /// `[admin]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// `YIMA_ADMIN_TOKEN`; without one, admin routes refuse every request.
@@ -100,7 +100,7 @@ pub struct AdminConfig {
 }
 
 /// `[members]`: member tokens, JWTs the brand's login issues (see docs/members.md).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MembersConfig {
     /// `YIMA_MEMBERS_JWT_SECRET`: HS256 secret, at least 32 bytes.
@@ -120,7 +120,7 @@ pub struct MembersConfig {
 }
 
 /// `[service]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     /// `YIMA_SERVICE_TOKEN`: bearer token of the brand's back end, which may act for
@@ -130,7 +130,7 @@ pub struct ServiceConfig {
 }
 
 /// `[code]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CodeConfig {
     /// `YIMA_CODE_KEYS`: `id:hex` pairs; the highest id signs new batches.
@@ -153,7 +153,7 @@ impl Default for CodeConfig {
 }
 
 /// `[draw]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DrawConfig {
     /// `YIMA_DRAW_KEYS`: `id:hex` pairs of 32-byte keys; the highest id seals new
@@ -165,7 +165,7 @@ pub struct DrawConfig {
 }
 
 /// `[payouts]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PayoutsConfig {
     /// `YIMA_PAYOUTS_WEBHOOK_URL`: where `yima settle` POSTs cash payouts; unset, they
@@ -203,7 +203,7 @@ impl Default for PayoutsConfig {
 }
 
 /// `[limits]`: scan rate limits of each gateway process (see `yima_gateway::Limits`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// `YIMA_LIMITS_MEMBER_PER_MINUTE`: scans per member per minute, sustained; 0 is off.
@@ -568,6 +568,46 @@ mod tests {
             })
             .map(str::to_string)
             .collect()
+    }
+
+    fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let config: Config = Figment::from(Toml::string(text)).extract()?;
+        config.check()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn unsafe_credentials_are_configuration_errors() {
+        for (text, expected) in [
+            ("[members]\njwt_secret = \"\"", "members.jwt_secret"),
+            ("[members]\njwt_secret = \"short\"", "at least 32"),
+            ("[service]\ntoken = \" \"", "service.token"),
+            (
+                "[service]\ntoken = \"same\"\n[admin]\ntoken = \"same\"",
+                "must differ",
+            ),
+            (
+                "[members]\njwks_file = \"/nonexistent/jwks.json\"",
+                "cannot read members.jwks_file",
+            ),
+            (
+                "[members]\njwt_secret = \"0123456789abcdef0123456789abcdef\"\nissuer = \"\"",
+                "ISSUER",
+            ),
+            (
+                "[members]\ndev_login = \"yes\"",
+                "expected true, false, 1 or 0",
+            ),
+        ] {
+            let error = format!("{:#}", from_toml(text).expect_err(text));
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        let on = from_toml(
+            "[members]\ndev_login = 1\njwt_secret = \"0123456789abcdef0123456789abcdef\"",
+        )
+        .expect("valid");
+        assert!(on.members.dev_login);
+        assert!(on.member_tokens().expect("keys").is_some());
     }
 
     #[test]

@@ -34,6 +34,12 @@ export YIMA_HTTP_LISTEN="$listen"
 export YIMA_CODE_KEYS_FILE=${YIMA_CODE_KEYS_FILE:-config/dev-code-keys.txt}
 export YIMA_DRAW_KEYS_FILE=${YIMA_DRAW_KEYS_FILE:-config/dev-draw-keys.txt}
 export YIMA_ADMIN_TOKEN=${YIMA_ADMIN_TOKEN:-demo-admin-token}
+export YIMA_SERVICE_TOKEN=${YIMA_SERVICE_TOKEN:-demo-service-token}
+# Member tokens: the demo signs its own (HS256, a development secret) through the dev
+# login, which the gateway serves on a loopback address only. A brand's real login
+# issues them instead (docs/members.md).
+export YIMA_MEMBERS_JWT_SECRET=${YIMA_MEMBERS_JWT_SECRET:-demo-only-member-token-secret-32b}
+export YIMA_MEMBERS_DEV_LOGIN=${YIMA_MEMBERS_DEV_LOGIN:-1}
 
 cargo build --release --locked --quiet
 yima=target/release/yima
@@ -57,21 +63,33 @@ for _ in $(seq 100); do
 done
 code=$(sed -n 2p "$out" | cut -d, -f2)
 other=$(sed -n 3p "$out" | cut -d, -f2)
-scan() { curl -s "http://$listen/v1/scan" -H 'content-type: application/json' -d "$1"; echo; }
+# login MEMBER: a member token from the dev login (a brand's own login in production).
+login() {
+    curl -sf "http://$listen/v1/dev/login" -d "{\"member\":\"$1\"}" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p'
+}
+# scan TOKEN CODE: a scan as the token's member.
+scan() { curl -s "http://$listen/v1/scan" -H "authorization: Bearer $1" -d "{\"code\":\"$2\"}"; echo; }
+wang=$(login painter-wang)
+li=$(login painter-li)
 
 cat <<MSG
 
 yima is serving the demo campaign on http://$listen (admin token: $YIMA_ADMIN_TOKEN)
 
-A painter scans a label:
-  curl -s http://$listen/v1/scan -d '{"code":"$code","member":"painter-wang"}'
+A painter logs in (the demo's dev login) and scans a label with his member token:
+  wang=\$(curl -s http://$listen/v1/dev/login -d '{"member":"painter-wang"}')   # {"token": ...}
+  curl -s http://$listen/v1/scan -H "authorization: Bearer \$wang" -d '{"code":"$code"}'
 MSG
-first=$(scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}")
+first=$(scan "$wang" "$code")
 echo "$first"
 echo "The same scan again (a retry) returns the identical answer:"
-scan "{\"code\":\"$code\",\"member\":\"painter-wang\"}"
+scan "$wang" "$code"
 echo "Another member scanning that label:"
-scan "{\"code\":\"$code\",\"member\":\"painter-li\"}"
+scan "$li" "$code"
+echo "Without a token, or with a forged one, nothing is scanned:"
+curl -s "http://$listen/v1/scan" -H "authorization: Bearer forged.token.here" -d "{\"code\":\"$other\"}"; echo
+echo "The painter's own account (GET /v1/me):"
+curl -s "http://$listen/v1/me" -H "authorization: Bearer $wang"; echo
 scan_id=$(echo "$first" | sed -n 's/.*"scan_id":"\([^"]*\)".*/\1/p')
 # No pager: a second run has more rows than the terminal and would wait for a key.
 psql() { "$(yima_pg_bin)/psql" -X -P pager=off -h 127.0.0.1 -p "$pg_port" -U postgres -d yima "$@"; }
@@ -93,9 +111,10 @@ For operators:
   http://$metrics/metrics                           # the worker's
   http://$listen/openapi.json                       # the HTTP contract
 
-Try more:
-  curl -s http://$listen/v1/scan -d '{"code":"$other","member":"painter-li"}'
-  curl -s http://$listen/v1/members/painter-wang
+Try more (painter-wang's token: $wang):
+  curl -s http://$listen/v1/scan -H "authorization: Bearer $li" -d '{"code":"$other"}'
+  curl -s http://$listen/v1/me -H "authorization: Bearer $li"
+  curl -s http://$listen/v1/members/painter-wang -H "authorization: Bearer $YIMA_SERVICE_TOKEN"
   curl -s http://$listen/v1/campaigns/putty-demo/stats
   YIMA_POSTGRES_URL=$YIMA_POSTGRES_URL YIMA_REDIS_URL=$YIMA_REDIS_URL \\
     $yima audit --campaign putty-demo --scan $scan_id

@@ -18,6 +18,7 @@ mod lanes;
 mod leaderboard;
 mod limits;
 mod mall;
+mod members;
 mod openapi;
 mod payouts;
 mod restore;

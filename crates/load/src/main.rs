@@ -72,6 +72,15 @@ struct ScanArgs {
     /// Members to spread the scans over.
     #[arg(long, default_value_t = 50_000)]
     members: usize,
+    /// Send `Authorization: Bearer <this>` with every request, and name the member in
+    /// the body: the service key (or, for the forged-token phase, a bad token).
+    #[arg(long, conflicts_with = "member_secret")]
+    bearer: Option<String>,
+    /// Sign each member's own token (HS256, this secret, as the brand's login would)
+    /// and send it instead of naming the member: the member-token path. Tokens are
+    /// made before the clock starts, one per member, at most `MAX_TOKENS` of them.
+    #[arg(long)]
+    member_secret: Option<String>,
     /// Client threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -109,9 +118,23 @@ async fn echo(listen: SocketAddr, workers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Most member tokens made ahead of a run (~200 bytes each).
+const MAX_TOKENS: usize = 2_000_000;
+
+/// How a request says who it is for.
+enum Credential {
+    /// No header; the member in the body.
+    None,
+    /// One header for all; the member in the body.
+    Bearer(String),
+    /// Member `n`'s own token; no member in the body.
+    MemberTokens(Vec<String>),
+}
+
 /// What every connection shares: the codes and the next one to use.
 struct Plan {
     codes: Vec<String>,
+    credential: Credential,
     next: AtomicUsize,
     connections: usize,
     members: usize,
@@ -156,12 +179,32 @@ async fn scan(args: ScanArgs) -> anyhow::Result<String> {
             args.skip
         );
     }
+    let mut members = args.members.max(1);
+    let credential = match (args.bearer, args.member_secret) {
+        (Some(bearer), _) => Credential::Bearer(bearer),
+        (None, Some(secret)) => {
+            members = members.min(MAX_TOKENS).min(codes.len());
+            let signer = yima_identity::MemberTokens::new(yima_identity::TokenKeys {
+                hs256_secret: Some(secret.as_bytes()),
+                ..yima_identity::TokenKeys::default()
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let tokens = (0..members)
+                .map(|n| signer.issue(&format!("m{n}"), now, 3600))
+                .collect::<Result<Vec<_>, _>>()?;
+            Credential::MemberTokens(tokens)
+        }
+        (None, None) => Credential::None,
+    };
     let start = Instant::now() + Duration::from_millis(50);
     let plan = Arc::new(Plan {
         codes,
+        credential,
         next: AtomicUsize::new(0),
         connections: args.connections.max(1),
-        members: args.members.max(1),
+        members,
         cycle: args.cycle,
         rate: args.rate,
         start,
@@ -246,12 +289,26 @@ async fn connection(target: SocketAddr, plan: Arc<Plan>, index: usize) -> anyhow
             tally.exhausted = true;
             break;
         };
-        let body = format!(r#"{{"code":"{code}","member":"m{}"}}"#, n % plan.members);
+        let member = n % plan.members;
+        let (body, authorization) = match &plan.credential {
+            Credential::None => (format!(r#"{{"code":"{code}","member":"m{member}"}}"#), None),
+            Credential::Bearer(token) => (
+                format!(r#"{{"code":"{code}","member":"m{member}"}}"#),
+                Some(token.as_str()),
+            ),
+            Credential::MemberTokens(tokens) => (
+                format!(r#"{{"code":"{code}"}}"#),
+                tokens.get(member).map(String::as_str),
+            ),
+        };
+        let authorization = authorization
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         request.clear();
         request.extend_from_slice(
             format!(
                 "POST /v1/scan HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\n\r\n{body}",
+                 {authorization}Content-Length: {}\r\n\r\n{body}",
                 body.len()
             )
             .as_bytes(),

@@ -131,23 +131,21 @@ impl TestGateway {
         postgres_server: &str,
         redis_url: &str,
     ) -> Self {
-        Self::launch(
-            campaign_toml,
-            clock,
-            postgres_server,
-            redis_url,
-            LimitsConfig {
-                member_per_minute: 0,
-                ip_per_minute: 0,
-                ..LimitsConfig::default()
-            },
-        )
-        .await
+        Self::launch(campaign_toml, clock, postgres_server, redis_url, |_| {}).await
     }
 
     /// A gateway with scan rate limits.
     pub async fn start_limited(campaign_toml: &str, clock: Clock, limits: LimitsConfig) -> Self {
-        Self::launch(campaign_toml, clock, &server_url(), &redis_url(), limits).await
+        Self::start_configured(campaign_toml, clock, |config| config.limits = limits).await
+    }
+
+    /// A gateway whose configuration `configure` changes (limits start off).
+    pub async fn start_configured(
+        campaign_toml: &str,
+        clock: Clock,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::launch(campaign_toml, clock, &server_url(), &redis_url(), configure).await
     }
 
     async fn launch(
@@ -155,7 +153,7 @@ impl TestGateway {
         clock: Clock,
         postgres_server: &str,
         redis_url: &str,
-        limits: LimitsConfig,
+        configure: impl FnOnce(&mut Config),
     ) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let db = TestDb::new_on(postgres_server).await;
@@ -164,7 +162,18 @@ impl TestGateway {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let config = gateway_config(&db.url, redis_url, &prefix, limits);
+        let mut config = gateway_config(
+            &db.url,
+            redis_url,
+            &prefix,
+            LimitsConfig {
+                member_per_minute: 0,
+                ip_per_minute: 0,
+                ..LimitsConfig::default()
+            },
+        );
+        configure(&mut config);
+        config.check().expect("a valid test configuration");
         let ledger = yima::app::ledger(&config).await.expect("ledger");
         ledger.migrate().await.expect("migrate");
         let campaign = Campaign::from_toml(campaign_toml).expect("test campaign is valid");
