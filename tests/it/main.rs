@@ -14,6 +14,7 @@ mod diversion;
 mod downgrade;
 mod drills;
 mod forgery;
+mod history;
 mod lanes;
 mod leaderboard;
 mod limits;

@@ -138,6 +138,9 @@ async fn every_member_route_refuses_a_bad_credential_and_changes_nothing() {
             r#"{"item":"towel","request_id":"r1"}"#,
         ),
         ("POST", "/v1/me/sign-in", ""),
+        ("GET", "/v1/me/scans", ""),
+        ("GET", "/v1/me/awards", ""),
+        ("GET", "/v1/me/ledger?limit=5", ""),
     ];
     for (method, path, body) in routes {
         for (what, credential) in bad_credentials("wang") {

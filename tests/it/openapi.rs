@@ -7,11 +7,14 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 23] = [
     ("post", "/v1/scan"),
     ("get", "/v1/me"),
     ("post", "/v1/me/redeem"),
     ("post", "/v1/me/sign-in"),
+    ("get", "/v1/me/scans"),
+    ("get", "/v1/me/awards"),
+    ("get", "/v1/me/ledger"),
     ("get", "/v1/members/{member}"),
     ("post", "/v1/members/{member}/redeem"),
     ("post", "/v1/members/{member}/sign-in"),

@@ -12,6 +12,7 @@ mod clock;
 mod dashboard;
 mod dev_login;
 mod error;
+mod history;
 mod limits;
 mod mall;
 mod me;
@@ -176,6 +177,9 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
             post("/v1/me/redeem", mall::redeem_mine).app_data(json_body(mall::REDEEM_BODY_LIMIT)),
         )
         .service(post("/v1/me/sign-in", tasks::sign_in_mine))
+        .service(get("/v1/me/scans", history::scans))
+        .service(get("/v1/me/awards", history::awards))
+        .service(get("/v1/me/ledger", history::ledger))
         .service(get("/v1/members/{member}", reads::member))
         .service(
             post("/v1/members/{member}/redeem", mall::redeem)

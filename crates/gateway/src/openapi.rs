@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, dashboard, mall, me, reads, scan, tasks};
+use crate::{admin, dashboard, history, mall, me, reads, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -16,6 +16,9 @@ use crate::{admin, dashboard, mall, me, reads, scan, tasks};
         me::me,
         mall::redeem_mine,
         tasks::sign_in_mine,
+        history::scans,
+        history::awards,
+        history::ledger,
         reads::member,
         mall::redeem,
         tasks::sign_in,

@@ -111,8 +111,10 @@ async fn answer_scan(
         let client = gateway.limits.client_ip(peer.ip(), &forwarded);
         gateway.limits.check_ip(client)?;
     }
-    let caller = gateway.credentials.caller_of(http)?;
+    // The body (at most 4 KB) is read before the credential is judged: answering
+    // before it would leave it unread, and the connection would have to close.
     let body = read_body(payload, SCAN_BODY_LIMIT).await?;
+    let caller = gateway.credentials.caller_of(http)?;
     let request = ScanRequest::parse(&body)?;
     let member = scanning_member(&caller, request.member.as_deref())?;
     gateway.limits.check_member(member)?;

@@ -183,6 +183,100 @@ pub struct MemberCampaign<'a> {
     pub standing: MemberView<'a>,
 }
 
+/// A prize as a history names it; `kind` and `value` are left out if the campaign
+/// file no longer lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPrize {
+    /// The prize id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Item, cash or points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PrizeKind>,
+    /// Fen for items and cash, points for points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<u64>,
+}
+
+/// A settled scan, as its member reads it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanItem {
+    /// The scan's id.
+    pub scan_id: String,
+    /// When, RFC 3339 in the campaign's zone.
+    pub at: String,
+    /// `consumer` or `dealer`.
+    pub role: String,
+    /// `won` or `no_prize`.
+    pub status: &'static str,
+    /// What it won.
+    pub prize: Option<HistoryPrize>,
+    /// Points it credited.
+    pub points: i64,
+    /// Growth it credited.
+    pub growth: i64,
+    /// Where it was scanned, if the scanner said.
+    pub region: Option<String>,
+}
+
+/// `GET /v1/me/scans`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanHistory {
+    /// Newest first.
+    pub items: Vec<ScanItem>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A prize won.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AwardItem {
+    /// The scan that won it.
+    pub scan_id: String,
+    /// When, RFC 3339 in the campaign's zone.
+    pub at: String,
+    /// The prize.
+    pub prize: HistoryPrize,
+    /// A cash prize's payout: `pending`, `delivered` or `failed`; `null` for others.
+    pub payout: Option<String>,
+    /// When the payout was delivered.
+    pub paid_at: Option<String>,
+}
+
+/// `GET /v1/me/awards`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AwardHistory {
+    /// Newest first.
+    pub items: Vec<AwardItem>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// One change of the member's points or growth.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerItem {
+    /// When, RFC 3339 in the campaign's zone.
+    pub at: String,
+    /// Points added; negative when spent.
+    pub points: i64,
+    /// Growth added; negative after a level downgrade.
+    pub growth: i64,
+    /// `scan`, `sign_in`, `mall` or `downgrade`.
+    pub reason: String,
+    /// What caused it (the scan id, the sign-in day, the purchase).
+    pub source: String,
+}
+
+/// `GET /v1/me/ledger`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerHistory {
+    /// Newest first.
+    pub items: Vec<LedgerItem>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
 /// `POST /v1/dev/login` (the demo only).
 #[derive(Debug, Serialize)]
 pub struct DevToken {

@@ -9,6 +9,7 @@ mod batches;
 mod campaigns;
 mod dead_letters;
 mod downgrades;
+mod history;
 mod mall;
 mod payouts;
 mod records;
@@ -30,6 +31,7 @@ pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, Expected, Revision, StoredCampaign};
 pub use dead_letters::DeadLetter;
 pub use downgrades::GrowthCut;
+pub use history::{AwardEntry, HistoryCursor, LedgerEntry, ScanEntry};
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{

@@ -1,0 +1,230 @@
+//! `GET /v1/me/scans`, `/v1/me/awards`, `/v1/me/ledger`: a member's own settled
+//! history in one campaign, newest first, from Postgres (the book of record), a page at
+//! a time. A scan appears once the settlement worker has written it (milliseconds
+//! behind the answer).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use yima_ledger::HistoryCursor;
+
+use crate::Gateway;
+use crate::caller::Member;
+use crate::catalog::LoadedCampaign;
+use crate::error::ApiError;
+use crate::reads::pick_campaign;
+use crate::wire::{
+    AwardHistory, AwardItem, ErrorBody, HistoryPrize, LedgerHistory, LedgerItem, ScanHistory,
+    ScanItem,
+};
+
+/// Rows a page holds unless the client asks for fewer (or more, up to [`MAX_LIMIT`]).
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    campaign: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The campaign, the page's start and its size, or 400.
+struct Page {
+    loaded: std::sync::Arc<LoadedCampaign>,
+    cursor: Option<HistoryCursor>,
+    limit: i64,
+}
+
+impl Page {
+    fn of(gateway: &Gateway, query: &HistoryQuery) -> Result<Self, ApiError> {
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be 1 to {MAX_LIMIT}"
+            )));
+        }
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(|text| {
+                HistoryCursor::decode(text).ok_or_else(|| {
+                    ApiError::BadRequest("cursor is not one a page of this list gave".into())
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            loaded: pick_campaign(gateway, query.campaign.as_deref())?,
+            cursor,
+            limit,
+        })
+    }
+
+    /// Keeps `limit` of the `limit + 1` rows asked for; the cursor of the last kept if
+    /// there were more.
+    fn cut<T>(&self, rows: &mut Vec<T>, cursor: impl Fn(&T) -> HistoryCursor) -> Option<String> {
+        let keep = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if rows.len() <= keep {
+            return None;
+        }
+        rows.truncate(keep);
+        rows.last().map(|row| cursor(row).encode())
+    }
+
+    /// A time as the member reads it: RFC 3339 in the campaign's zone.
+    fn time(&self, ms: i64) -> String {
+        match jiff::Timestamp::from_millisecond(ms) {
+            Ok(at) => at
+                .display_with_offset(self.loaded.campaign.timezone.to_offset(at))
+                .to_string(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// A prize by id, with its name from the campaign file.
+    fn prize(&self, id: &str) -> HistoryPrize {
+        let prize = self.loaded.campaign.file.prizes.iter().find(|p| p.id == id);
+        HistoryPrize {
+            id: id.to_string(),
+            name: prize.map_or_else(|| id.to_string(), |p| p.name.clone()),
+            kind: prize.map(|p| p.kind),
+            value: prize.map(|p| p.value),
+        }
+    }
+}
+
+/// Settled scans.
+#[utoipa::path(get, path = "/v1/me/scans", tag = "me", security(("member_token" = [])),
+    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
+    responses((status = 200, description = "newest first", body = ScanHistory),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not a member token", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn scans(
+    member: Member,
+    gateway: web::Data<Gateway>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = Page::of(&gateway, &query)?;
+    let mut rows = gateway
+        .ledger
+        .member_scans(
+            &page.loaded.campaign.file.id,
+            &member.0,
+            page.cursor.as_ref(),
+            page.limit + 1,
+        )
+        .await?;
+    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
+        micros: row.micros,
+        key: row.scan_id.clone(),
+    });
+    let items = rows
+        .into_iter()
+        .map(|row| ScanItem {
+            at: page.time(row.at_ms),
+            status: if row.prize.is_some() {
+                "won"
+            } else {
+                "no_prize"
+            },
+            prize: row.prize.as_deref().map(|id| page.prize(id)),
+            scan_id: row.scan_id,
+            role: row.role,
+            points: row.points,
+            growth: row.growth,
+            region: row.region,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ScanHistory { items, next_cursor }))
+}
+
+/// Prizes won, with the state of a cash prize's payout.
+#[utoipa::path(get, path = "/v1/me/awards", tag = "me", security(("member_token" = [])),
+    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
+    responses((status = 200, description = "newest first", body = AwardHistory),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not a member token", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn awards(
+    member: Member,
+    gateway: web::Data<Gateway>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = Page::of(&gateway, &query)?;
+    let mut rows = gateway
+        .ledger
+        .member_awards(
+            &page.loaded.campaign.file.id,
+            &member.0,
+            page.cursor.as_ref(),
+            page.limit + 1,
+        )
+        .await?;
+    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
+        micros: row.micros,
+        key: row.scan_id.clone(),
+    });
+    let items = rows
+        .into_iter()
+        .map(|row| AwardItem {
+            at: page.time(row.at_ms),
+            prize: page.prize(&row.prize),
+            payout: row.payout_status,
+            paid_at: row.delivered_at_ms.map(|ms| page.time(ms)),
+            scan_id: row.scan_id,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AwardHistory { items, next_cursor }))
+}
+
+/// Every change of the member's points and growth, with its reason.
+#[utoipa::path(get, path = "/v1/me/ledger", tag = "me", security(("member_token" = [])),
+    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
+    responses((status = 200, description = "newest first", body = LedgerHistory),
+        (status = 400, description = "bad_request", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not a member token", body = ErrorBody),
+        (status = 404, description = "unknown_campaign", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn ledger(
+    member: Member,
+    gateway: web::Data<Gateway>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = Page::of(&gateway, &query)?;
+    let mut rows = gateway
+        .ledger
+        .member_ledger(
+            &page.loaded.campaign.file.id,
+            &member.0,
+            page.cursor.as_ref(),
+            page.limit + 1,
+        )
+        .await?;
+    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
+        micros: row.micros,
+        key: row.key(),
+    });
+    let items = rows
+        .into_iter()
+        .map(|row| LedgerItem {
+            at: page.time(row.at_ms),
+            points: row.points,
+            growth: row.growth,
+            reason: row.reason,
+            source: row.source,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(LedgerHistory { items, next_cursor }))
+}
