@@ -65,7 +65,8 @@ impl GatewayApp {
         let gateway = Gateway::new(ring, draw_keys, store, ledger.clone(), clock, credentials)
             .with_metrics(Arc::new(move || metrics.render()))
             .with_limits(config.limits.limits())
-            .with_dev_login(dev_login);
+            .with_dev_login(dev_login)
+            .with_registry(config.registry()?);
         let catalog = gateway.catalog().clone();
         catalog.load_all(&ledger).await?;
         tokio::spawn(gateway.limits().clone().sweep_every(LIMIT_SWEEP_EVERY));

@@ -99,8 +99,9 @@ pub struct AdminConfig {
     pub token: Option<Secret>,
 }
 
-/// `[members]`: member tokens, JWTs the brand's login issues (see docs/members.md).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[members]`: member tokens, JWTs the brand's login issues, and the registry's
+/// architectures and invites (see docs/members.md).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MembersConfig {
     /// `YIMA_MEMBERS_JWT_SECRET`: HS256 secret, at least 32 bytes.
@@ -117,6 +118,47 @@ pub struct MembersConfig {
     /// unless the gateway listens on loopback.
     #[serde(deserialize_with = "flag")]
     pub dev_login: bool,
+    /// `YIMA_MEMBERS_INVITE_SECRET`: HS256 secret registration invites are signed
+    /// with (at least 32 bytes, not the token secret); also keys the phone digests.
+    /// Without it nobody can register.
+    pub invite_secret: Option<Secret>,
+    /// The brand's member architectures, each with the scan role its members take.
+    pub architectures: Vec<ArchitectureConfig>,
+}
+
+/// One architecture of `[members]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchitectureConfig {
+    /// Stable id, in invites and the registry (`dealer`).
+    pub id: String,
+    /// Display name (`经销商`).
+    pub name: String,
+    /// `consumer` or `dealer`: the role every scan of its members takes.
+    pub role: yima_campaign::Role,
+}
+
+impl Default for MembersConfig {
+    fn default() -> Self {
+        let architecture = |id: &str, name: &str, role| ArchitectureConfig {
+            id: id.into(),
+            name: name.into(),
+            role,
+        };
+        Self {
+            jwt_secret: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            dev_login: false,
+            invite_secret: None,
+            architectures: vec![
+                architecture("tradesman", "小工", yima_campaign::Role::Consumer),
+                architecture("dealer", "经销商", yima_campaign::Role::Dealer),
+                architecture("decorator", "装企", yima_campaign::Role::Consumer),
+            ],
+        }
+    }
 }
 
 /// `[service]`
@@ -416,6 +458,10 @@ impl Config {
                 "members.jwt_secret (YIMA_MEMBERS_JWT_SECRET)",
                 &self.members.jwt_secret,
             ),
+            (
+                "members.invite_secret (YIMA_MEMBERS_INVITE_SECRET)",
+                &self.members.invite_secret,
+            ),
             ("code.keys (YIMA_CODE_KEYS)", &self.code.keys),
             ("draw.keys (YIMA_DRAW_KEYS)", &self.draw.keys),
             (
@@ -437,6 +483,7 @@ impl Config {
             bail!("service.token and admin.token must differ: each names who may pass");
         }
         self.member_tokens()?;
+        self.registry()?;
         let payouts = &self.payouts;
         if payouts.webhook_url.is_some() && payouts.secret.is_none() {
             bail!(
@@ -473,6 +520,50 @@ impl Config {
         })
         .map(Some)
         .context("members")
+    }
+
+    /// The registry's architectures and invite signer.
+    pub fn registry(&self) -> anyhow::Result<yima_gateway::Registry> {
+        let members = &self.members;
+        let mut seen = std::collections::HashSet::new();
+        for architecture in &members.architectures {
+            yima_identity::profile::check_label(&architecture.id, "an architecture id")
+                .context("members.architectures")?;
+            if !seen.insert(architecture.id.as_str()) {
+                bail!(
+                    "members.architectures: `{}` is listed twice",
+                    architecture.id
+                );
+            }
+        }
+        let invites = match &members.invite_secret {
+            Some(secret) => {
+                if members
+                    .jwt_secret
+                    .as_ref()
+                    .is_some_and(|token| token.expose() == secret.expose())
+                {
+                    bail!("members.invite_secret must differ from members.jwt_secret");
+                }
+                Some(
+                    yima_identity::Invites::new(secret.expose().as_bytes())
+                        .context("members.invite_secret")?,
+                )
+            }
+            None => None,
+        };
+        Ok(yima_gateway::Registry {
+            architectures: members
+                .architectures
+                .iter()
+                .map(|a| yima_gateway::Architecture {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    role: a.role,
+                })
+                .collect(),
+            invites,
+        })
     }
 
     /// Every credential the gateway accepts.

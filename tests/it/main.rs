@@ -22,6 +22,7 @@ mod mall;
 mod members;
 mod openapi;
 mod payouts;
+mod registry;
 mod restore;
 mod scan;
 mod settle;

@@ -7,11 +7,12 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 23] = [
+const ROUTES: [(&str, &str); 30] = [
     ("post", "/v1/scan"),
     ("get", "/v1/me"),
     ("post", "/v1/me/redeem"),
     ("post", "/v1/me/sign-in"),
+    ("post", "/v1/me/register"),
     ("get", "/v1/me/scans"),
     ("get", "/v1/me/awards"),
     ("get", "/v1/me/ledger"),
@@ -25,6 +26,12 @@ const ROUTES: [(&str, &str); 23] = [
     ("post", "/v1/admin/batches"),
     ("post", "/v1/admin/batches/{id}/void"),
     ("get", "/v1/admin/campaigns/{id}/diversions"),
+    ("post", "/v1/admin/invites"),
+    ("get", "/v1/admin/members"),
+    ("get", "/v1/admin/members.csv"),
+    ("post", "/v1/admin/members/{member}/tags"),
+    ("post", "/v1/admin/members/{member}/block"),
+    ("post", "/v1/admin/members/{member}/unblock"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

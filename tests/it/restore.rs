@@ -40,6 +40,8 @@ fn reconcile(gateway: &TestGateway) -> (i32, String, String) {
 async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_divergence() {
     let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
     let (batch, codes) = gateway.batch(400, None).await;
+    gateway.register_dealer("dealer-1").await;
+    gateway.register_dealer("dealer-2").await;
     let mut scans: Vec<(String, String, &str)> = codes[..300]
         .iter()
         .enumerate()

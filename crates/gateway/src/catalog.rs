@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use yima_campaign::{Campaign, DrawKeyRing, DrawSecret, Multipliers};
+use yima_ledger::Standing;
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
@@ -95,6 +96,11 @@ pub struct Catalog {
     keys: DrawKeyRing,
     campaigns: RwLock<HashMap<String, Arc<LoadedCampaign>>>,
     batches: RwLock<HashMap<u32, Arc<Batch>>>,
+    /// Architectures whose members scan as dealers; set once before loading.
+    dealer_architectures: RwLock<Vec<String>>,
+    /// Dealers and blocked members: everyone whose scans differ from an unregistered
+    /// member's. Thousands, not the millions of tradesmen.
+    standings: RwLock<HashMap<String, Standing>>,
     loaded: AtomicBool,
     changes: tokio::sync::watch::Sender<u64>,
     /// Batch ids looked up and not found, with when: a code naming an unknown batch
@@ -117,6 +123,8 @@ impl Catalog {
             unknown: std::sync::Mutex::default(),
             campaigns: RwLock::default(),
             batches: RwLock::default(),
+            dealer_architectures: RwLock::default(),
+            standings: RwLock::default(),
             loaded: AtomicBool::new(false),
             changes: tokio::sync::watch::Sender::new(0),
         }
@@ -153,6 +161,24 @@ impl Catalog {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.get(id).cloned()
+    }
+
+    /// Which architectures scan as dealers (before [`Catalog::load_all`]).
+    pub fn set_dealer_architectures(&self, architectures: Vec<String>) {
+        *self
+            .dealer_architectures
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = architectures;
+    }
+
+    /// How `member`'s scans are treated: `None` for an unregistered member (or any
+    /// registered in a consumer architecture) who is not blocked.
+    pub fn standing(&self, member: &str) -> Option<Standing> {
+        self.standings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(member)
+            .cloned()
     }
 
     /// Every loaded campaign.
@@ -219,11 +245,23 @@ impl Catalog {
             .into_iter()
             .map(|b| (b.id, Arc::new(b)))
             .collect();
+        let dealers = self.dealer_architectures();
+        let standings: HashMap<String, Standing> = ledger
+            .standings(&dealers)
+            .await?
+            .into_iter()
+            .map(|s| (s.member.clone(), s))
+            .collect();
         tracing::debug!(
             campaigns = campaigns.len(),
             batches = batches.len(),
+            standings = standings.len(),
             "catalog loaded"
         );
+        *self
+            .standings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = standings;
         *self
             .campaigns
             .write()
@@ -256,6 +294,32 @@ impl Catalog {
             }
             Err(reason) => tracing::error!(%reason, "campaign not reloaded"),
         }
+        Ok(())
+    }
+
+    fn dealer_architectures(&self) -> Vec<String> {
+        self.dealer_architectures
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn reload_member(&self, ledger: &Ledger, member: &str) -> Result<(), LedgerError> {
+        let standing = ledger
+            .standing(member, &self.dealer_architectures())
+            .await?;
+        {
+            let mut standings = self
+                .standings
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if standing.architecture.is_some() || standing.blocked {
+                standings.insert(member.to_string(), standing);
+            } else {
+                standings.remove(member);
+            }
+        }
+        self.changed();
         Ok(())
     }
 
@@ -326,6 +390,7 @@ impl Catalog {
             };
             match notification.payload().split_once(':') {
                 Some(("campaigns", id)) => self.reload_campaign(ledger, id).await?,
+                Some(("members", member)) => self.reload_member(ledger, member).await?,
                 Some(("batches", id)) => {
                     if let Ok(id) = id.parse() {
                         self.reload_batch(ledger, id).await?;

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// A valid credential that may not act here.
     #[error("forbidden")]
     Forbidden,
+    /// Gone for good (`invite_expired`).
+    #[error("{}", .0.as_str())]
+    Gone(ErrorCode),
+    /// Well-formed but unusable (`invalid_invite`).
+    #[error("{}", .0.as_str())]
+    Unprocessable(ErrorCode),
     /// Body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -56,7 +62,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::InvalidCode => ErrorCode::InvalidCode,
-            Self::NotFound(code) | Self::Conflict(code) => *code,
+            Self::NotFound(code)
+            | Self::Conflict(code)
+            | Self::Gone(code)
+            | Self::Unprocessable(code) => *code,
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
@@ -78,6 +87,8 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::InvalidCode | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,6 +135,8 @@ impl ResponseError for ApiError {
             Self::InvalidCode
             | Self::NotFound(_)
             | Self::Conflict(_)
+            | Self::Gone(_)
+            | Self::Unprocessable(_)
             | Self::Forbidden
             | Self::PayloadTooLarge => {}
         }

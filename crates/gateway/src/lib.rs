@@ -18,6 +18,7 @@ mod mall;
 mod me;
 mod openapi;
 mod reads;
+mod registry;
 mod request_id;
 mod scan;
 mod status;
@@ -42,6 +43,7 @@ pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};
 pub use openapi::ApiDoc;
+pub use registry::{Architecture, Registry};
 pub use status::ScanStatus;
 pub use token::{BearerToken, EmptyToken};
 
@@ -58,6 +60,8 @@ pub struct Gateway {
     credentials: Credentials,
     /// `POST /v1/dev/login` is served (the demo, on loopback only).
     dev_login: bool,
+    /// Architectures and invites.
+    registry: Registry,
     render_metrics: Option<RenderMetrics>,
     limits: Arc<Limits>,
     scan_metrics: std::sync::OnceLock<scan::ScanMetrics>,
@@ -120,6 +124,7 @@ impl Gateway {
             clock,
             credentials,
             dev_login: false,
+            registry: Registry::default(),
             render_metrics: None,
             limits: Arc::new(Limits::off()),
             scan_metrics: std::sync::OnceLock::new(),
@@ -129,6 +134,15 @@ impl Gateway {
     /// Serves `GET /metrics` with this renderer.
     pub fn with_metrics(mut self, render: RenderMetrics) -> Self {
         self.render_metrics = Some(render);
+        self
+    }
+
+    /// The member registry's architectures and invite signer; the catalog then keeps
+    /// the members of dealer architectures in memory.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.catalog
+            .set_dealer_architectures(registry.dealer_architectures());
+        self.registry = registry;
         self
     }
 
@@ -177,6 +191,9 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
             post("/v1/me/redeem", mall::redeem_mine).app_data(json_body(mall::REDEEM_BODY_LIMIT)),
         )
         .service(post("/v1/me/sign-in", tasks::sign_in_mine))
+        .service(
+            post("/v1/me/register", registry::register).app_data(json_body(registry::BODY_LIMIT)),
+        )
         .service(get("/v1/me/scans", history::scans))
         .service(get("/v1/me/awards", history::awards))
         .service(get("/v1/me/ledger", history::ledger))
@@ -199,6 +216,24 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
             admin::diversions,
         ))
         .service(post("/v1/admin/batches/{id}/void", admin::void_batch))
+        .service(
+            post("/v1/admin/invites", registry::create_invite)
+                .app_data(json_body(registry::BODY_LIMIT)),
+        )
+        .service(get("/v1/admin/members", registry::search))
+        .service(get("/v1/admin/members.csv", registry::export))
+        .service(
+            post("/v1/admin/members/{member}/tags", registry::retag)
+                .app_data(json_body(registry::BODY_LIMIT)),
+        )
+        .service(
+            post("/v1/admin/members/{member}/block", registry::block)
+                .app_data(json_body(registry::BODY_LIMIT)),
+        )
+        .service(post(
+            "/v1/admin/members/{member}/unblock",
+            registry::unblock,
+        ))
         .service(get("/metrics", reads::metrics))
         .service(get("/dashboard", dashboard::page))
         .service(get("/dashboard/data", dashboard::data))

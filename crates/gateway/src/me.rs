@@ -1,4 +1,5 @@
-//! `GET /v1/me`: the member a token names, in every campaign the gateway serves.
+//! `GET /v1/me`: the member a token names, their registration, and their standing in
+//! every campaign the gateway serves.
 
 use actix_web::{HttpResponse, web};
 
@@ -6,6 +7,7 @@ use crate::Gateway;
 use crate::caller::Member;
 use crate::error::ApiError;
 use crate::reads::member_view;
+use crate::registry::registration;
 use crate::wire::{ErrorBody, Me, MemberCampaign};
 
 /// The member's points, growth and level per campaign; a campaign the member has not
@@ -39,8 +41,10 @@ pub async fn me(member: Member, gateway: web::Data<Gateway>) -> Result<HttpRespo
             standing: member_view(loaded, &member, state),
         })
         .collect();
+    let profile = gateway.ledger.profile(&member).await?;
     Ok(HttpResponse::Ok().json(Me {
         member: &member,
+        registration: profile.as_ref().map(|p| registration(&gateway, p)),
         campaigns,
     }))
 }

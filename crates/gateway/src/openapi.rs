@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, dashboard, history, mall, me, reads, scan, tasks};
+use crate::{admin, dashboard, history, mall, me, reads, registry, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use crate::{admin, dashboard, history, mall, me, reads, scan, tasks};
         me::me,
         mall::redeem_mine,
         tasks::sign_in_mine,
+        registry::register,
         history::scans,
         history::awards,
         history::ledger,
@@ -29,6 +30,12 @@ use crate::{admin, dashboard, history, mall, me, reads, scan, tasks};
         admin::create_batch,
         admin::void_batch,
         admin::diversions,
+        registry::create_invite,
+        registry::search,
+        registry::export,
+        registry::retag,
+        registry::block,
+        registry::unblock,
         reads::healthz,
         reads::readyz,
         reads::metrics,

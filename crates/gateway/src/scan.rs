@@ -26,10 +26,10 @@ fn json(body: String) -> HttpResponse {
 #[utoipa::path(post, path = "/v1/scan", tag = "scan", security(("member_token" = []), ("service_key" = [])),
     request_body(content = yima_campaign::request::ScanRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void or wrong_region, with the member's points and level", body = ScanAnswer),
+        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void, wrong_region or blocked, with the member's points and level", body = ScanAnswer),
         (status = 400, description = "bad_request (with the service key, `member` is required)", body = ErrorBody),
         (status = 401, description = "unauthorized: no credential, or an invalid or expired one", body = ErrorBody),
-        (status = 403, description = "forbidden: a member token naming another member in `member`, or the admin token", body = ErrorBody),
+        (status = 403, description = "forbidden: a member token naming another member in `member`, a role that is not the member's (dealer scans only from registered dealers), or the admin token", body = ErrorBody),
         (status = 404, description = "invalid_code: the same bytes for every forged, tampered or unregistered code", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 429, description = "rate_limited: the member or the client address scanned too fast; `scope` says which, `Retry-After` says when to try again", body = ErrorBody),
@@ -118,7 +118,18 @@ async fn answer_scan(
     let request = ScanRequest::parse(&body)?;
     let member = scanning_member(&caller, request.member.as_deref())?;
     gateway.limits.check_member(member)?;
-    let role = request.role.unwrap_or(Role::Consumer);
+    // The role follows the member's architecture: a registered dealer scans as a
+    // dealer, everyone else as a consumer, so one member never redeems a code twice
+    // in two roles.
+    let standing = gateway.catalog.standing(member);
+    let own_role = match &standing {
+        Some(standing) if standing.architecture.is_some() => Role::Dealer,
+        _ => Role::Consumer,
+    };
+    let role = request.role.unwrap_or(own_role);
+    if role != own_role {
+        return Err(ApiError::Forbidden);
+    }
 
     // In process, before any shared state: forged codes cost one HMAC.
     let code = gateway
@@ -144,6 +155,9 @@ async fn answer_scan(
         let code = (batch.id, code.serial, role);
         plain_answer(gateway, &loaded, member, code, status, &scan_id)
     };
+    if standing.is_some_and(|standing| standing.blocked) {
+        return refuse(ScanStatus::Blocked).await;
+    }
     if batch.status == BatchStatus::Void {
         return refuse(ScanStatus::BatchVoid).await;
     }

@@ -29,6 +29,8 @@ pub enum ScanStatus {
     BatchVoid,
     /// Scanned outside the batch's region, and the campaign refuses that.
     WrongRegion,
+    /// Ops blocked the member: nothing is drawn.
+    Blocked,
     /// Forged, tampered, malformed or unregistered.
     InvalidCode,
     /// No credential, or an invalid one.
@@ -67,6 +69,8 @@ impl ScanStatus {
             ApiError::Forbidden => Self::Forbidden,
             ApiError::Unavailable(_)
             | ApiError::Conflict(_)
+            | ApiError::Gone(_)
+            | ApiError::Unprocessable(_)
             | ApiError::InvalidCampaign(_)
             | ApiError::RefusedChange(_) => Self::Unavailable,
         }

@@ -62,6 +62,14 @@ pub enum ErrorCode {
     LevelTooLow,
     /// The purchase's request id was used for another purchase.
     RequestIdReused,
+    /// This gateway takes no registrations (no invite secret is configured).
+    NoRegistration,
+    /// The invite is forged, tampered with, or for no architecture of this brand.
+    InvalidInvite,
+    /// The invite has expired.
+    InviteExpired,
+    /// The member is registered in another architecture.
+    AlreadyRegistered,
 }
 
 impl ErrorCode {
@@ -167,6 +175,8 @@ pub struct MemberView<'a> {
 pub struct Me<'a> {
     /// The member id (the token's `sub`).
     pub member: &'a str,
+    /// The registry's record; `null` until the member registers.
+    pub registration: Option<Registration<'a>>,
     /// Every campaign the gateway serves, by id.
     pub campaigns: Vec<MemberCampaign<'a>>,
 }
@@ -275,6 +285,95 @@ pub struct LedgerHistory {
     pub items: Vec<LedgerItem>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
+}
+
+/// A registered member: profile, architecture, channel, tags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registration<'a> {
+    /// The member id.
+    pub member: &'a str,
+    /// The architecture's id.
+    pub architecture: &'a str,
+    /// Its display name; `null` if the brand no longer lists it.
+    pub architecture_name: Option<&'a str>,
+    /// Where the member's invite was handed out.
+    pub channel: &'a str,
+    /// Display name.
+    pub nickname: Option<&'a str>,
+    /// Region code.
+    pub region: Option<&'a str>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<&'a str>,
+    /// The phone, masked (`138****5678`): yima keeps no readable number.
+    pub phone: Option<&'a str>,
+    /// Tags, sorted.
+    pub tags: &'a [String],
+    /// When, ms since the epoch.
+    pub registered_at_ms: i64,
+    /// Blocked: scans answer `blocked`.
+    pub blocked: bool,
+}
+
+/// Whether a registration created the member.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationResult {
+    /// A new member.
+    Registered,
+    /// A repeat: already registered in this architecture, nothing changed.
+    AlreadyRegistered,
+}
+
+/// `POST /v1/me/register`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered<'a> {
+    /// Created or repeated.
+    pub status: RegistrationResult,
+    /// The member as registered.
+    #[serde(flatten)]
+    pub registration: Registration<'a>,
+}
+
+/// `POST /v1/admin/invites`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteMade<'a> {
+    /// The signed invite: put it in the architecture's registration link.
+    pub invite: String,
+    /// The architecture it joins.
+    pub architecture: &'a str,
+    /// Where it is handed out.
+    pub channel: &'a str,
+    /// When it stops working; `null`: never.
+    pub expires_at: Option<&'a str>,
+}
+
+/// `GET /v1/admin/members`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPage<'a> {
+    /// In member order.
+    pub items: Vec<Registration<'a>>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/admin/members/{member}/tags`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Retagged<'a> {
+    /// The member.
+    pub member: &'a str,
+    /// Its tags now, sorted.
+    pub tags: Vec<String>,
+}
+
+/// `POST /v1/admin/members/{member}/block` and `/unblock`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Blocked<'a> {
+    /// The member.
+    pub member: &'a str,
+    /// Blocked now.
+    pub blocked: bool,
+    /// Whether this request changed it.
+    pub changed: bool,
 }
 
 /// `POST /v1/dev/login` (the demo only).

@@ -13,6 +13,7 @@ mod history;
 mod mall;
 mod payouts;
 mod records;
+mod registry;
 mod settlement;
 mod tasks;
 
@@ -38,6 +39,7 @@ pub use records::{
     BoardRow, DivertedScan, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord,
     SettledScan,
 };
+pub use registry::{MemberFilter, NewMember, Profile, Registered, Standing};
 pub use settlement::{Award, Redemption, Settled};
 
 /// What can go wrong talking to the book of record, phrased for the operator.

@@ -23,6 +23,9 @@ pub const SERVICE_TOKEN: &str = "test-service-token";
 /// The HS256 secret member tokens of every test gateway are signed with.
 pub const JWT_SECRET: &str = "test-member-token-secret-of-32-bytes";
 
+/// The invite secret of every test gateway.
+pub const INVITE_SECRET: &str = "test-invite-secret-of-at-least-32-bytes";
+
 /// A member token for `member`, valid for ten minutes, as the brand's login issues it.
 pub fn member_token(member: &str) -> String {
     member_tokens()
@@ -66,6 +69,7 @@ pub fn gateway_config(postgres: &str, redis: &str, prefix: &str, limits: LimitsC
     config.admin.token = Some(Secret::new(ADMIN_TOKEN));
     config.service.token = Some(Secret::new(SERVICE_TOKEN));
     config.members.jwt_secret = Some(Secret::new(JWT_SECRET));
+    config.members.invite_secret = Some(Secret::new(INVITE_SECRET));
     config.limits = limits;
     config.check().expect("a valid test configuration");
     config
@@ -456,6 +460,33 @@ impl TestGateway {
             .env("YIMA_SERVICE_TOKEN", SERVICE_TOKEN)
             .env("YIMA_MEMBERS_JWT_SECRET", JWT_SECRET);
         command
+    }
+
+    /// Registers `member` as a dealer (as its invite would) and waits until the
+    /// catalog lets it scan as one.
+    pub async fn register_dealer(&self, member: &str) {
+        let registered = self
+            .ledger
+            .register(&yima_ledger::NewMember {
+                member,
+                architecture: "dealer",
+                channel: "test",
+                tags: &[],
+                nickname: None,
+                region: None,
+                birthday: None,
+                phone_digest: None,
+                phone_masked: None,
+            })
+            .await
+            .expect("register");
+        assert!(matches!(registered, yima_ledger::Registered::Created(_)));
+        self.until_catalog("the dealer registered", |catalog| {
+            catalog
+                .standing(member)
+                .is_some_and(|s| s.architecture.is_some())
+        })
+        .await;
     }
 
     /// Voids a batch through the admin route and waits until the catalog has it void.
