@@ -29,6 +29,22 @@ pub enum Command {
     Batch(BatchCommand),
     /// Write a batch's codes for the printer.
     Gen(GenArgs),
+    /// Make a registration invite for one of `[members] architectures`; prints it
+    /// alone on stdout (put it in the architecture's registration link).
+    Invite {
+        /// The architecture it joins.
+        #[arg(long)]
+        architecture: String,
+        /// Where it is handed out (an expo, a sales rep, a store).
+        #[arg(long)]
+        channel: String,
+        /// A tag a member joining with it gets (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// When it stops working, RFC 3339; never if left out.
+        #[arg(long)]
+        expires: Option<String>,
+    },
     /// Re-derive one scan's draw from the campaign's draw secret and its record; exit
     /// 0 and print the draw when it matches, 1 otherwise.
     Audit {

@@ -159,6 +159,20 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             ledger().await?.void_batch(id).await?;
             eprintln!("batch {id} is void");
         }
+        Command::Invite {
+            architecture,
+            channel,
+            tags,
+            expires,
+        } => {
+            let invite = config.registry()?.make_invite(
+                &architecture,
+                &channel,
+                &tags,
+                expires.as_deref(),
+            )?;
+            println!("{invite}");
+        }
         Command::Gen(args) => {
             let batch = ledger().await?.batch(args.batch).await?;
             let ring = config.key_ring()?;

@@ -40,6 +40,7 @@ export YIMA_SERVICE_TOKEN=${YIMA_SERVICE_TOKEN:-demo-service-token}
 # issues them instead (docs/members.md).
 export YIMA_MEMBERS_JWT_SECRET=${YIMA_MEMBERS_JWT_SECRET:-demo-only-member-token-secret-32b}
 export YIMA_MEMBERS_DEV_LOGIN=${YIMA_MEMBERS_DEV_LOGIN:-1}
+export YIMA_MEMBERS_INVITE_SECRET=${YIMA_MEMBERS_INVITE_SECRET:-demo-only-invite-secret-of-32-bytes}
 
 cargo build --release --locked --quiet
 yima=target/release/yima
@@ -86,6 +87,18 @@ echo "The same scan again (a retry) returns the identical answer:"
 scan "$wang" "$code"
 echo "Another member scanning that label:"
 scan "$li" "$code"
+echo "A store owner registers as a dealer with an invite (yima invite) and scans the same label (一码两扫):"
+zhang=$(login store-zhang)
+invite=$($yima invite --architecture dealer --channel demo-expo)
+curl -s "http://$listen/v1/me/register" -H "authorization: Bearer $zhang" \
+    -d "{\"invite\":\"$invite\",\"nickname\":\"张老板\",\"phone\":\"13812345678\"}"; echo
+for _ in $(seq 50); do
+    # The gateway learns of the new dealer through a Postgres notification.
+    answer=$(curl -s "http://$listen/v1/scan" -H "authorization: Bearer $zhang" -d "{\"code\":\"$code\",\"role\":\"dealer\"}")
+    case $answer in *'"status"'*) break ;; esac
+    sleep 0.1
+done
+echo "$answer"
 echo "Without a token, or with a forged one, nothing is scanned:"
 curl -s "http://$listen/v1/scan" -H "authorization: Bearer forged.token.here" -d "{\"code\":\"$other\"}"; echo
 echo "The painter's own account (GET /v1/me):"

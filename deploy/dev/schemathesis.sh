@@ -24,6 +24,7 @@ export YIMA_CODE_KEYS_FILE=config/dev-code-keys.txt YIMA_DRAW_KEYS_FILE=config/d
 export YIMA_ADMIN_TOKEN=schemathesis-admin-token YIMA_HTTP_LISTEN="127.0.0.1:$port"
 export YIMA_SERVICE_TOKEN=schemathesis-service-token YIMA_MEMBERS_DEV_LOGIN=1
 export YIMA_MEMBERS_JWT_SECRET=schemathesis-member-token-secret-32b
+export YIMA_MEMBERS_INVITE_SECRET=schemathesis-invite-secret-of-32-bytes
 export YIMA_LIMITS_MEMBER_PER_MINUTE=0 YIMA_LIMITS_IP_PER_MINUTE=0 RUST_LOG=warn
 # The binary exactly as `cargo test` builds it (test.sh has just done so): a plain
 # `cargo build` would resolve features without the dev-dependencies and compile much

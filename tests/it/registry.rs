@@ -104,6 +104,30 @@ async fn an_invite_registers_a_member_once_in_its_architecture() {
         (409, r#"{"error":"already_registered"}"#)
     );
 
+    // `yima invite` makes the same kind of invite, from the configuration alone.
+    let printed = run_ok(gateway.yima().args([
+        "invite",
+        "--architecture",
+        "decorator",
+        "--channel",
+        "fair",
+        "--tag",
+        "vip",
+    ]));
+    let printed = String::from_utf8(printed.stdout).expect("utf-8");
+    let (status_code, body) = register(&gateway, "deco-1", json!({"invite": printed.trim()})).await;
+    assert_eq!(
+        (status_code, json(&body)["architecture"].as_str()),
+        (200, Some("decorator"))
+    );
+    assert_eq!(json(&body)["tags"], json!(["vip"]));
+    let refused =
+        run_err(
+            gateway
+                .yima()
+                .args(["invite", "--architecture", "boss", "--channel", "x"]),
+        );
+    assert!(refused.contains("architecture must be one of"), "{refused}");
     let me = json(
         &gateway
             .get_as("/v1/me", Some(&member_token("store-li")))

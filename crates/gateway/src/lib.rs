@@ -43,7 +43,7 @@ pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};
 pub use openapi::ApiDoc;
-pub use registry::{Architecture, Registry};
+pub use registry::{Architecture, InviteError, Registry};
 pub use status::ScanStatus;
 pub use token::{BearerToken, EmptyToken};
 

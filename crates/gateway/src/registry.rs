@@ -32,6 +32,17 @@ pub struct Architecture {
     pub role: Role,
 }
 
+/// Why an invite was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    /// No invite secret is configured.
+    #[error("no invite secret: set YIMA_MEMBERS_INVITE_SECRET")]
+    NoSecret,
+    /// An unknown architecture, a bad channel, tag or time.
+    #[error("{0}")]
+    Bad(String),
+}
+
 /// The registry's configuration.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -44,6 +55,42 @@ pub struct Registry {
 impl Registry {
     fn architecture(&self, id: &str) -> Option<&Architecture> {
         self.architectures.iter().find(|a| a.id == id)
+    }
+
+    /// A signed invite to `architecture` through `channel`, with `tags`, until
+    /// `expires_at` (RFC 3339; never if `None`): for the admin route and `yima invite`.
+    pub fn make_invite(
+        &self,
+        architecture: &str,
+        channel: &str,
+        tags: &[String],
+        expires_at: Option<&str>,
+    ) -> Result<String, InviteError> {
+        let invites = self.invites.as_ref().ok_or(InviteError::NoSecret)?;
+        if self.architecture(architecture).is_none() {
+            return Err(InviteError::Bad(format!(
+                "architecture must be one of: {}",
+                self.architectures
+                    .iter()
+                    .map(|a| a.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let bad = |e: yima_identity::profile::BadProfile| InviteError::Bad(e.0);
+        check_label(channel, "channel").map_err(bad)?;
+        for tag in tags {
+            check_label(tag, "a tag").map_err(bad)?;
+        }
+        let expires = expires_at
+            .map(|text| {
+                text.parse::<jiff::Timestamp>()
+                    .ok()
+                    .and_then(|at| u64::try_from(at.as_second()).ok())
+                    .ok_or_else(|| InviteError::Bad("expires_at must be an RFC 3339 time".into()))
+            })
+            .transpose()?;
+        Ok(invites.issue(architecture, channel, tags.to_vec(), expires))
     }
 
     /// The architectures whose members scan as dealers.
@@ -89,9 +136,9 @@ pub(crate) struct RegisterRequest {
     /// The signed invite from the architecture's registration link.
     #[schema(max_length = 2048)]
     invite: String,
-    /// Display name, 1 to 32 characters.
+    /// Display name, 1 to 32 characters, none a control character.
     #[serde(default)]
-    #[schema(max_length = 32)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,32}$")]
     nickname: Option<String>,
     /// Region code.
     #[serde(default)]
@@ -197,6 +244,7 @@ pub(crate) struct InviteRequest {
     /// One of the brand's architectures.
     architecture: String,
     /// Where the link is handed out: 1 to 32 of a-z, 0-9, `_`, `-` or other scripts' letters.
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     channel: String,
     /// Tags a member joining through it gets.
     #[serde(default)]
@@ -220,43 +268,21 @@ pub async fn create_invite(
     gateway: web::Data<Gateway>,
     request: web::Json<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let invites = gateway.registry.invites()?;
-    let Some(architecture) = gateway.registry.architecture(&request.architecture) else {
-        return Err(ApiError::BadRequest(format!(
-            "architecture must be one of: {}",
-            gateway
-                .registry
-                .architectures
-                .iter()
-                .map(|a| a.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
-    let bad = |e: yima_identity::profile::BadProfile| ApiError::BadRequest(e.0);
-    check_label(&request.channel, "channel").map_err(bad)?;
-    for tag in &request.tags {
-        check_label(tag, "a tag").map_err(bad)?;
-    }
-    let expires = request
-        .expires_at
-        .as_deref()
-        .map(|text| {
-            text.parse::<jiff::Timestamp>()
-                .ok()
-                .and_then(|at| u64::try_from(at.as_second()).ok())
-                .ok_or_else(|| ApiError::BadRequest("expires_at must be an RFC 3339 time".into()))
-        })
-        .transpose()?;
-    let invite = invites.issue(
-        &architecture.id,
-        &request.channel,
-        request.tags.clone(),
-        expires,
-    );
+    let invite = gateway
+        .registry
+        .make_invite(
+            &request.architecture,
+            &request.channel,
+            &request.tags,
+            request.expires_at.as_deref(),
+        )
+        .map_err(|error| match error {
+            InviteError::NoSecret => ApiError::NotFound(ErrorCode::NoRegistration),
+            InviteError::Bad(detail) => ApiError::BadRequest(detail),
+        })?;
     Ok(HttpResponse::Created().json(InviteMade {
         invite,
-        architecture: &architecture.id,
+        architecture: &request.architecture,
         channel: &request.channel,
         expires_at: request.expires_at.as_deref(),
     }))
@@ -279,6 +305,19 @@ impl MemberQuery {
         if let Some(cursor) = &self.cursor {
             check_member(cursor)?;
         }
+        let bad = |e: yima_identity::profile::BadProfile| ApiError::BadRequest(e.0);
+        for (value, what) in [
+            (&self.architecture, "architecture"),
+            (&self.tag, "tag"),
+            (&self.channel, "channel"),
+        ] {
+            if let Some(value) = value {
+                check_label(value, what).map_err(bad)?;
+            }
+        }
+        if let Some(region) = &self.region {
+            check_region(region)?;
+        }
         Ok(MemberFilter {
             architecture: self.architecture.clone(),
             tag: self.tag.clone(),
@@ -291,8 +330,8 @@ impl MemberQuery {
 
 /// Registered members by architecture, tag, region, channel or block, in member order.
 #[utoipa::path(get, path = "/v1/admin/members", tag = "admin", security(("admin_token" = [])),
-    params(("architecture" = Option<String>, Query), ("tag" = Option<String>, Query),
-        ("region" = Option<String>, Query), ("channel" = Option<String>, Query),
+    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
+        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
         ("blocked" = Option<bool>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_.@-]{1,64}$", description = "`next_cursor` of the page before")),
@@ -328,8 +367,8 @@ pub async fn search(
 
 /// The same members as CSV for a spreadsheet, every page of them, streamed.
 #[utoipa::path(get, path = "/v1/admin/members.csv", tag = "admin", security(("admin_token" = [])),
-    params(("architecture" = Option<String>, Query), ("tag" = Option<String>, Query),
-        ("region" = Option<String>, Query), ("channel" = Option<String>, Query),
+    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
+        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
         ("blocked" = Option<bool>, Query)),
     responses((status = 200, description = "member,architecture,channel,nickname,region,birthday,phone,tags,registered_at,blocked", content_type = "text/csv"),
         (status = 400, description = "bad_request", body = ErrorBody),
@@ -462,8 +501,8 @@ pub async fn retag(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BlockRequest {
-    /// Why, for the audit trail: 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// Why, for the audit trail: 1 to 200 characters, none a control character.
+    #[schema(pattern = "^[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]{0,199}$")]
     reason: String,
 }
 

@@ -458,7 +458,8 @@ impl TestGateway {
             .env("YIMA_KEY_PREFIX", &self.prefix)
             .env("YIMA_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("YIMA_SERVICE_TOKEN", SERVICE_TOKEN)
-            .env("YIMA_MEMBERS_JWT_SECRET", JWT_SECRET);
+            .env("YIMA_MEMBERS_JWT_SECRET", JWT_SECRET)
+            .env("YIMA_MEMBERS_INVITE_SECRET", INVITE_SECRET);
         command
     }
 
