@@ -477,6 +477,17 @@ impl Config {
                 bail!("{name} is set but empty: unset it, or give it a value");
             }
         }
+        for (name, token) in [
+            ("service.token", &self.service.token),
+            ("admin.token", &self.admin.token),
+        ] {
+            if token
+                .as_ref()
+                .is_some_and(|t| yima_gateway::looks_like_jwt(t.expose()))
+            {
+                bail!("{name} looks like a JWT (eyJ….….…): it would be taken for a member token");
+            }
+        }
         if let (Some(service), Some(admin)) = (&self.service.token, &self.admin.token)
             && service.expose() == admin.expose()
         {
@@ -685,6 +696,7 @@ mod tests {
                 "[members]\njwt_secret = \"0123456789abcdef0123456789abcdef\"\nissuer = \"\"",
                 "ISSUER",
             ),
+            ("[service]\ntoken = \"eyJa.b.c\"", "looks like a JWT"),
             (
                 "[members]\ndev_login = \"yes\"",
                 "expected true, false, 1 or 0",

@@ -37,7 +37,7 @@ use yima_code::KeyRing;
 use yima_ledger::Ledger;
 use yima_store::Store;
 
-pub use caller::Credentials;
+pub use caller::{Credentials, looks_like_jwt};
 pub use catalog::{Catalog, LoadedCampaign};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};

@@ -118,19 +118,6 @@ async fn answer_scan(
     let request = ScanRequest::parse(&body)?;
     let member = scanning_member(&caller, request.member.as_deref())?;
     gateway.limits.check_member(member)?;
-    // The role follows the member's architecture: a registered dealer scans as a
-    // dealer, everyone else as a consumer, so one member never redeems a code twice
-    // in two roles.
-    let standing = gateway.catalog.standing(member);
-    let own_role = match &standing {
-        Some(standing) if standing.architecture.is_some() => Role::Dealer,
-        _ => Role::Consumer,
-    };
-    let role = request.role.unwrap_or(own_role);
-    if role != own_role {
-        return Err(ApiError::Forbidden);
-    }
-
     // In process, before any shared state: forged codes cost one HMAC.
     let code = gateway
         .ring
@@ -148,6 +135,20 @@ async fn answer_scan(
         .catalog
         .campaign(&batch.campaign)
         .ok_or(ApiError::InvalidCode)?;
+    // The role follows the member's architecture (looked up once the code is known
+    // to be genuine, so a forgery costs no lookup): a registered dealer scans as a
+    // dealer, everyone else as a consumer, so one member never redeems a code twice
+    // in two roles.
+    let standing = gateway.catalog.standing(member);
+    let own_role = match &standing {
+        Some(standing) if standing.architecture.is_some() => Role::Dealer,
+        _ => Role::Consumer,
+    };
+    let role = request.role.unwrap_or(own_role);
+    if role != own_role {
+        return Err(ApiError::Forbidden);
+    }
+
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
