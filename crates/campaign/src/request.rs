@@ -22,7 +22,7 @@ pub struct ScanRequest<'a> {
     /// Who scanned it ([`check_member`]). A member token names its member itself (the
     /// field may then be left out, or must name the same one); the service key names
     /// the member here.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     #[cfg_attr(feature = "schema", schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.@-]{1,64}$"))]
     pub member: Option<Cow<'a, str>>,
     /// Consumer (default) or dealer: each role redeems a code once.
@@ -36,6 +36,16 @@ pub struct ScanRequest<'a> {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schema(pattern = "^[A-Za-z0-9_-]{1,32}$"))]
     pub region: Option<String>,
+}
+
+/// An optional string borrowed from the body when it can be: serde borrows a `Cow`
+/// only where it is the field itself, not inside an `Option`.
+fn borrowed<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(deserializer)?.map(|Borrowed(text)| text))
 }
 
 /// Why a request was refused: the `detail` of the 400 answer.
@@ -117,6 +127,9 @@ mod tests {
         assert_eq!(request.code, "ABC");
         assert!(matches!(request.code, Cow::Borrowed(_)));
         assert_eq!(request.member.as_deref(), Some("painter.wang@x"));
+        assert!(matches!(request.member, Some(Cow::Borrowed(_))));
+        let escaped = ScanRequest::parse(br#"{"code":"A","member":"w\u0061ng"}"#).expect("valid");
+        assert_eq!(escaped.member.as_deref(), Some("wang"));
         assert_eq!(request.role, Some(Role::Dealer));
         assert_eq!(request.request_id.as_deref(), Some("r-1"));
         assert_eq!(request.region.as_deref(), Some("CN-31"));

@@ -21,11 +21,19 @@ use crate::wire::{
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-#[derive(Debug, Deserialize)]
+/// Which campaign, and which page.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryQuery {
+    /// Required while the gateway serves several campaigns.
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     campaign: Option<String>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `next_cursor` of the page before.
+    #[param(pattern = "^-?[0-9]{1,19}\\..{1,256}$")]
     cursor: Option<String>,
 }
 
@@ -95,9 +103,7 @@ impl Page {
 
 /// Settled scans.
 #[utoipa::path(get, path = "/v1/me/scans", tag = "me", security(("member_token" = [])),
-    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, pattern = "^-?[0-9]{1,19}\\..{1,256}$", description = "`next_cursor` of the page before")),
+    params(HistoryQuery),
     responses((status = 200, description = "newest first", body = ScanHistory),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
@@ -145,9 +151,7 @@ pub async fn scans(
 
 /// Prizes won, with the state of a cash prize's payout.
 #[utoipa::path(get, path = "/v1/me/awards", tag = "me", security(("member_token" = [])),
-    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, pattern = "^-?[0-9]{1,19}\\..{1,256}$", description = "`next_cursor` of the page before")),
+    params(HistoryQuery),
     responses((status = 200, description = "newest first", body = AwardHistory),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
@@ -188,9 +192,7 @@ pub async fn awards(
 
 /// Every change of the member's points and growth, with its reason.
 #[utoipa::path(get, path = "/v1/me/ledger", tag = "me", security(("member_token" = [])),
-    params(("campaign" = Option<String>, Query, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "required while the gateway serves several campaigns"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, pattern = "^-?[0-9]{1,19}\\..{1,256}$", description = "`next_cursor` of the page before")),
+    params(HistoryQuery),
     responses((status = 200, description = "newest first", body = LedgerHistory),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),

@@ -2,8 +2,10 @@
 //!
 //! A scan is verified in process (forged codes never reach Redis), its batch and
 //! campaign come from the in-memory [`Catalog`], and the redemption, limit, draw and
-//! credit happen atomically in `scan.lua`. Postgres is read only on start-up, on
-//! change notifications and for a batch not yet in memory.
+//! credit happen atomically in `scan.lua`. Who a request acts for is decided in
+//! process too ([`Credentials`]). The scan path reads Postgres only on start-up, on
+//! change notifications and for a batch not yet in memory; member reads, history,
+//! the registry and the admin routes use it directly.
 
 mod admin;
 mod caller;
