@@ -33,7 +33,7 @@ pub(crate) struct HistoryQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the page before.
-    #[param(pattern = "^-?[0-9]{1,19}\\..{1,256}$")]
+    #[param(pattern = "^[0-9]{1,17}\\.[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$")]
     cursor: Option<String>,
 }
 

@@ -243,8 +243,8 @@ pub async fn register(
 pub(crate) struct InviteRequest {
     /// One of the brand's architectures.
     architecture: String,
-    /// Where the link is handed out: 1 to 32 of a-z, 0-9, `_`, `-` or other scripts' letters.
-    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
+    /// Where the link is handed out: 1 to 32 of a-z, 0-9, `_`, `-` or Chinese characters.
+    #[schema(pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$")]
     channel: String,
     /// Tags a member joining through it gets.
     #[serde(default)]
@@ -330,8 +330,8 @@ impl MemberQuery {
 
 /// Registered members by architecture, tag, region, channel or block, in member order.
 #[utoipa::path(get, path = "/v1/admin/members", tag = "admin", security(("admin_token" = [])),
-    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
-        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
+    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
+        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
         ("blocked" = Option<bool>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_.@-]{1,64}$", description = "`next_cursor` of the page before")),
@@ -367,8 +367,8 @@ pub async fn search(
 
 /// The same members as CSV for a spreadsheet, every page of them, streamed.
 #[utoipa::path(get, path = "/v1/admin/members.csv", tag = "admin", security(("admin_token" = [])),
-    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
-        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,32}$"),
+    params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
+        ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
         ("blocked" = Option<bool>, Query)),
     responses((status = 200, description = "member,architecture,channel,nickname,region,birthday,phone,tags,registered_at,blocked", content_type = "text/csv"),
         (status = 400, description = "bad_request", body = ErrorBody),
@@ -502,7 +502,9 @@ pub async fn retag(
 #[serde(deny_unknown_fields)]
 pub(crate) struct BlockRequest {
     /// Why, for the audit trail: 1 to 200 characters, none a control character.
-    #[schema(pattern = "^[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]{0,199}$")]
+    #[schema(
+        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]{0,199}$"
+    )]
     reason: String,
 }
 
@@ -524,10 +526,12 @@ pub async fn block(
 ) -> Result<HttpResponse, ApiError> {
     let member = path.into_inner();
     check_member(&member)?;
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+    let reason = request.reason.as_str();
+    let starts_blank = reason.chars().next().is_none_or(char::is_whitespace);
+    if starts_blank || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(
-            "reason must be 1 to 200 characters, none a control character".into(),
+            "reason must be 1 to 200 characters, not starting with a space, none a control character"
+                .into(),
         ));
     }
     let changed = gateway.ledger.block_member(&member, reason).await?;

@@ -22,14 +22,22 @@ impl HistoryCursor {
         format!("{}.{}", self.micros, self.key)
     }
 
-    /// Reads a cursor a client sent back; `None` if it is not one.
+    /// Reads a cursor a client sent back; `None` if it is not one: a time outside the
+    /// years 1970 to 9999, or a key no row has (empty, long, or with a control
+    /// character, which Postgres text cannot even hold).
     pub fn decode(text: &str) -> Option<Self> {
+        /// 9999-12-31T23:59:59.999999Z.
+        const LAST: i64 = 253_402_300_799_999_999;
         let (micros, key) = text.split_once('.')?;
-        if key.is_empty() || key.len() > 256 {
+        if key.is_empty() || key.chars().count() > 256 || key.chars().any(char::is_control) {
+            return None;
+        }
+        let micros: i64 = micros.parse().ok()?;
+        if !(0..=LAST).contains(&micros) {
             return None;
         }
         Some(Self {
-            micros: micros.parse().ok()?,
+            micros,
             key: key.to_string(),
         })
     }
@@ -235,6 +243,9 @@ mod tests {
             "12.",
             "x.s",
             "-",
+            "-1.s",
+            "874086474133243466.s",
+            "1.a\u{0}b",
             &format!("1.{}", "k".repeat(300)),
         ] {
             assert_eq!(HistoryCursor::decode(junk), None, "{junk:?}");
