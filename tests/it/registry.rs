@@ -157,7 +157,9 @@ async fn invites_cannot_be_forged_tampered_or_used_past_expiry() {
     let gateway = TestGateway::start(&campaign(30, "", ""), Clock::fixed(june_first())).await;
     let forger =
         yima_identity::Invites::new(b"the-forger-s-own-secret-of-32-bytes!").expect("secret");
-    let forged = forger.issue("dealer", "self-made", vec![], None);
+    let forged = forger
+        .issue("dealer", "self-made", vec![], None)
+        .expect("signs");
     let genuine = invite(
         &gateway,
         json!({"architecture": "tradesman", "channel": "store-1"}),

@@ -90,7 +90,9 @@ impl Registry {
                     .ok_or_else(|| InviteError::Bad("expires_at must be an RFC 3339 time".into()))
             })
             .transpose()?;
-        Ok(invites.issue(architecture, channel, tags.to_vec(), expires))
+        invites
+            .issue(architecture, channel, tags.to_vec(), expires)
+            .map_err(|error| InviteError::Bad(format!("the invite cannot be signed: {error}")))
     }
 
     /// The architectures whose members scan as dealers.

@@ -91,7 +91,7 @@ impl Invites {
         channel: &str,
         tags: Vec<String>,
         expires: Option<u64>,
-    ) -> String {
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let invite = Invite {
             architecture: architecture.into(),
             channel: channel.into(),
@@ -99,9 +99,7 @@ impl Invites {
             exp: expires,
             typ: "invite".into(),
         };
-        // Encoding a struct of strings under an HMAC key cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &invite, &self.encoding)
-            .unwrap_or_default()
     }
 
     /// The digest a normalised phone is stored and matched by, keyed by the same
@@ -139,16 +137,22 @@ mod tests {
     #[test]
     fn an_invite_grants_what_it_names_until_it_expires() {
         let invites = Invites::new(SECRET).expect("secret");
-        let open = invites.issue("dealer", "expo-2026", vec!["vip".into()], None);
+        let open = invites
+            .issue("dealer", "expo-2026", vec!["vip".into()], None)
+            .expect("signs");
         let invite = invites.verify(&open).expect("valid");
         assert_eq!(
             (invite.architecture.as_str(), invite.channel.as_str()),
             ("dealer", "expo-2026")
         );
         assert_eq!(invite.tags, ["vip"]);
-        let later = invites.issue("dealer", "expo", vec![], Some(now() + 60));
+        let later = invites
+            .issue("dealer", "expo", vec![], Some(now() + 60))
+            .expect("signs");
         assert!(invites.verify(&later).is_ok());
-        let past = invites.issue("dealer", "expo", vec![], Some(now() - 1));
+        let past = invites
+            .issue("dealer", "expo", vec![], Some(now() - 1))
+            .expect("signs");
         assert_eq!(invites.verify(&past), Err(InviteRefused::Expired));
     }
 
@@ -156,10 +160,14 @@ mod tests {
     fn forged_tampered_or_foreign_invites_are_refused() {
         let invites = Invites::new(SECRET).expect("secret");
         let other = Invites::new(b"another-invite-secret-of-32-bytes!!").expect("secret");
-        let forged = other.issue("dealer", "self-made", vec![], None);
+        let forged = other
+            .issue("dealer", "self-made", vec![], None)
+            .expect("signs");
         assert_eq!(invites.verify(&forged), Err(InviteRefused::Invalid));
         // A tradesman's invite with its architecture swapped for dealer.
-        let genuine = invites.issue("tradesman", "store-1", vec![], None);
+        let genuine = invites
+            .issue("tradesman", "store-1", vec![], None)
+            .expect("signs");
         let parts: Vec<&str> = genuine.split('.').collect();
         use base64::Engine as _;
         let swapped = base64::engine::general_purpose::URL_SAFE_NO_PAD
