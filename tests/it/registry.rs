@@ -350,14 +350,15 @@ async fn ops_search_tag_and_export_members() {
         json!({"architecture": "tradesman", "channel": "store-9", "tags": ["new"]}),
     )
     .await;
-    for (member, invite, region) in [
-        ("d1", &dealers, "SH"),
-        ("d2", &dealers, "GD"),
-        ("d3", &dealers, "SH"),
-        ("p1", &painters, "SH"),
-        ("p2", &painters, "GD"),
+    for (member, invite, region, phone) in [
+        ("d1", &dealers, "SH", "+86 138 0000 0001"),
+        ("d2", &dealers, "GD", "138 0000 0002"),
+        ("d3", &dealers, "SH", "13800000003"),
+        ("p1", &painters, "SH", "13800000004"),
+        ("p2", &painters, "GD", "13800000005"),
     ] {
-        let body = json!({"invite": invite, "region": region, "nickname": "=cmd|' /C calc'!A0"});
+        let body = json!({"invite": invite, "region": region, "phone": phone,
+            "nickname": "=cmd|' /C calc'!A0"});
         assert_eq!(register(&gateway, member, body).await.0, 200);
     }
     let page = |query: &str| {
@@ -388,6 +389,13 @@ async fn ops_search_tag_and_export_members() {
     assert_eq!(members(&page("region=SH").await), ["d1", "d3", "p1"]);
     assert_eq!(members(&page("channel=store-9").await), ["p1", "p2"]);
     assert_eq!(members(&page("tag=new").await), ["p1", "p2"]);
+    // A phone is found by its digest, however it is written.
+    assert_eq!(members(&page("phone=13800000001").await), ["d1"]);
+    assert_eq!(members(&page("phone=%2B86-138-0000-0002").await), ["d2"]);
+    let (status_code, _) = gateway
+        .get_as("/v1/admin/members?phone=12345", Some(ADMIN_TOKEN))
+        .await;
+    assert_eq!(status_code, 400);
 
     let retag = json!({"add": ["gold", "金牌"], "remove": ["new"]}).to_string();
     let (status_code, body) = gateway

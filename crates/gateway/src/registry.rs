@@ -298,12 +298,13 @@ pub(crate) struct MemberQuery {
     region: Option<String>,
     channel: Option<String>,
     blocked: Option<bool>,
+    phone: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
 impl MemberQuery {
-    fn filter(&self) -> Result<MemberFilter, ApiError> {
+    fn filter(&self, registry: &Registry) -> Result<MemberFilter, ApiError> {
         if let Some(cursor) = &self.cursor {
             check_member(cursor)?;
         }
@@ -320,7 +321,15 @@ impl MemberQuery {
         if let Some(region) = &self.region {
             check_region(region)?;
         }
+        let phone_digest = match &self.phone {
+            Some(phone) => {
+                let normalized = normalize_phone(phone).map_err(bad)?;
+                Some(registry.invites()?.phone_digest(&normalized))
+            }
+            None => None,
+        };
         Ok(MemberFilter {
+            phone_digest,
             architecture: self.architecture.clone(),
             tag: self.tag.clone(),
             region: self.region.clone(),
@@ -334,7 +343,7 @@ impl MemberQuery {
 #[utoipa::path(get, path = "/v1/admin/members", tag = "admin", security(("admin_token" = [])),
     params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
         ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
-        ("blocked" = Option<bool>, Query),
+        ("blocked" = Option<bool>, Query), ("phone" = Option<String>, Query, max_length = 32, description = "a mainland mobile number: matched by its digest"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_.@-]{1,64}$", description = "`next_cursor` of the page before")),
     responses((status = 200, description = "a page of members", body = MemberPage),
@@ -351,7 +360,7 @@ pub async fn search(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
     }
-    let filter = query.filter()?;
+    let filter = query.filter(&gateway.registry)?;
     let mut rows = gateway
         .ledger
         .search_members(&filter, query.cursor.as_deref(), limit + 1)
@@ -371,7 +380,7 @@ pub async fn search(
 #[utoipa::path(get, path = "/v1/admin/members.csv", tag = "admin", security(("admin_token" = [])),
     params(("architecture" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"), ("tag" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
         ("region" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,32}$"), ("channel" = Option<String>, Query, pattern = "^[a-z0-9_\\u4e00-\\u9fff-]{1,32}$"),
-        ("blocked" = Option<bool>, Query)),
+        ("blocked" = Option<bool>, Query), ("phone" = Option<String>, Query, max_length = 32, description = "a mainland mobile number: matched by its digest")),
     responses((status = 200, description = "member,architecture,channel,nickname,region,birthday,phone,tags,registered_at,blocked", content_type = "text/csv"),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
@@ -382,7 +391,7 @@ pub async fn export(
     query: web::Query<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
     const PAGE: i64 = 1000;
-    let filter = query.filter()?;
+    let filter = query.filter(&gateway.registry)?;
     let gateway = gateway.into_inner();
     let header = Some(Ok::<_, ApiError>(web::Bytes::from_static(
         b"member,architecture,channel,nickname,region,birthday,phone,tags,registered_at,blocked\n",

@@ -77,6 +77,8 @@ pub struct MemberFilter {
     pub channel: Option<String>,
     /// Only blocked (`true`) or only unblocked (`false`) members.
     pub blocked: Option<bool>,
+    /// The keyed digest of a phone number (the number itself is not stored).
+    pub phone_digest: Option<[u8; 32]>,
 }
 
 /// How the gateway must treat a member's scans, for the few members that differ from
@@ -170,6 +172,7 @@ impl Ledger {
                 AND ($4::text IS NULL OR r.channel = $4)
                 AND ($5::boolean IS NULL OR (b.member IS NOT NULL) = $5)
                 AND ($6::text IS NULL OR r.member > $6)
+                AND ($8::bytea IS NULL OR r.phone_digest = $8)
               ORDER BY r.member
               LIMIT $7"
         );
@@ -181,6 +184,7 @@ impl Ledger {
             .bind(filter.blocked)
             .bind(after)
             .bind(limit)
+            .bind(filter.phone_digest.map(Vec::from))
             .fetch_all(&self.pool)
             .await?)
     }
