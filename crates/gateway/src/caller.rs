@@ -169,7 +169,7 @@ mod tests {
             .members
             .as_ref()
             .expect("members")
-            .issue("wang", jsonwebtoken_now(), 60)
+            .issue("wang", unix_now(), 60)
             .expect("token");
         let bearer = |token: &str| format!("Bearer {token}");
         assert_eq!(
@@ -213,7 +213,7 @@ mod tests {
         }
     }
 
-    fn jsonwebtoken_now() -> u64 {
+    fn unix_now() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs())
