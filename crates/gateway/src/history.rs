@@ -5,17 +5,14 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use yima_ledger::HistoryCursor;
+use yima_ledger::{HistoryCursor, HistoryPage};
 
 use crate::Gateway;
 use crate::caller::Member;
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::wire::{
-    AwardHistory, AwardItem, ErrorBody, HistoryPrize, LedgerHistory, LedgerItem, ScanHistory,
-    ScanItem,
-};
+use crate::wire::{AwardItem, ErrorBody, History, HistoryPrize, LedgerItem, ScanItem};
 
 /// Rows a page holds unless the client asks for fewer (or more, up to [`MAX_LIMIT`]).
 const DEFAULT_LIMIT: i64 = 20;
@@ -68,15 +65,24 @@ impl Page {
         })
     }
 
-    /// Keeps `limit` of the `limit + 1` rows asked for; the cursor of the last kept if
-    /// there were more.
-    fn cut<T>(&self, rows: &mut Vec<T>, cursor: impl Fn(&T) -> HistoryCursor) -> Option<String> {
-        let keep = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        if rows.len() <= keep {
-            return None;
-        }
-        rows.truncate(keep);
-        rows.last().map(|row| cursor(row).encode())
+    fn campaign(&self) -> &str {
+        &self.loaded.campaign.file.id
+    }
+
+    /// The answer: each row as the member reads it, and the next page's cursor.
+    fn answer<R, T: serde::Serialize>(
+        &self,
+        rows: HistoryPage<R>,
+        item: impl Fn(&Self, R) -> T,
+    ) -> HttpResponse {
+        HttpResponse::Ok().json(History {
+            items: rows
+                .items
+                .into_iter()
+                .map(|row| item(self, row))
+                .collect::<Vec<_>>(),
+            next_cursor: rows.next.map(|cursor| cursor.encode()),
+        })
     }
 
     /// A time as the member reads it: RFC 3339 in the campaign's zone.
@@ -104,7 +110,7 @@ impl Page {
 /// Settled scans.
 #[utoipa::path(get, path = "/v1/me/scans", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = ScanHistory),
+    responses((status = 200, description = "newest first", body = History<ScanItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -116,43 +122,30 @@ pub async fn scans(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::of(&gateway, &query)?;
-    let mut rows = gateway
+    let rows = gateway
         .ledger
-        .member_scans(
-            &page.loaded.campaign.file.id,
-            &member.0,
-            page.cursor.as_ref(),
-            page.limit + 1,
-        )
+        .member_scans(page.campaign(), &member.0, page.cursor.as_ref(), page.limit)
         .await?;
-    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
-        micros: row.micros,
-        key: row.scan_id.clone(),
-    });
-    let items = rows
-        .into_iter()
-        .map(|row| ScanItem {
-            at: page.time(row.at_ms),
-            status: if row.prize.is_some() {
-                "won"
-            } else {
-                "no_prize"
-            },
-            prize: row.prize.as_deref().map(|id| page.prize(id)),
-            scan_id: row.scan_id,
-            role: row.role,
-            points: row.points,
-            growth: row.growth,
-            region: row.region,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(ScanHistory { items, next_cursor }))
+    Ok(page.answer(rows, |page, row| ScanItem {
+        at: page.time(row.at_ms),
+        status: if row.prize.is_some() {
+            "won"
+        } else {
+            "no_prize"
+        },
+        prize: row.prize.as_deref().map(|id| page.prize(id)),
+        scan_id: row.scan_id,
+        role: row.role,
+        points: row.points,
+        growth: row.growth,
+        region: row.region,
+    }))
 }
 
 /// Prizes won, with the state of a cash prize's payout.
 #[utoipa::path(get, path = "/v1/me/awards", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = AwardHistory),
+    responses((status = 200, description = "newest first", body = History<AwardItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -164,36 +157,23 @@ pub async fn awards(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::of(&gateway, &query)?;
-    let mut rows = gateway
+    let rows = gateway
         .ledger
-        .member_awards(
-            &page.loaded.campaign.file.id,
-            &member.0,
-            page.cursor.as_ref(),
-            page.limit + 1,
-        )
+        .member_awards(page.campaign(), &member.0, page.cursor.as_ref(), page.limit)
         .await?;
-    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
-        micros: row.micros,
-        key: row.scan_id.clone(),
-    });
-    let items = rows
-        .into_iter()
-        .map(|row| AwardItem {
-            at: page.time(row.at_ms),
-            prize: page.prize(&row.prize),
-            payout: row.payout_status,
-            paid_at: row.delivered_at_ms.map(|ms| page.time(ms)),
-            scan_id: row.scan_id,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(AwardHistory { items, next_cursor }))
+    Ok(page.answer(rows, |page, row| AwardItem {
+        at: page.time(row.at_ms),
+        prize: page.prize(&row.prize),
+        payout: row.payout_status,
+        paid_at: row.delivered_at_ms.map(|ms| page.time(ms)),
+        scan_id: row.scan_id,
+    }))
 }
 
 /// Every change of the member's points and growth, with its reason.
 #[utoipa::path(get, path = "/v1/me/ledger", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = LedgerHistory),
+    responses((status = 200, description = "newest first", body = History<LedgerItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -205,28 +185,15 @@ pub async fn ledger(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::of(&gateway, &query)?;
-    let mut rows = gateway
+    let rows = gateway
         .ledger
-        .member_ledger(
-            &page.loaded.campaign.file.id,
-            &member.0,
-            page.cursor.as_ref(),
-            page.limit + 1,
-        )
+        .member_ledger(page.campaign(), &member.0, page.cursor.as_ref(), page.limit)
         .await?;
-    let next_cursor = page.cut(&mut rows, |row| HistoryCursor {
-        micros: row.micros,
-        key: row.key(),
-    });
-    let items = rows
-        .into_iter()
-        .map(|row| LedgerItem {
-            at: page.time(row.at_ms),
-            points: row.points,
-            growth: row.growth,
-            reason: row.reason,
-            source: row.source,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(LedgerHistory { items, next_cursor }))
+    Ok(page.answer(rows, |page, row| LedgerItem {
+        at: page.time(row.at_ms),
+        points: row.points,
+        growth: row.growth,
+        reason: row.reason,
+        source: row.source,
+    }))
 }

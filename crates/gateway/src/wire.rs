@@ -230,15 +230,6 @@ pub struct ScanItem {
     pub region: Option<String>,
 }
 
-/// `GET /v1/me/scans`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScanHistory {
-    /// Newest first.
-    pub items: Vec<ScanItem>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
-}
-
 /// A prize won.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AwardItem {
@@ -252,15 +243,6 @@ pub struct AwardItem {
     pub payout: Option<String>,
     /// When the payout was delivered.
     pub paid_at: Option<String>,
-}
-
-/// `GET /v1/me/awards`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AwardHistory {
-    /// Newest first.
-    pub items: Vec<AwardItem>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
 }
 
 /// One change of the member's points or growth.
@@ -278,11 +260,11 @@ pub struct LedgerItem {
     pub source: String,
 }
 
-/// `GET /v1/me/ledger`.
+/// A page of `GET /v1/me/scans`, `/awards` or `/ledger`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerHistory {
+pub struct History<T> {
     /// Newest first.
-    pub items: Vec<LedgerItem>,
+    pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }

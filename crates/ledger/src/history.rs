@@ -60,7 +60,7 @@ pub struct ScanEntry {
     pub growth: i64,
     /// Where it was scanned, if the client said.
     pub region: Option<String>,
-    /// For the next page.
+    /// When, in microseconds: the cursor of the page after it.
     pub micros: i64,
 }
 
@@ -81,7 +81,7 @@ pub struct AwardEntry {
     pub payout_status: Option<String>,
     /// When the payout was delivered, ms since the epoch.
     pub delivered_at_ms: Option<i64>,
-    /// For the next page.
+    /// When, in microseconds: the cursor of the page after it.
     pub micros: i64,
 }
 
@@ -98,18 +98,54 @@ pub struct LedgerEntry {
     pub reason: String,
     /// What caused it: the scan id, the sign-in day, the purchase.
     pub source: String,
-    /// For the next page.
+    /// When, in microseconds: the cursor of the page after it.
     pub micros: i64,
 }
 
-impl LedgerEntry {
-    /// The tie-breaker of its cursor (reason and source: the entry's key).
-    pub fn key(&self) -> String {
-        format!("{}.{}", self.reason, self.source)
+/// One page of a member's history, and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct HistoryPage<T> {
+    /// At most the page size, newest first.
+    pub items: Vec<T>,
+    /// `None` on the last page.
+    pub next: Option<HistoryCursor>,
+}
+
+/// A row that can say where the page after it starts.
+trait Keyed {
+    fn cursor(&self) -> HistoryCursor;
+}
+
+impl Keyed for ScanEntry {
+    fn cursor(&self) -> HistoryCursor {
+        HistoryCursor {
+            micros: self.micros,
+            key: self.scan_id.clone(),
+        }
     }
 }
 
-/// Runs a history query: `$1` campaign, `$2` member, `$3` limit; with a cursor, the
+impl Keyed for AwardEntry {
+    fn cursor(&self) -> HistoryCursor {
+        HistoryCursor {
+            micros: self.micros,
+            key: self.scan_id.clone(),
+        }
+    }
+}
+
+impl Keyed for LedgerEntry {
+    /// The entry's key is its reason and source.
+    fn cursor(&self) -> HistoryCursor {
+        HistoryCursor {
+            micros: self.micros,
+            key: format!("{}.{}", self.reason, self.source),
+        }
+    }
+}
+
+/// Runs a history query for a page of `limit` rows: `$1` campaign, `$2` member, `$3`
+/// one row more than the page (to know whether another follows); with a cursor, the
 /// query's `{after}` becomes "(time, key) < (the cursor's)", `$4` and `$5` its parts
 /// (a timestamp of whole microseconds since the epoch, made exactly).
 async fn page<T>(
@@ -119,9 +155,9 @@ async fn page<T>(
     (campaign, member): (&str, &str),
     cursor: Option<&HistoryCursor>,
     limit: i64,
-) -> Result<Vec<T>, LedgerError>
+) -> Result<HistoryPage<T>, LedgerError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + Keyed,
 {
     let after = match cursor {
         Some(_) => format!(
@@ -133,22 +169,31 @@ where
     let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql))
         .bind(campaign)
         .bind(member)
-        .bind(limit);
+        .bind(limit.saturating_add(1));
     if let Some(cursor) = cursor {
         query = query.bind(cursor.micros).bind(cursor.key.clone());
     }
-    Ok(query.fetch_all(&ledger.pool).await?)
+    let mut items = query.fetch_all(&ledger.pool).await?;
+    let keep = usize::try_from(limit).unwrap_or(0);
+    let next = (items.len() > keep).then(|| {
+        items.truncate(keep);
+        items.last().map(Keyed::cursor)
+    });
+    Ok(HistoryPage {
+        items,
+        next: next.flatten(),
+    })
 }
 
 impl Ledger {
-    /// The member's settled scans, newest first, at most `limit` after `cursor`.
+    /// The member's settled scans, newest first, a page of `limit` after `cursor`.
     pub async fn member_scans(
         &self,
         campaign: &str,
         member: &str,
         cursor: Option<&HistoryCursor>,
         limit: i64,
-    ) -> Result<Vec<ScanEntry>, LedgerError> {
+    ) -> Result<HistoryPage<ScanEntry>, LedgerError> {
         page(
             self,
             "SELECT scan_id, role, round(extract(epoch FROM scanned_at) * 1000)::bigint AS at_ms,
@@ -174,7 +219,7 @@ impl Ledger {
         member: &str,
         cursor: Option<&HistoryCursor>,
         limit: i64,
-    ) -> Result<Vec<AwardEntry>, LedgerError> {
+    ) -> Result<HistoryPage<AwardEntry>, LedgerError> {
         // Through the member's scans (indexed by campaign and member), then each award
         // by its key: awards has no index by member.
         page(
@@ -205,7 +250,7 @@ impl Ledger {
         member: &str,
         cursor: Option<&HistoryCursor>,
         limit: i64,
-    ) -> Result<Vec<LedgerEntry>, LedgerError> {
+    ) -> Result<HistoryPage<LedgerEntry>, LedgerError> {
         page(
             self,
             "SELECT round(extract(epoch FROM created_at) * 1000)::bigint AS at_ms,

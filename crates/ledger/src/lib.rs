@@ -32,7 +32,7 @@ pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, Expected, Revision, StoredCampaign};
 pub use dead_letters::DeadLetter;
 pub use downgrades::GrowthCut;
-pub use history::{AwardEntry, HistoryCursor, LedgerEntry, ScanEntry};
+pub use history::{AwardEntry, HistoryCursor, HistoryPage, LedgerEntry, ScanEntry};
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{
