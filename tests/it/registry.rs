@@ -247,8 +247,7 @@ async fn the_scan_role_follows_the_architecture_and_one_member_never_takes_two()
     );
     gateway
         .until_catalog("store-li a dealer", |c| {
-            c.standing("store-li")
-                .is_some_and(|s| s.architecture.is_some())
+            c.standing("store-li").is_some_and(|s| s.dealer)
         })
         .await;
     // 一码两扫: the consumer and the dealer each redeem the label once.

@@ -79,12 +79,17 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-fn caller_of(request: &HttpRequest) -> Result<Caller, ApiError> {
-    request
+/// What a door's extractor answers: the caller as `admit` takes them, 403 for a valid
+/// credential it does not take, 401 for none.
+fn door<T>(
+    request: &HttpRequest,
+    admit: impl FnOnce(Caller) -> Option<T>,
+) -> std::future::Ready<Result<T, ApiError>> {
+    let caller = request
         .app_data::<web::Data<Gateway>>()
-        .ok_or(ApiError::Unauthorized)?
-        .credentials
-        .caller_of(request)
+        .ok_or(ApiError::Unauthorized)
+        .and_then(|gateway| gateway.credentials.caller_of(request));
+    std::future::ready(caller.and_then(|caller| admit(caller).ok_or(ApiError::Forbidden)))
 }
 
 /// A member acting for themself: the `/v1/me` routes. The service key and the admin
@@ -96,10 +101,9 @@ impl actix_web::FromRequest for Member {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(match caller_of(request) {
-            Ok(Caller::Member(member)) => Ok(Self(member)),
-            Ok(Caller::Service | Caller::Admin) => Err(ApiError::Forbidden),
-            Err(error) => Err(error),
+        door(request, |caller| match caller {
+            Caller::Member(member) => Some(Self(member)),
+            Caller::Service | Caller::Admin => None,
         })
     }
 }
@@ -114,10 +118,9 @@ impl actix_web::FromRequest for Backend {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(match caller_of(request) {
-            Ok(Caller::Service | Caller::Admin) => Ok(Self),
-            Ok(Caller::Member(_)) => Err(ApiError::Forbidden),
-            Err(error) => Err(error),
+        door(request, |caller| match caller {
+            Caller::Service | Caller::Admin => Some(Self),
+            Caller::Member(_) => None,
         })
     }
 }
@@ -132,10 +135,9 @@ impl actix_web::FromRequest for Admin {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(match caller_of(request) {
-            Ok(Caller::Admin) => Ok(Self),
-            Ok(Caller::Member(_) | Caller::Service) => Err(ApiError::Forbidden),
-            Err(error) => Err(error),
+        door(request, |caller| match caller {
+            Caller::Admin => Some(Self),
+            Caller::Member(_) | Caller::Service => None,
         })
     }
 }
@@ -169,7 +171,7 @@ mod tests {
             .members
             .as_ref()
             .expect("members")
-            .issue("wang", unix_now(), 60)
+            .issue("wang", 60)
             .expect("token");
         let bearer = |token: &str| format!("Bearer {token}");
         assert_eq!(
@@ -211,11 +213,5 @@ mod tests {
                 Err(ApiError::Unauthorized)
             ));
         }
-    }
-
-    fn unix_now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs())
     }
 }

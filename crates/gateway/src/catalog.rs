@@ -11,7 +11,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use yima_campaign::{Campaign, DrawKeyRing, DrawSecret, Multipliers};
-use yima_ledger::Standing;
 use yima_ledger::{Batch, Ledger, LedgerError, StoredCampaign};
 use yima_store::ScanTable;
 
@@ -86,6 +85,25 @@ impl LoadedCampaign {
             .get(&day)
             .and_then(|&index| self.boosted.get(index))
             .unwrap_or(&self.table)
+    }
+}
+
+/// How a gateway treats a member's scans, for the few whose differ from an
+/// unregistered member's: two flags, copied out of the catalog on each genuine scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Registered in an architecture whose scans take the dealer role.
+    pub dealer: bool,
+    /// Blocked: no scan is drawn.
+    pub blocked: bool,
+}
+
+impl Standing {
+    fn of(stored: &yima_ledger::Standing) -> Self {
+        Self {
+            dealer: stored.architecture.is_some(),
+            blocked: stored.blocked,
+        }
     }
 }
 
@@ -178,7 +196,7 @@ impl Catalog {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(member)
-            .cloned()
+            .copied()
     }
 
     /// Every loaded campaign.
@@ -250,7 +268,7 @@ impl Catalog {
             .standings(&dealers)
             .await?
             .into_iter()
-            .map(|s| (s.member.clone(), s))
+            .map(|s| (s.member.clone(), Standing::of(&s)))
             .collect();
         tracing::debug!(
             campaigns = campaigns.len(),
@@ -314,7 +332,7 @@ impl Catalog {
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if standing.architecture.is_some() || standing.blocked {
-                standings.insert(member.to_string(), standing);
+                standings.insert(member.to_string(), Standing::of(&standing));
             } else {
                 standings.remove(member);
             }

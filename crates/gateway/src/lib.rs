@@ -40,7 +40,7 @@ use yima_ledger::Ledger;
 use yima_store::Store;
 
 pub use caller::{Credentials, looks_like_jwt};
-pub use catalog::{Catalog, LoadedCampaign};
+pub use catalog::{Catalog, LoadedCampaign, Standing};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};

@@ -140,8 +140,8 @@ async fn answer_scan(
     // dealer, everyone else as a consumer, so one member never redeems a code twice
     // in two roles.
     let standing = gateway.catalog.standing(member);
-    let own_role = match &standing {
-        Some(standing) if standing.architecture.is_some() => Role::Dealer,
+    let own_role = match standing {
+        Some(standing) if standing.dealer => Role::Dealer,
         _ => Role::Consumer,
     };
     let role = request.role.unwrap_or(own_role);

@@ -255,15 +255,11 @@ impl MemberTokens {
         Ok(data.claims.sub)
     }
 
-    /// An HS256 token for `member`, valid for `lifetime_seconds` from `now` (Unix
-    /// seconds), with the configured issuer and audience: what the demo's dev login
-    /// hands out, and what a brand's own login would issue.
-    pub fn issue(
-        &self,
-        member: &str,
-        now: u64,
-        lifetime_seconds: u64,
-    ) -> Result<String, TokenError> {
+    /// An HS256 token for `member`, valid for `lifetime_seconds` from now (real time,
+    /// as verification reads it), with the configured issuer and audience: what the
+    /// demo's dev login hands out, and what a brand's own login would issue.
+    pub fn issue(&self, member: &str, lifetime_seconds: u64) -> Result<String, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp();
         let key = self.signer.as_ref().ok_or(TokenError::CannotIssue)?;
         let claims = Issued {
             sub: member,

@@ -188,11 +188,8 @@ async fn scan(args: ScanArgs) -> anyhow::Result<String> {
                 hs256_secret: Some(secret.as_bytes()),
                 ..yima_identity::TokenKeys::default()
             })?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs();
             let tokens = (0..members)
-                .map(|n| signer.issue(&format!("m{n}"), now, 3600))
+                .map(|n| signer.issue(&format!("m{n}"), 3600))
                 .collect::<Result<Vec<_>, _>>()?;
             Credential::MemberTokens(tokens)
         }

@@ -28,9 +28,7 @@ pub const INVITE_SECRET: &str = "test-invite-secret-of-at-least-32-bytes";
 
 /// A member token for `member`, valid for ten minutes, as the brand's login issues it.
 pub fn member_token(member: &str) -> String {
-    member_tokens()
-        .issue(member, unix_now(), 600)
-        .expect("a test token")
+    member_tokens().issue(member, 600).expect("a test token")
 }
 
 /// The verifier (and issuer) of the test gateways' member tokens.
@@ -483,9 +481,7 @@ impl TestGateway {
             .expect("register");
         assert!(matches!(registered, yima_ledger::Registered::Created(_)));
         self.until_catalog("the dealer registered", |catalog| {
-            catalog
-                .standing(member)
-                .is_some_and(|s| s.architecture.is_some())
+            catalog.standing(member).is_some_and(|s| s.dealer)
         })
         .await;
     }

@@ -68,7 +68,7 @@ fn b64(value: &serde_json::Value) -> String {
 #[test]
 fn an_issued_token_names_its_member() {
     let tokens = hs256_only();
-    let token = tokens.issue("painter-wang", now(), 600).expect("issues");
+    let token = tokens.issue("painter-wang", 600).expect("issues");
     assert_eq!(tokens.verify(&token), Ok("painter-wang".into()));
 }
 
@@ -79,7 +79,7 @@ fn a_token_under_another_secret_or_tampered_is_refused() {
     let forged = sign(Algorithm::HS256, None, &claims("wang"), &other);
     assert_eq!(tokens.verify(&forged), Err(TokenRefused::Signature));
 
-    let genuine = tokens.issue("wang", now(), 600).expect("issues");
+    let genuine = tokens.issue("wang", 600).expect("issues");
     let parts: Vec<&str> = genuine.split('.').collect();
     let swapped = format!("{}.{}.{}", parts[0], b64(&claims("li")), parts[2]);
     assert_eq!(tokens.verify(&swapped), Err(TokenRefused::Signature));
@@ -165,7 +165,7 @@ fn issuer_and_audience_are_checked_when_configured() {
         );
     }
     // What yima issues passes its own checks.
-    let issued = tokens.issue("wang", now(), 60).expect("issues");
+    let issued = tokens.issue("wang", 60).expect("issues");
     assert_eq!(tokens.verify(&issued), Ok("wang".into()));
 }
 
