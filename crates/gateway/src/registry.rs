@@ -162,7 +162,7 @@ pub(crate) const BODY_LIMIT: usize = 8 * 1024;
 /// Registers the token's member in the invite's architecture, once.
 #[utoipa::path(post, path = "/v1/me/register", tag = "me", security(("member_token" = [])),
     request_body(content = RegisterRequest, content_type = "application/json"),
-    responses((status = 200, description = "registered (or already, in the same architecture: nothing changed)", body = RegistrationResult),
+    responses((status = 200, description = "registered (or already, in the same architecture: nothing changed)", body = crate::wire::Registered),
         (status = 400, description = "bad_request (a profile field)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -361,18 +361,17 @@ pub async fn search(
         return Err(ApiError::BadRequest("limit must be 1 to 1000".into()));
     }
     let filter = query.filter(&gateway.registry)?;
-    let mut rows = gateway
+    let page = gateway
         .ledger
-        .search_members(&filter, query.cursor.as_deref(), limit + 1)
+        .search_members(&filter, query.cursor.as_deref(), limit)
         .await?;
-    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = (rows.len() > keep).then(|| {
-        rows.truncate(keep);
-        rows.last().map(|p| p.member.clone())
-    });
     Ok(HttpResponse::Ok().json(MemberPage {
-        items: rows.iter().map(|p| registration(&gateway, p)).collect(),
-        next_cursor: next_cursor.flatten(),
+        items: page
+            .items
+            .iter()
+            .map(|p| registration(&gateway, p))
+            .collect(),
+        next_cursor: page.next,
     }))
 }
 
@@ -400,21 +399,19 @@ pub async fn export(
         let (gateway, filter) = (gateway.clone(), filter.clone());
         async move {
             let after = after?;
-            let rows = match gateway
+            let page = match gateway
                 .ledger
                 .search_members(&filter, after.as_deref(), PAGE)
                 .await
             {
-                Ok(rows) => rows,
+                Ok(page) => page,
                 Err(error) => return Some((Err(ApiError::from(error)), None)),
             };
-            if rows.is_empty() {
+            if page.items.is_empty() {
                 return None;
             }
-            let next = (rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX))
-                .then(|| rows.last().map(|p| p.member.clone()));
             let mut csv = String::new();
-            for profile in &rows {
+            for profile in &page.items {
                 let at = jiff::Timestamp::from_millisecond(profile.registered_at_ms)
                     .map(|t| t.to_string())
                     .unwrap_or_default();
@@ -438,7 +435,9 @@ pub async fn export(
                 csv.push_str(&line.join(","));
                 csv.push('\n');
             }
-            Some((Ok(web::Bytes::from(csv)), next))
+            // The state is `Some(after)` while a page remains (the first starts after
+            // nobody); `None` once a page says it was the last.
+            Some((Ok(web::Bytes::from(csv)), page.next.map(Some)))
         }
     });
     use futures_util::StreamExt as _;

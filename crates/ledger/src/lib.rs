@@ -39,7 +39,7 @@ pub use records::{
     BoardRow, DivertedScan, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord,
     SettledScan,
 };
-pub use registry::{MemberFilter, NewMember, Profile, Registered, Standing};
+pub use registry::{MemberFilter, MemberPage, NewMember, Profile, Registered, Standing};
 pub use settlement::{Award, Redemption, Settled};
 
 /// What can go wrong talking to the book of record, phrased for the operator.

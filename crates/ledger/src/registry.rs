@@ -64,6 +64,15 @@ pub enum Registered {
     Elsewhere(Profile),
 }
 
+/// A page of a member search.
+#[derive(Debug, Clone)]
+pub struct MemberPage {
+    /// In member order.
+    pub items: Vec<Profile>,
+    /// The member the next page starts after; `None` on the last page.
+    pub next: Option<String>,
+}
+
 /// Which members a search is for; every field set must match.
 #[derive(Debug, Clone, Default)]
 pub struct MemberFilter {
@@ -156,14 +165,14 @@ impl Ledger {
         .await?)
     }
 
-    /// Registered members matching `filter`, in member order, at most `limit` after
+    /// Registered members matching `filter`, in member order, a page of `limit` after
     /// `after` (keyset: the next page starts after the last member of this one).
     pub async fn search_members(
         &self,
         filter: &MemberFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<Profile>, LedgerError> {
+    ) -> Result<MemberPage, LedgerError> {
         let sql = format!(
             "{PROFILE}
               WHERE ($1::text IS NULL OR r.architecture = $1)
@@ -176,17 +185,27 @@ impl Ledger {
               ORDER BY r.member
               LIMIT $7"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        // One row more than the page says whether another follows.
+        let mut items: Vec<Profile> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(filter.architecture.as_deref())
             .bind(filter.tag.as_deref())
             .bind(filter.region.as_deref())
             .bind(filter.channel.as_deref())
             .bind(filter.blocked)
             .bind(after)
-            .bind(limit)
+            .bind(limit.saturating_add(1))
             .bind(filter.phone_digest.map(Vec::from))
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        let keep = usize::try_from(limit).unwrap_or(0);
+        let next = (items.len() > keep).then(|| {
+            items.truncate(keep);
+            items.last().map(|p| p.member.clone())
+        });
+        Ok(MemberPage {
+            items,
+            next: next.flatten(),
+        })
     }
 
     /// Adds and removes tags; the member's tags after, or `None` if not registered.
