@@ -12,7 +12,7 @@ use crate::caller::Member;
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
 use crate::reads::pick_campaign;
-use crate::wire::{AwardItem, ErrorBody, History, HistoryPrize, LedgerItem, ScanItem};
+use crate::wire::{AwardItem, ErrorBody, HistoryPrize, LedgerItem, Page as WirePage, ScanItem};
 
 /// Rows a page holds unless the client asks for fewer (or more, up to [`MAX_LIMIT`]).
 const DEFAULT_LIMIT: i64 = 20;
@@ -75,7 +75,7 @@ impl Page {
         rows: HistoryPage<R>,
         item: impl Fn(&Self, R) -> T,
     ) -> HttpResponse {
-        HttpResponse::Ok().json(History {
+        HttpResponse::Ok().json(WirePage {
             items: rows
                 .items
                 .into_iter()
@@ -110,7 +110,7 @@ impl Page {
 /// Settled scans.
 #[utoipa::path(get, path = "/v1/me/scans", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = History<ScanItem>),
+    responses((status = 200, description = "newest first", body = WirePage<ScanItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -145,7 +145,7 @@ pub async fn scans(
 /// Prizes won, with the state of a cash prize's payout.
 #[utoipa::path(get, path = "/v1/me/awards", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = History<AwardItem>),
+    responses((status = 200, description = "newest first", body = WirePage<AwardItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),
@@ -173,7 +173,7 @@ pub async fn awards(
 /// Every change of the member's points and growth, with its reason.
 #[utoipa::path(get, path = "/v1/me/ledger", tag = "me", security(("member_token" = [])),
     params(HistoryQuery),
-    responses((status = 200, description = "newest first", body = History<LedgerItem>),
+    responses((status = 200, description = "newest first", body = WirePage<LedgerItem>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: not a member token", body = ErrorBody),

@@ -16,8 +16,7 @@ use crate::Gateway;
 use crate::caller::{Admin, Member};
 use crate::error::ApiError;
 use crate::wire::{
-    Blocked, ErrorBody, ErrorCode, InviteMade, MemberPage, Registration, RegistrationResult,
-    Retagged,
+    Blocked, ErrorBody, ErrorCode, InviteMade, Page, Registration, RegistrationResult, Retagged,
 };
 
 /// A brand's member architecture: who may join it (holders of its invites) and the
@@ -346,7 +345,7 @@ impl MemberQuery {
         ("blocked" = Option<bool>, Query), ("phone" = Option<String>, Query, max_length = 32, description = "a mainland mobile number: matched by its digest"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_.@-]{1,64}$", description = "`next_cursor` of the page before")),
-    responses((status = 200, description = "a page of members", body = MemberPage),
+    responses((status = 200, description = "a page of members", body = Page<Registration>),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
         (status = 403, description = "forbidden: a member token or the service key", body = ErrorBody),
@@ -365,7 +364,7 @@ pub async fn search(
         .ledger
         .search_members(&filter, query.cursor.as_deref(), limit)
         .await?;
-    Ok(HttpResponse::Ok().json(MemberPage {
+    Ok(HttpResponse::Ok().json(Page {
         items: page
             .items
             .iter()

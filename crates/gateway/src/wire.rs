@@ -260,10 +260,11 @@ pub struct LedgerItem {
     pub source: String,
 }
 
-/// A page of `GET /v1/me/scans`, `/awards` or `/ledger`.
+/// A page of a keyset-paged list: `GET /v1/me/scans`, `/awards` and `/ledger`
+/// (newest first), `GET /v1/admin/members` (in member order).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct History<T> {
-    /// Newest first.
+pub struct Page<T> {
+    /// In the list's order.
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
@@ -327,15 +328,6 @@ pub struct InviteMade<'a> {
     pub channel: &'a str,
     /// When it stops working; `null`: never.
     pub expires_at: Option<&'a str>,
-}
-
-/// `GET /v1/admin/members`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemberPage<'a> {
-    /// In member order.
-    pub items: Vec<Registration<'a>>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/admin/members/{member}/tags`.
