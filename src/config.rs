@@ -547,6 +547,14 @@ impl Config {
                 );
             }
         }
+        match members.architectures.first() {
+            None => bail!("members.architectures: at least one is needed"),
+            Some(first) if first.role == yima_campaign::Role::Dealer => bail!(
+                "members.architectures: the first, `{}`, is where unregistered members count and must have the consumer role",
+                first.id
+            ),
+            Some(_) => {}
+        }
         let invites = match &members.invite_secret {
             Some(secret) => {
                 if members

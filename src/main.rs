@@ -89,7 +89,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Campaign(CampaignCommand::Apply { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let campaign = match Campaign::from_toml(&text) {
+            let known: Vec<&str> = config
+                .members
+                .architectures
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect();
+            let checked = Campaign::from_toml(&text).and_then(|campaign| {
+                let unknown = campaign.unknown_architectures(&known);
+                if unknown.is_empty() {
+                    Ok(campaign)
+                } else {
+                    Err(unknown)
+                }
+            });
+            let campaign = match checked {
                 Ok(campaign) => campaign,
                 Err(problems) => {
                     eprintln!(
@@ -233,7 +247,14 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 record.serial,
                 record.role.as_str()
             );
-            println!("member    {member} at level {}", record.level);
+            println!(
+                "member    {member} at level {}, under the rules of {}",
+                record.level,
+                record
+                    .architecture
+                    .as_deref()
+                    .map_or_else(|| "the campaign".to_string(), |a| format!("architecture {a}"))
+            );
             match yima_campaign::audit(&rules, &secret, &record) {
                 Ok(audited) => {
                     println!(
@@ -244,7 +265,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     println!(
                         "awarded   {}{}",
                         none(&record.prize),
-                        if audited.substituted {
+                        if audited.rebate {
+                            " (the SKU's rebate: no draw decides it)"
+                        } else if audited.substituted {
                             " (drawn prize unavailable)"
                         } else {
                             ""
@@ -387,6 +410,7 @@ async fn recorded_draw(
         let role = yima_campaign::Role::from_name(&settled.role)
             .with_context(|| format!("settled scan has unknown role `{}`", settled.role))?;
         let narrow = |value: i32| u32::try_from(value).context("settled level or draw is negative");
+        let sku = ledger.batch(settled.batch).await?.sku;
         let record = RecordedDraw {
             scan_id: scan.to_string(),
             batch: settled.batch,
@@ -400,6 +424,8 @@ async fn recorded_draw(
                 .day
                 .parse()
                 .with_context(|| format!("settled scan has a bad day `{}`", settled.day))?,
+            architecture: settled.architecture,
+            sku,
         };
         return Ok((record, settled.revision, settled.member, "settled record"));
     }
@@ -417,8 +443,9 @@ async fn recorded_draw(
         )
         .await?
         .with_context(|| format!("no scan {scan} recorded for campaign {campaign}"))?;
+    let sku = ledger.batch(event.batch).await?.sku;
     Ok((
-        event.recorded_draw(),
+        event.recorded_draw(&sku),
         event.revision,
         event.member,
         "stream entry, not settled yet",

@@ -58,7 +58,7 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
         let event = ScanEvent::from_pairs(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             .expect("event");
         *levels.entry(event.level).or_insert(0) += 1;
-        let audited = yima_campaign::audit(&rules, &secret, &event.recorded_draw())
+        let audited = yima_campaign::audit(&rules, &secret, &event.recorded_draw("SKU-1"))
             .unwrap_or_else(|mismatches| panic!("{event:?}: {mismatches:?}"));
         substituted += usize::from(audited.substituted);
     }

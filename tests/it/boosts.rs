@@ -98,7 +98,7 @@ async fn boosts_follow_the_campaign_day_and_stack() {
     for (_, fields) in &entries {
         let event = ScanEvent::from_pairs(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             .expect("event");
-        yima_campaign::audit(&rules, &secret, &event.recorded_draw())
+        yima_campaign::audit(&rules, &secret, &event.recorded_draw("SKU-1"))
             .unwrap_or_else(|mismatches| panic!("{event:?}: {mismatches:?}"));
     }
 }

@@ -588,6 +588,7 @@ fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
         region: None,
         batch_region: None,
         request_id: None,
+        architecture: None,
     }
 }
 

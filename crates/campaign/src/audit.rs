@@ -24,6 +24,10 @@ pub struct RecordedDraw {
     pub prize: String,
     /// The campaign day of the scan: its boosts applied to the odds.
     pub day: jiff::civil::Date,
+    /// The architecture whose rules applied (`None`: the campaign's own).
+    pub architecture: Option<String>,
+    /// The SKU of the code's batch: it decides a rebate.
+    pub sku: String,
 }
 
 /// The re-derived draw, when everything matches.
@@ -36,6 +40,8 @@ pub struct AuditedDraw {
     /// Whether the awarded prize differs from the drawn one because of stock, a daily
     /// cap or pacing (then it is the out-of-stock prize or nothing).
     pub substituted: bool,
+    /// Whether the prize was the SKU's rebate, paid without a draw.
+    pub rebate: bool,
 }
 
 /// Checks a recorded draw against the campaign revision in force (with the boosts of
@@ -64,7 +70,15 @@ pub fn audit(
             record.draw
         ));
     }
-    let levels = campaign.file.levels.len();
+    let rules = campaign.rules_of(record.architecture.as_deref());
+    if let Some(name) = record.architecture.as_deref()
+        && campaign.rules_name(rules) != Some(name)
+    {
+        mismatches.push(format!(
+            "architecture `{name}` has no rules in this revision of the campaign"
+        ));
+    }
+    let levels = campaign.levels_in(rules).len();
     let level = record.level as usize;
     if level == 0 || level > levels {
         mismatches.push(format!(
@@ -72,9 +86,13 @@ pub fn audit(
             record.level
         ));
     }
-    let drawn = campaign
-        .boosted_odds_table(campaign.multipliers_on(record.day))
-        .pick(level.saturating_sub(1), draw)
+    let rebate = campaign.rebate_in(rules, &record.sku);
+    let drawn = rebate
+        .or_else(|| {
+            campaign
+                .boosted_odds_table(rules, campaign.multipliers_on(record.day))
+                .pick(level.saturating_sub(1), draw)
+        })
         .map(|index| campaign.file.prizes[index].id.clone());
     if drawn.as_deref().unwrap_or("") != record.drawn {
         mismatches.push(format!(
@@ -108,6 +126,7 @@ pub fn audit(
             draw,
             drawn,
             substituted,
+            rebate: rebate.is_some(),
         })
     } else {
         Err(mismatches)

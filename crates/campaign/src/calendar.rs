@@ -112,27 +112,22 @@ impl Campaign {
         }
     }
 
-    /// Points per scan under `multipliers`.
-    pub fn points_per_scan(&self, multipliers: Multipliers) -> u32 {
+    /// Points per scan of a rule set under `multipliers`.
+    pub fn points_per_scan(&self, rules: usize, multipliers: Multipliers) -> u32 {
         let points =
-            u64::from(self.file.points_per_scan) * u64::from(multipliers.points_percent) / 100;
+            u64::from(self.base_points_in(rules)) * u64::from(multipliers.points_percent) / 100;
         u32::try_from(points).unwrap_or(u32::MAX)
     }
 
-    /// The odds table under `multipliers`, per the stacking rule.
-    pub fn boosted_odds_table(&self, multipliers: Multipliers) -> OddsTable {
-        let levels = self.file.levels.len();
-        let scaled: Vec<Vec<u32>> = (0..levels)
+    /// The odds table of a rule set under `multipliers`, per the stacking rule.
+    pub fn boosted_odds_table(&self, rules: usize, multipliers: Multipliers) -> OddsTable {
+        let scaled: Vec<Vec<u32>> = self
+            .level_odds_in(rules)
+            .into_iter()
             .map(|level| {
-                let odds: Vec<u64> = self
-                    .file
-                    .prizes
-                    .iter()
-                    .map(|p| {
-                        u64::from(p.odds.get(level).copied().unwrap_or(0))
-                            * u64::from(multipliers.odds_percent)
-                            / 100
-                    })
+                let odds: Vec<u64> = level
+                    .into_iter()
+                    .map(|o| u64::from(o) * u64::from(multipliers.odds_percent) / 100)
                     .collect();
                 let total: u64 = odds.iter().sum();
                 let scale = u64::from(ODDS_SCALE);
@@ -317,7 +312,7 @@ odds = [200000, 300000]
                    [[boosts]]\nname = \"b\"\nweekday = \"monday\"\npoints_percent = 500\n";
         assert_eq!(percents(&campaign(big), date(2026, 6, 1)), (1000, 100));
         assert_eq!(
-            campaign(big).points_per_scan(campaign(big).multipliers_on(date(2026, 6, 1))),
+            campaign(big).points_per_scan(0, campaign(big).multipliers_on(date(2026, 6, 1))),
             100
         );
     }
@@ -325,7 +320,7 @@ odds = [200000, 300000]
     #[test]
     fn boosted_odds_scale_and_are_scaled_back_when_a_level_overflows() {
         let campaign = campaign("");
-        let table = campaign.boosted_odds_table(Multipliers {
+        let table = campaign.boosted_odds_table(0, Multipliers {
             points_percent: 100,
             odds_percent: 200,
         });
@@ -334,7 +329,7 @@ odds = [200000, 300000]
         // Level two: 1,200,000 + 600,000 is too much: back to 1,000,000 in proportion.
         assert_eq!(table.bounds(1), [666_666, 999_999]);
         assert_eq!(
-            campaign.boosted_odds_table(Multipliers::NONE),
+            campaign.boosted_odds_table(0, Multipliers::NONE),
             campaign.odds_table(),
             "no boost, the campaign's own odds"
         );

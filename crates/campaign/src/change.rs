@@ -122,6 +122,34 @@ impl Campaign {
                 }
             }
         }
+        let thresholds = |campaign: &Campaign, name: &str| -> Vec<u64> {
+            let rules = campaign.rules_of(Some(name));
+            campaign
+                .levels_in(rules)
+                .iter()
+                .map(|level| level.min_growth)
+                .collect()
+        };
+        let mut names: Vec<&String> = old.architectures.keys().chain(new.architectures.keys()).collect();
+        names.sort();
+        names.dedup();
+        let own_levels = |file: &CampaignFile, name: &str| {
+            file.architectures
+                .get(name)
+                .is_some_and(|section| section.levels.is_some())
+        };
+        for name in names {
+            // Without its own levels on either side, the campaign's levels rule above.
+            let own = own_levels(old, name) || own_levels(new, name);
+            if own && thresholds(self, name) != thresholds(next, name) {
+                problem(
+                    format!("architectures.{name}.levels"),
+                    format!(
+                        "cannot change once {started_at}: the architecture's members would change level"
+                    ),
+                );
+            }
+        }
         if new.level_downgrade != old.level_downgrade {
             problem(
                 "level_downgrade".into(),

@@ -1,9 +1,11 @@
 //! The campaign file's shape: what a marketing team writes, as serde reads it. The
 //! rules it must meet are in `rules`; this is only the vocabulary.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::Boost;
+use crate::{ArchitectureRules, Boost};
 use crate::MallItem;
 
 /// What a prize is paid in; decides the unit of `value`.
@@ -165,6 +167,10 @@ pub struct CampaignFile {
     /// 1, the default, is one tag; more let one campaign use several cluster masters.
     #[serde(default = "one_lane", skip_serializing_if = "is_one_lane")]
     pub lanes: u16,
+    /// Rules per member architecture, by architecture id (extension key; see
+    /// [`crate::ArchitectureRules`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub architectures: BTreeMap<String, ArchitectureRules>,
 }
 
 fn one_lane() -> u16 {

@@ -5,15 +5,6 @@ use jiff::Timestamp;
 use crate::{Campaign, DowngradePeriod};
 
 impl Campaign {
-    /// The level (0-based) a member with this much growth has reached.
-    pub fn level_for(&self, growth: u64) -> usize {
-        self.file
-            .levels
-            .iter()
-            .rposition(|level| level.min_growth <= growth)
-            .unwrap_or(0)
-    }
-
     /// The downgrade boundaries (first days of periods) after the campaign's first
     /// day, up to `until` and the campaign's end, oldest first.
     pub fn downgrade_boundaries(&self, until: Timestamp) -> Vec<jiff::civil::Date> {

@@ -5,6 +5,7 @@
 //! its path (`prizes[1].odds[3]`) so the file can be fixed in one pass. This crate
 //! does no IO: it turns TOML text into a [`Campaign`] or a list of [`Problem`]s.
 
+mod architectures;
 mod audit;
 mod board;
 mod calendar;
@@ -20,6 +21,7 @@ mod rules;
 mod seal;
 mod stock;
 
+pub use architectures::{ArchitectureRules, Rebate};
 pub use audit::{AuditedDraw, RecordedDraw, audit};
 pub use board::{MAX_BOARD_SCANS, Month, board_scans, board_score};
 pub use calendar::{Boost, MAX_BOOST_PERCENT, Multipliers};

@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::{
-    Campaign, CampaignFile, MAX_COUNT, MAX_LEVELS, MAX_POINTS_PER_EVENT, MAX_PRIZE_VALUE_FEN,
-    ODDS_SCALE, Pacing, PrizeKind, Problem, calendar, lanes, mall,
+    Campaign, CampaignFile, Level, MAX_COUNT, MAX_LEVELS, MAX_POINTS_PER_EVENT, MAX_PRIZE_VALUE_FEN,
+    ODDS_SCALE, Pacing, PrizeKind, Problem, architectures, calendar, lanes, mall,
 };
 
 impl Campaign {
@@ -78,43 +78,8 @@ impl Campaign {
             }
         }
 
-        if file.levels.is_empty() || file.levels.len() > MAX_LEVELS {
-            problem(
-                "levels".into(),
-                format!("needs 1 to {MAX_LEVELS} levels, got {}", file.levels.len()),
-            );
-        }
-        let mut level_names = HashSet::new();
-        for (index, level) in file.levels.iter().enumerate() {
-            if level.name.trim().is_empty() {
-                problem(format!("levels[{index}].name"), "must not be empty".into());
-            } else if !level_names.insert(level.name.as_str()) {
-                problem(
-                    format!("levels[{index}].name"),
-                    format!("`{}` is used twice", level.name),
-                );
-            }
-            if index == 0 && level.min_growth != 0 {
-                problem(
-                    "levels[0].min_growth".into(),
-                    "the first level must start at 0".into(),
-                );
-            }
-            if level.min_growth > MAX_COUNT {
-                problem(
-                    format!("levels[{index}].min_growth"),
-                    format!("{} exceeds {MAX_COUNT}", level.min_growth),
-                );
-            }
-            if index > 0 && level.min_growth <= file.levels[index - 1].min_growth {
-                problem(
-                    format!("levels[{index}].min_growth"),
-                    format!(
-                        "must be greater than the previous level's {}",
-                        file.levels[index - 1].min_growth
-                    ),
-                );
-            }
+        for found in level_problems(&file.levels) {
+            problem(format!("levels{}", found.path), found.message);
         }
 
         let mut prize_ids = HashSet::new();
@@ -244,6 +209,7 @@ impl Campaign {
             );
         }
         problems.extend(mall::problems(&file.mall, file.levels.len()));
+        problems.extend(architectures::problems(&file));
         problems.extend(calendar::problems(&file.boosts));
 
         match (starts_at, ends_at, timezone) {
@@ -256,6 +222,52 @@ impl Campaign {
             _ => Err(problems),
         }
     }
+}
+
+/// Every problem of a list of levels, at paths relative to the list (`[2].min_growth`).
+pub(crate) fn level_problems(levels: &[Level]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+        if levels.is_empty() || levels.len() > MAX_LEVELS {
+            problem(
+                String::new(),
+                format!("needs 1 to {MAX_LEVELS} levels, got {}", levels.len()),
+            );
+        }
+        let mut level_names = HashSet::new();
+        for (index, level) in levels.iter().enumerate() {
+            if level.name.trim().is_empty() {
+                problem(format!("[{index}].name"), "must not be empty".into());
+            } else if !level_names.insert(level.name.as_str()) {
+                problem(
+                    format!("[{index}].name"),
+                    format!("`{}` is used twice", level.name),
+                );
+            }
+            if index == 0 && level.min_growth != 0 {
+                problem(
+                    "[0].min_growth".into(),
+                    "the first level must start at 0".into(),
+                );
+            }
+            if level.min_growth > MAX_COUNT {
+                problem(
+                    format!("[{index}].min_growth"),
+                    format!("{} exceeds {MAX_COUNT}", level.min_growth),
+                );
+            }
+            if index > 0 && level.min_growth <= levels[index - 1].min_growth {
+                problem(
+                    format!("[{index}].min_growth"),
+                    format!(
+                        "must be greater than the previous level's {}",
+                        levels[index - 1].min_growth
+                    ),
+                );
+            }
+        }
+
+    problems
 }
 
 pub(crate) fn is_slug(text: &str) -> bool {

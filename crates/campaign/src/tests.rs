@@ -281,7 +281,7 @@ fn levels_are_reached_at_their_min_growth() {
     let campaign = Campaign::from_toml(DEMO).expect("valid");
     let levels: Vec<usize> = [0, 99, 100, 499, 500, 1999, 2000, u64::MAX]
         .iter()
-        .map(|&g| campaign.level_for(g))
+        .map(|&g| campaign.level_in(0, g))
         .collect();
     assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3]);
 }

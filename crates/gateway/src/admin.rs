@@ -40,6 +40,16 @@ pub async fn apply(
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
     let campaign = Campaign::from_toml(text).map_err(ApiError::InvalidCampaign)?;
+    let known: Vec<&str> = gateway
+        .registry
+        .architectures
+        .iter()
+        .map(|a| a.id.as_str())
+        .collect();
+    let unknown = campaign.unknown_architectures(&known);
+    if !unknown.is_empty() {
+        return Err(ApiError::InvalidCampaign(unknown));
+    }
     let applied = apply_campaign(
         &gateway.ledger,
         &gateway.store,

@@ -33,10 +33,17 @@ pub struct LoadedCampaign {
     boosted_days: HashMap<jiff::civil::Date, usize>,
     /// The draw secret.
     pub secret: DrawSecret,
+    /// The campaign's rule set for each of the brand's architectures, in the catalog's
+    /// order (see [`Standing::architecture`]).
+    rules_by_architecture: Vec<usize>,
 }
 
 impl LoadedCampaign {
-    fn from_stored(stored: StoredCampaign, keys: &DrawKeyRing) -> Result<Self, String> {
+    fn from_stored(
+        stored: StoredCampaign,
+        keys: &DrawKeyRing,
+        architectures: &[HeldArchitecture],
+    ) -> Result<Self, String> {
         let campaign =
             Campaign::from_definition_json(&stored.definition_json).map_err(|problems| {
                 let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -67,6 +74,10 @@ impl LoadedCampaign {
             .into_iter()
             .map(|m| ScanTable::boosted(&campaign, stored.revision, m))
             .collect();
+        let rules_by_architecture = architectures
+            .iter()
+            .map(|a| campaign.rules_of(Some(&a.id)))
+            .collect();
         Ok(Self {
             campaign,
             revision: stored.revision,
@@ -74,7 +85,28 @@ impl LoadedCampaign {
             boosted,
             boosted_days,
             secret,
+            rules_by_architecture,
         })
+    }
+
+    /// The rule set a member of this standing scans under (`None`: one not held in
+    /// memory, who is in the brand's first architecture or unregistered).
+    pub fn rules_for(&self, standing: Option<Standing>) -> usize {
+        let index = standing.map_or(0, |s| usize::from(s.architecture));
+        self.rules_by_architecture.get(index).copied().unwrap_or(0)
+    }
+
+    /// The level (1-based) and its name that `growth` reaches under a rule set.
+    pub fn level(&self, rules: usize, growth: i64) -> (usize, Option<&str>) {
+        let level = self
+            .campaign
+            .level_in(rules, u64::try_from(growth).unwrap_or(0));
+        let name = self
+            .campaign
+            .levels_in(rules)
+            .get(level)
+            .map(|l| l.name.as_str());
+        (level + 1, name)
     }
 }
 
@@ -88,20 +120,37 @@ impl LoadedCampaign {
     }
 }
 
-/// How a gateway treats a member's scans, for the few whose differ from an
-/// unregistered member's: two flags, copied out of the catalog on each genuine scan.
+/// How a gateway treats a member's scans, for those whose differ from an unregistered
+/// member's: copied out of the catalog on each genuine scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
+    /// The member's architecture, by its place in the brand's list (0: the first, which
+    /// unregistered members count in too).
+    pub architecture: u16,
     /// Registered in an architecture whose scans take the dealer role.
     pub dealer: bool,
     /// Blocked: no scan is drawn.
     pub blocked: bool,
 }
 
+/// One of the brand's architectures, as the catalog needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldArchitecture {
+    /// Its id.
+    pub id: String,
+    /// Its members scan as dealers.
+    pub dealer: bool,
+}
+
 impl Standing {
-    fn of(stored: &yima_ledger::Standing) -> Self {
+    fn of(stored: &yima_ledger::Standing, architectures: &[HeldArchitecture]) -> Self {
+        let index = stored
+            .architecture
+            .as_deref()
+            .and_then(|name| architectures.iter().position(|a| a.id == name));
         Self {
-            dealer: stored.architecture.is_some(),
+            architecture: index.and_then(|i| u16::try_from(i).ok()).unwrap_or(0),
+            dealer: index.is_some_and(|i| architectures[i].dealer),
             blocked: stored.blocked,
         }
     }
@@ -114,16 +163,23 @@ pub struct Catalog {
     keys: DrawKeyRing,
     campaigns: RwLock<HashMap<String, Arc<LoadedCampaign>>>,
     batches: RwLock<HashMap<u32, Arc<Batch>>>,
-    /// Architectures whose members scan as dealers; set once before loading.
-    dealer_architectures: RwLock<Vec<String>>,
-    /// Dealers and blocked members: everyone whose scans differ from an unregistered
-    /// member's. Thousands, not the millions of tradesmen.
+    /// The brand's architectures, the first being where unregistered members count;
+    /// set once before loading.
+    architectures: RwLock<Vec<HeldArchitecture>>,
+    /// Members of every architecture but the first, and blocked members: everyone whose
+    /// scans differ from an unregistered member's. Dealers and decoration companies,
+    /// thousands to hundreds of thousands, not the millions of tradesmen.
     standings: RwLock<HashMap<String, Standing>>,
     loaded: AtomicBool,
     changes: tokio::sync::watch::Sender<u64>,
     /// Batch ids looked up and not found, with when: a code naming an unknown batch
     /// costs one query per [`UNKNOWN_BATCH_TTL`], not one per scan.
     unknown: std::sync::Mutex<HashMap<u32, std::time::Instant>>,
+}
+
+/// The architectures whose members are held in memory: all but the first.
+fn held(architectures: &[HeldArchitecture]) -> Vec<String> {
+    architectures.iter().skip(1).map(|a| a.id.clone()).collect()
 }
 
 /// How long a batch id found missing is answered from memory. A batch registered in
@@ -141,7 +197,7 @@ impl Catalog {
             unknown: std::sync::Mutex::default(),
             campaigns: RwLock::default(),
             batches: RwLock::default(),
-            dealer_architectures: RwLock::default(),
+            architectures: RwLock::default(),
             standings: RwLock::default(),
             loaded: AtomicBool::new(false),
             changes: tokio::sync::watch::Sender::new(0),
@@ -181,16 +237,16 @@ impl Catalog {
         guard.get(id).cloned()
     }
 
-    /// Which architectures scan as dealers (before [`Catalog::load_all`]).
-    pub fn set_dealer_architectures(&self, architectures: Vec<String>) {
+    /// The brand's architectures in configured order (before [`Catalog::load_all`]).
+    pub fn set_architectures(&self, architectures: Vec<HeldArchitecture>) {
         *self
-            .dealer_architectures
+            .architectures
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = architectures;
     }
 
-    /// How `member`'s scans are treated: `None` for an unregistered member (or any
-    /// registered in a consumer architecture) who is not blocked.
+    /// How `member`'s scans are treated: `None` for a member who is not blocked and is
+    /// unregistered or in the brand's first architecture.
     pub fn standing(&self, member: &str) -> Option<Standing> {
         self.standings
             .read()
@@ -250,7 +306,7 @@ impl Catalog {
     pub async fn load_all(&self, ledger: &Ledger) -> Result<(), LedgerError> {
         let mut campaigns = HashMap::new();
         for stored in ledger.campaigns().await? {
-            match LoadedCampaign::from_stored(stored, &self.keys) {
+            match LoadedCampaign::from_stored(stored, &self.keys, &self.architectures()) {
                 Ok(loaded) => {
                     campaigns.insert(loaded.campaign.file.id.clone(), Arc::new(loaded));
                 }
@@ -263,12 +319,12 @@ impl Catalog {
             .into_iter()
             .map(|b| (b.id, Arc::new(b)))
             .collect();
-        let dealers = self.dealer_architectures();
+        let architectures = self.architectures();
         let standings: HashMap<String, Standing> = ledger
-            .standings(&dealers)
+            .standings(&held(&architectures))
             .await?
             .into_iter()
-            .map(|s| (s.member.clone(), Standing::of(&s)))
+            .map(|s| (s.member.clone(), Standing::of(&s, &architectures)))
             .collect();
         tracing::debug!(
             campaigns = campaigns.len(),
@@ -297,7 +353,7 @@ impl Catalog {
         let Some(stored) = ledger.campaign(id).await? else {
             return Ok(());
         };
-        match LoadedCampaign::from_stored(stored, &self.keys) {
+        match LoadedCampaign::from_stored(stored, &self.keys, &self.architectures()) {
             Ok(loaded) => {
                 tracing::info!(
                     campaign = id,
@@ -315,24 +371,23 @@ impl Catalog {
         Ok(())
     }
 
-    fn dealer_architectures(&self) -> Vec<String> {
-        self.dealer_architectures
+    fn architectures(&self) -> Vec<HeldArchitecture> {
+        self.architectures
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     async fn reload_member(&self, ledger: &Ledger, member: &str) -> Result<(), LedgerError> {
-        let standing = ledger
-            .standing(member, &self.dealer_architectures())
-            .await?;
+        let architectures = self.architectures();
+        let standing = ledger.standing(member, &held(&architectures)).await?;
         {
             let mut standings = self
                 .standings
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if standing.architecture.is_some() || standing.blocked {
-                standings.insert(member.to_string(), Standing::of(&standing));
+                standings.insert(member.to_string(), Standing::of(&standing, &architectures));
             } else {
                 standings.remove(member);
             }

@@ -128,10 +128,10 @@ pub async fn scans(
         .await?;
     Ok(page.answer(rows, |page, row| ScanItem {
         at: page.time(row.at_ms),
-        status: if row.prize.is_some() {
-            "won"
-        } else {
-            "no_prize"
+        status: match row.prize.as_deref() {
+            Some(prize) if page.loaded.campaign.is_rebate_prize(prize) => "rebate",
+            Some(_) => "won",
+            None => "no_prize",
         },
         prize: row.prize.as_deref().map(|id| page.prize(id)),
         scan_id: row.scan_id,

@@ -40,7 +40,7 @@ use yima_ledger::Ledger;
 use yima_store::Store;
 
 pub use caller::{Credentials, looks_like_jwt};
-pub use catalog::{Catalog, LoadedCampaign, Standing};
+pub use catalog::{Catalog, HeldArchitecture, LoadedCampaign, Standing};
 pub use clock::Clock;
 pub use error::{ApiError, INVALID_CODE_BODY};
 pub use limits::{IpNet, Limits, Rate, Scope};
@@ -140,10 +140,10 @@ impl Gateway {
     }
 
     /// The member registry's architectures and invite signer; the catalog then keeps
-    /// the members of dealer architectures in memory.
+    /// the members of every architecture but the first in memory.
     pub fn with_registry(mut self, registry: Registry) -> Self {
         self.catalog
-            .set_dealer_architectures(registry.dealer_architectures());
+            .set_architectures(registry.held_architectures());
         self.registry = registry;
         self
     }

@@ -96,8 +96,9 @@ async fn buy(
         item: &item.id,
         stock: item.stock,
     };
+    let rules = loaded.rules_for(gateway.catalog.standing(member));
     let price = |points: i64, growth: i64| {
-        let level = campaign.level_for(u64::try_from(growth).unwrap_or(0));
+        let level = campaign.level_in(rules, u64::try_from(growth).unwrap_or(0));
         item.price_for(level, u64::try_from(points).unwrap_or(0))
             .map(|price| i64::try_from(price).unwrap_or(i64::MAX))
     };

@@ -38,7 +38,7 @@ pub async fn me(member: Member, gateway: web::Data<Gateway>) -> Result<HttpRespo
         .map(|(loaded, state)| MemberCampaign {
             campaign: &loaded.campaign.file.id,
             name: &loaded.campaign.file.name,
-            standing: member_view(loaded, &member, state),
+            standing: member_view(&gateway, loaded, &member, state),
         })
         .collect();
     let profile = gateway.ledger.profile(&member).await?;

@@ -61,26 +61,30 @@ pub async fn member(
         .member(&loaded.campaign.member_tag(&member), &member)
         .await?
         .ok_or(ApiError::NotFound(ErrorCode::UnknownMember))?;
-    Ok(HttpResponse::Ok().json(member_view(&loaded, &member, &state)))
+    Ok(HttpResponse::Ok().json(member_view(&gateway, &loaded, &member, &state)))
 }
 
-/// A member's standing in one campaign, as members and back ends read it.
+/// A member's standing in one campaign, as members and back ends read it: levels are
+/// those of the member's architecture.
 pub(crate) fn member_view<'a>(
+    gateway: &Gateway,
     loaded: &'a LoadedCampaign,
     member: &'a str,
     state: &MemberState,
 ) -> MemberView<'a> {
-    let levels = &loaded.campaign.file.levels;
-    let level = loaded
-        .campaign
-        .level_for(u64::try_from(state.growth).unwrap_or(0));
+    let rules = loaded.rules_for(gateway.catalog.standing(member));
+    let (level, level_name) = loaded.level(rules, state.growth);
     MemberView {
         member,
         points: state.points,
         growth: state.growth,
-        level: level + 1,
-        level_name: levels.get(level).map(|l| l.name.as_str()),
-        next_level_growth: levels.get(level + 1).map(|l| l.min_growth),
+        level,
+        level_name,
+        next_level_growth: loaded
+            .campaign
+            .levels_in(rules)
+            .get(level)
+            .map(|l| l.min_growth),
         scans: state.scans,
     }
 }
@@ -210,6 +214,7 @@ pub async fn campaign(
         levels: &file.levels,
         prizes: &file.prizes,
         out_of_stock: file.out_of_stock.as_deref().unwrap_or("no_prize"),
+        architectures: &file.architectures,
         draw_commitment: loaded.secret.commitment(),
         draw_secret: ended.then(|| loaded.secret.to_hex()),
         revisions,
@@ -237,6 +242,7 @@ fn odds_revision(revision: &yima_ledger::Revision) -> Result<OddsRevision, ApiEr
         prizes: file.prizes,
         boosts: file.boosts,
         out_of_stock: file.out_of_stock.unwrap_or_else(|| "no_prize".into()),
+        architectures: file.architectures,
     })
 }
 

@@ -94,12 +94,14 @@ impl Registry {
             .map_err(|error| InviteError::Bad(format!("the invite cannot be signed: {error}")))
     }
 
-    /// The architectures whose members scan as dealers.
-    pub fn dealer_architectures(&self) -> Vec<String> {
+    /// The architectures as the catalog holds them, in configured order.
+    pub fn held_architectures(&self) -> Vec<crate::catalog::HeldArchitecture> {
         self.architectures
             .iter()
-            .filter(|a| a.role == Role::Dealer)
-            .map(|a| a.id.clone())
+            .map(|a| crate::catalog::HeldArchitecture {
+                id: a.id.clone(),
+                dealer: a.role == Role::Dealer,
+            })
             .collect()
     }
 

@@ -26,7 +26,7 @@ fn json(body: String) -> HttpResponse {
 #[utoipa::path(post, path = "/v1/scan", tag = "scan", security(("member_token" = []), ("service_key" = [])),
     request_body(content = yima_campaign::request::ScanRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "won, no_prize, already_redeemed, daily_limit, campaign_closed, batch_void, wrong_region or blocked, with the member's points and level", body = ScanAnswer),
+        (status = 200, description = "won, rebate (a fixed award for the code's SKU under the member's architecture, paid without a draw), no_prize, already_redeemed, daily_limit, campaign_closed, batch_void, wrong_region or blocked, with the member's points and level", body = ScanAnswer),
         (status = 400, description = "bad_request (with the service key, `member` is required)", body = ErrorBody),
         (status = 401, description = "unauthorized: no credential, or an invalid or expired one", body = ErrorBody),
         (status = 403, description = "forbidden: a member token naming another member in `member`, a role that is not the member's (dealer scans only from registered dealers), or the admin token", body = ErrorBody),
@@ -152,9 +152,10 @@ async fn answer_scan(
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
+    let rules = loaded.rules_for(standing);
     let refuse = |status: ScanStatus| {
         let code = (batch.id, code.serial, role);
-        plain_answer(gateway, &loaded, member, code, status, &scan_id)
+        plain_answer(gateway, &loaded, rules, member, code, status, &scan_id)
     };
     if standing.is_some_and(|standing| standing.blocked) {
         return refuse(ScanStatus::Blocked).await;
@@ -203,13 +204,10 @@ async fn answer_scan(
         period: &month.period,
         ms_into_month: month.ms_into(now),
         diverted,
+        rules,
+        rebate: loaded.campaign.rebate_in(rules, &batch.sku),
     };
-    let level = |growth: i64| {
-        loaded
-            .campaign
-            .level_for(u64::try_from(growth).unwrap_or(0))
-            + 1
-    };
+    let level = |growth: i64| loaded.level(rules, growth).0;
     let answer = |status: ScanStatus, points: i64, growth: i64| {
         serde_json::to_string(&ScanAnswer {
             status,
@@ -226,16 +224,19 @@ async fn answer_scan(
         .scan(loaded.table_on(campaign_day), &call)
         .await?;
     let (body, status) = match outcome {
-        ScanOutcome::Redeemed { body, prize } => {
-            let won = prize.is_some();
+        ScanOutcome::Redeemed {
+            body,
+            prize,
+            rebate,
+        } => {
+            let status = match (&prize, rebate) {
+                (Some(_), true) => ScanStatus::Rebate,
+                (Some(_), false) => ScanStatus::Won,
+                (None, _) => ScanStatus::NoPrize,
+            };
             let outcome = prize.unwrap_or_else(|| "none".into());
             metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => outcome)
                 .increment(1);
-            let status = if won {
-                ScanStatus::Won
-            } else {
-                ScanStatus::NoPrize
-            };
             (body, status)
         }
         ScanOutcome::Retry(body) => (body, ScanStatus::Retry),
@@ -258,6 +259,7 @@ async fn answer_scan(
 async fn plain_answer(
     gateway: &Gateway,
     loaded: &LoadedCampaign,
+    rules: usize,
     member: &str,
     (batch, serial, role): (u32, u32, Role),
     status: ScanStatus,
@@ -276,10 +278,7 @@ async fn plain_answer(
         .member(&tag, member)
         .await?
         .unwrap_or_default();
-    let level = loaded
-        .campaign
-        .level_for(u64::try_from(state.growth).unwrap_or(0))
-        + 1;
+    let (level, _) = loaded.level(rules, state.growth);
     let body = ScanAnswer {
         status,
         scan_id,

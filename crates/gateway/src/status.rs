@@ -15,6 +15,9 @@ use crate::ApiError;
 pub enum ScanStatus {
     /// A first scan that drew a prize.
     Won,
+    /// A first scan paid its SKU's fixed rebate under the member's architecture, with
+    /// no draw (一码两扫: the dealer's half).
+    Rebate,
     /// A first scan that drew none.
     NoPrize,
     /// The same member, code and role again: the stored answer, byte for byte.

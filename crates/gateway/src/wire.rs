@@ -5,7 +5,9 @@
 use serde::Serialize;
 use strum::{IntoStaticStr, VariantArray};
 use utoipa::ToSchema;
-use yima_campaign::{Boost, Level, Prize, PrizeKind};
+use std::collections::BTreeMap;
+
+use yima_campaign::{ArchitectureRules, Boost, Level, Prize, PrizeKind};
 
 use crate::limits::Scope;
 use crate::status::ScanStatus;
@@ -218,7 +220,7 @@ pub struct ScanItem {
     pub at: String,
     /// `consumer` or `dealer`.
     pub role: String,
-    /// `won` or `no_prize`.
+    /// `won`, `rebate` (a fixed award for the SKU, no draw) or `no_prize`.
     pub status: &'static str,
     /// What it won.
     pub prize: Option<HistoryPrize>,
@@ -395,6 +397,10 @@ pub struct OddsRevision {
     pub boosts: Vec<Boost>,
     /// `no_prize` or the prize given when the drawn one is unavailable.
     pub out_of_stock: String,
+    /// Its rules per member architecture: levels, points, odds and rebates that differ
+    /// from the campaign's own.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub architectures: BTreeMap<String, ArchitectureRules>,
 }
 
 /// `GET /v1/campaigns/{id}`: the public campaign.
@@ -424,6 +430,9 @@ pub struct CampaignView<'a> {
     pub prizes: &'a [Prize],
     /// `no_prize` or the substitute prize.
     pub out_of_stock: &'a str,
+    /// Rules per member architecture now, where they differ from the campaign's own.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub architectures: &'a BTreeMap<String, ArchitectureRules>,
     /// SHA-256 of the draw secret, published before the first scan.
     pub draw_commitment: String,
     /// The draw secret, once the campaign has ended; `null` before.

@@ -177,6 +177,8 @@ pub struct SettledDraw {
     pub prize: String,
     /// Campaign day, `YYYY-MM-DD`.
     pub day: String,
+    /// The architecture whose rules applied (`None`: the campaign's own).
+    pub architecture: Option<String>,
 }
 
 type DrawRow = (
@@ -190,6 +192,7 @@ type DrawRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
 impl Ledger {
@@ -200,14 +203,16 @@ impl Ledger {
         scan_id: &str,
     ) -> Result<Option<SettledDraw>, LedgerError> {
         let row: Option<DrawRow> = sqlx::query_as(
-            "SELECT revision, batch_id, serial, role, member, level, draw, drawn, prize, day::text
+            "SELECT revision, batch_id, serial, role, member, level, draw, drawn, prize, day::text,
+                    architecture
                FROM scans WHERE scan_id = $1 AND campaign_id = $2",
         )
         .bind(scan_id)
         .bind(campaign)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((revision, batch, serial, role, member, level, draw, drawn, prize, day)) = row
+        let Some((revision, batch, serial, role, member, level, draw, drawn, prize, day, architecture)) =
+            row
         else {
             return Ok(None);
         };
@@ -222,6 +227,7 @@ impl Ledger {
             drawn: drawn.unwrap_or_default(),
             prize: prize.unwrap_or_default(),
             day,
+            architecture,
         }))
     }
 }

@@ -24,17 +24,18 @@ macro_rules! settle_statement {
                                       $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
                                       $11::bigint[], $12::bigint[], $13::text[], $14::text[],
                                       $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
-                                      $19::text[], $20::text[], $21::text[])
+                                      $19::text[], $20::text[], $21::text[], $22::text[])
                    AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
-                        region, batch_region, request_id)
+                        region, batch_region, request_id, architecture)
              ), scanned AS (
                  INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
                                     member, day, scanned_at, level, draw, drawn, prize, points,
-                                    growth, region, batch_region, request_id)
+                                    growth, region, batch_region, request_id, architecture)
                  SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
-                        nullif(prize, ''), points, growth, region, batch_region, request_id
+                        nullif(prize, ''), points, growth, region, batch_region, request_id,
+                        architecture
                    FROM input
                  ", $on_conflict, "
                  RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
@@ -107,6 +108,8 @@ pub struct Redemption {
     pub batch_region: Option<String>,
     /// Client request id.
     pub request_id: Option<String>,
+    /// The architecture whose rules applied (`None`: the campaign's own).
+    pub architecture: Option<String>,
 }
 
 /// A prize awarded by a redemption.
@@ -259,6 +262,7 @@ impl Ledger {
             .bind(optional(&|r| r.region.as_deref()))
             .bind(optional(&|r| r.batch_region.as_deref()))
             .bind(optional(&|r| r.request_id.as_deref()))
+            .bind(optional(&|r| r.architecture.as_deref()))
             .fetch_all(&mut *tx)
             .await?;
         Ok((tx, inserted))

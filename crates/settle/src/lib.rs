@@ -454,5 +454,6 @@ fn redemption(stream_id: String, event: ScanEvent) -> Redemption {
         region: event.region,
         batch_region: event.batch_region,
         request_id: event.request_id,
+        architecture: event.architecture,
     }
 }

@@ -62,6 +62,8 @@ pub struct ScanEvent {
     pub batch_region: Option<String>,
     /// Client request id, if sent.
     pub request_id: Option<String>,
+    /// The architecture whose rules applied (`None`: the campaign's own).
+    pub architecture: Option<String>,
 }
 
 /// The entry lacks a field or has one this build cannot read.
@@ -136,6 +138,7 @@ impl ScanEvent {
             region: fields.optional("region").map(str::to_string),
             batch_region: fields.optional("batch_region").map(str::to_string),
             request_id: fields.optional("request_id").map(str::to_string),
+            architecture: None,
         })
     }
 
@@ -173,6 +176,7 @@ impl ScanEvent {
             region: wire.region.map(Cow::into_owned),
             batch_region: wire.batch_region.map(Cow::into_owned),
             request_id: wire.request_id.map(Cow::into_owned),
+            architecture: wire.architecture.map(Cow::into_owned),
         })
     }
 }
@@ -212,6 +216,8 @@ struct Wire<'a> {
     batch_region: Option<Cow<'a, str>>,
     #[serde(borrow)]
     request_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    architecture: Option<Cow<'a, str>>,
 }
 
 /// What the gateway knows of an event before the script decides the rest: serialized
@@ -242,6 +248,9 @@ pub(crate) struct EventContext<'a> {
     pub draw: u32,
     /// Growth credited.
     pub growth: i64,
+    /// The architecture whose rules applied; absent for the campaign's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<&'a str>,
     /// Scanner's region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<&'a str>,
@@ -291,8 +300,9 @@ impl<'a> Fields<'a> {
 }
 
 impl ScanEvent {
-    /// The draw this event records, for `yima audit` to re-derive.
-    pub fn recorded_draw(&self) -> RecordedDraw {
+    /// The draw this event records, for `yima audit` to re-derive; `sku` is the SKU
+    /// of the code's batch.
+    pub fn recorded_draw(&self, sku: &str) -> RecordedDraw {
         RecordedDraw {
             scan_id: self.scan_id.clone(),
             batch: self.batch,
@@ -303,6 +313,8 @@ impl ScanEvent {
             drawn: self.drawn.clone(),
             prize: self.prize.clone(),
             day: self.day,
+            architecture: self.architecture.clone(),
+            sku: sku.to_string(),
         }
     }
 }
@@ -410,6 +422,7 @@ mod tests {
             at_ms: 1_780_286_400_000,
             draw: 9,
             growth: 5,
+            architecture: Some("dealer"),
             region: Some("GD"),
             batch_region: None,
             request_id: Some(r#"req "1" \ 2"#),
@@ -443,9 +456,10 @@ mod tests {
             event,
             ScanEvent {
                 request_id: Some(r#"req "1" \ 2"#.into()),
+                architecture: Some("dealer".into()),
                 ..version_1
             },
-            "both layouts carry the same event"
+            "both layouts carry the same event (version 1 knew no architectures)"
         );
     }
 
@@ -460,7 +474,7 @@ mod tests {
                 "{error}"
             );
         }
-        for name in ["region", "batch_region", "request_id"] {
+        for name in ["region", "batch_region", "request_id", "architecture"] {
             assert!(ScanEvent::from_json(&json_entry(&[(name, None)])).is_ok());
         }
         assert_eq!(

@@ -12,14 +12,11 @@ use crate::{EVENT_VERSION, Store, StoreError};
 pub struct ScanTable {
     campaign: String,
     revision: i32,
-    thresholds: String,
-    bounds: String,
     fallback: usize,
-    points_per_scan: u32,
-    growth_per_scan: u32,
-    daily_limit: u32,
     lanes: u16,
     prizes: Vec<PrizeArgs>,
+    /// One per rule set of the campaign (see `Campaign::rules_of`), its own first.
+    rules: Vec<RuleArgs>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +29,18 @@ struct PrizeArgs {
     json: String,
 }
 
+/// What differs between rule sets: levels, odds, points and growth.
+#[derive(Debug, Clone)]
+struct RuleArgs {
+    /// The architecture, for the event (`None`: the campaign's own rules).
+    architecture: Option<String>,
+    thresholds: String,
+    bounds: String,
+    points_per_scan: u32,
+    growth_per_scan: u32,
+    daily_limit: u32,
+}
+
 impl ScanTable {
     /// Compiles a validated campaign at a revision.
     pub fn new(campaign: &Campaign, revision: i32) -> Self {
@@ -41,19 +50,28 @@ impl ScanTable {
     /// Compiles a campaign revision as it applies on days with these boosts.
     pub fn boosted(campaign: &Campaign, revision: i32, multipliers: Multipliers) -> Self {
         let file = &campaign.file;
-        let table = campaign.boosted_odds_table(multipliers);
         let join = |values: &mut dyn Iterator<Item = String>, separator: &str| {
             values.collect::<Vec<_>>().join(separator)
         };
-        let thresholds = join(
-            &mut file.levels.iter().map(|l| l.min_growth.to_string()),
-            ",",
-        );
-        let bounds = join(
-            &mut (0..file.levels.len())
-                .map(|level| join(&mut table.bounds(level).iter().map(u32::to_string), ",")),
-            ";",
-        );
+        let rules = (0..campaign.rule_sets())
+            .map(|rules| {
+                let table = campaign.boosted_odds_table(rules, multipliers);
+                let levels = campaign.levels_in(rules);
+                RuleArgs {
+                    architecture: campaign.rules_name(rules).map(str::to_string),
+                    thresholds: join(&mut levels.iter().map(|l| l.min_growth.to_string()), ","),
+                    bounds: join(
+                        &mut (0..levels.len()).map(|level| {
+                            join(&mut table.bounds(level).iter().map(u32::to_string), ",")
+                        }),
+                        ";",
+                    ),
+                    points_per_scan: campaign.points_per_scan(rules, multipliers),
+                    growth_per_scan: campaign.growth_per_scan_in(rules),
+                    daily_limit: campaign.daily_scan_limit_in(rules),
+                }
+            })
+            .collect();
         let fallback = file
             .out_of_stock
             .as_deref()
@@ -86,14 +104,10 @@ impl ScanTable {
         Self {
             campaign: file.id.clone(),
             revision,
-            thresholds,
-            bounds,
             fallback,
-            points_per_scan: campaign.points_per_scan(multipliers),
-            growth_per_scan: file.growth_per_scan,
-            daily_limit: file.daily_scan_limit,
             lanes: file.lanes,
             prizes,
+            rules,
         }
     }
 
@@ -110,6 +124,12 @@ impl ScanTable {
     /// Redis hash tags the campaign is spread over.
     pub fn lanes(&self) -> u16 {
         self.lanes
+    }
+
+    fn rules(&self, index: usize) -> Result<&RuleArgs, StoreError> {
+        self.rules
+            .get(index)
+            .ok_or_else(|| StoreError::Protocol(format!("no rule set {index}")))
     }
 }
 
@@ -146,6 +166,11 @@ pub struct ScanCall<'a> {
     pub ms_into_month: u32,
     /// The scanner's region differs from the batch's: counted as a diversion.
     pub diverted: bool,
+    /// The campaign's rule set the member scans under (`Campaign::rules_of`).
+    pub rules: usize,
+    /// The prize (index) paid as the batch SKU's rebate under those rules, instead of a
+    /// draw (`Campaign::rebate_in`).
+    pub rebate: Option<usize>,
 }
 
 /// What the script decided.
@@ -157,6 +182,8 @@ pub enum ScanOutcome {
         body: String,
         /// The prize awarded, if any (for metrics).
         prize: Option<String>,
+        /// The prize was the SKU's rebate, paid without a draw.
+        rebate: bool,
     },
     /// The same member and role again: the stored response, byte for byte.
     Retry(String),
@@ -265,6 +292,7 @@ impl Store {
         call: &ScanCall<'_>,
     ) -> Result<ScanOutcome, StoreError> {
         let (campaign, lanes) = (table.campaign.as_str(), table.lanes);
+        let rules = table.rules(call.rules)?;
         self.ensure_allotments(table).await?;
         let (code_lane, bit) = code_lane(call.serial, lanes);
         let code_tag = lane_tag(campaign, lanes, code_lane);
@@ -288,7 +316,7 @@ impl Store {
             .key(&daily)
             .key(self.keys.member(&member_tag, call.member))
             .arg(call.member)
-            .arg(table.daily_limit)
+            .arg(rules.daily_limit)
             .invoke_async(&mut connection)
             .await?;
         match parse_reply(reserved)? {
@@ -553,6 +581,7 @@ impl Store {
         lanes: Option<&str>,
     ) -> Result<Reply, StoreError> {
         let campaign = table.campaign.as_str();
+        let rules = table.rules(call.rules)?;
         let keys = &self.keys;
         let mut invocation = self.scan_script.prepare_invoke();
         invocation
@@ -573,13 +602,13 @@ impl Store {
             .arg(call.serial)
             .arg(call.member)
             .arg(call.scan_id)
-            .arg(table.daily_limit)
+            .arg(rules.daily_limit)
             .arg(RESULT_TTL_SECONDS)
-            .arg(table.points_per_scan)
-            .arg(table.growth_per_scan)
+            .arg(rules.points_per_scan)
+            .arg(rules.growth_per_scan)
             .arg(call.draw_number)
-            .arg(&table.thresholds)
-            .arg(&table.bounds)
+            .arg(&rules.thresholds)
+            .arg(&rules.bounds)
             .arg(table.fallback)
             .arg(table.prizes.len());
         for (prize, available) in table.prizes.iter().zip(call.available) {
@@ -603,7 +632,8 @@ impl Store {
             day: call.day,
             at_ms: call.at_ms,
             draw: call.draw_number,
-            growth: i64::from(table.growth_per_scan),
+            growth: i64::from(rules.growth_per_scan),
+            architecture: rules.architecture.as_deref(),
             region: call.region,
             batch_region: call.batch_region,
             request_id: call.request_id,
@@ -617,9 +647,9 @@ impl Store {
             .arg(call.ms_into_month)
             .arg(u8::from(call.diverted))
             .arg(call.region.or(call.batch_region).unwrap_or(""));
-        if let Some(lanes) = lanes {
-            invocation.arg(lanes);
-        }
+        invocation
+            .arg(lanes.unwrap_or(""))
+            .arg(call.rebate.map_or(0, |index| index + 1));
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
@@ -667,6 +697,7 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
         "new" => ScanOutcome::Redeemed {
             body: text(reply.get(1))?,
             prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),
+            rebate: text(reply.get(3))? == "rebate",
         },
         "retry" => ScanOutcome::Retry(text(reply.get(1))?),
         "already_redeemed" => ScanOutcome::AlreadyRedeemed {

@@ -37,8 +37,10 @@
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is
 --          treated as out of stock.
+-- ARGV[18+6N] (optional) the prize (1-based) paid as the SKU's rebate instead of a draw;
+--          absent or 0: draw. An awarded rebate answers status "rebate".
 --
--- Returns {"new", body, prize id or ""}, {"retry", body}, {"already_redeemed"|"daily_limit",
+-- Returns {"new", body, prize id or "", status}, {"retry", body}, {"already_redeemed"|"daily_limit",
 -- points, growth} or {"dry", prize id}. Nothing is written unless the answer is "new".
 --
 -- Written for the cost per call (a scan is this script, nothing else): the member hash is
@@ -90,19 +92,22 @@ end
 local points, growth, scans = member_state()
 local level = level_of(growth)
 
--- The draw: the first cumulative bound above the number wins.
-local drawn = 0
+-- The draw: the first cumulative bound above the number wins; a rebate needs none.
+local rebate = tonumber(ARGV[18 + count * 6] or '0')
+local drawn = rebate
 local number = tonumber(ARGV[8])
 local index = 0
-for bounds in string.gmatch(ARGV[10], '[^;]+') do
-    index = index + 1
-    if index == level then
-        local prize = 0
-        for bound in string.gmatch(bounds, '[^,]+') do
-            prize = prize + 1
-            if number < tonumber(bound) then drawn = prize break end
+if rebate == 0 then
+    for bounds in string.gmatch(ARGV[10], '[^;]+') do
+        index = index + 1
+        if index == level then
+            local prize = 0
+            for bound in string.gmatch(bounds, '[^,]+') do
+                prize = prize + 1
+                if number < tonumber(bound) then drawn = prize break end
+            end
+            break
         end
-        break
     end
 end
 
@@ -174,7 +179,7 @@ for board = 9, #KEYS do
 end
 
 local status = 'no_prize'
-if awarded > 0 then status = 'won' end
+if awarded > 0 and awarded == rebate then status = 'rebate' elseif awarded > 0 then status = 'won' end
 local body = '{"status":"' .. status .. '","scan_id":"' .. ARGV[3] .. '","prize":' .. prize_json ..
     ',"points_awarded":' .. points_awarded .. ',"points":' .. points .. ',"level":' .. level_after .. '}'
 redis.call('SET', KEYS[2], member .. '\n' .. body, 'EX', tonumber(ARGV[5]))
@@ -184,4 +189,4 @@ local event = '{' .. ARGV[13 + count * 6] .. ',"status":"' .. status .. '","leve
     '","kind":"' .. (awarded > 0 and field(awarded, 4) or '') ..
     '","value":' .. (awarded > 0 and field(awarded, 5) or '0') .. ',"points":' .. points_awarded .. '}'
 redis.call('XADD', KEYS[8], '*', 'event', event)
-return {'new', body, prize_id}
+return {'new', body, prize_id, status}
