@@ -709,6 +709,11 @@ mod tests {
                 "[members]\ndev_login = \"yes\"",
                 "expected true, false, 1 or 0",
             ),
+            ("[members]\narchitectures = []", "at least one is needed"),
+            (
+                "[[members.architectures]]\nid = \"dealer\"\nname = \"D\"\nrole = \"dealer\"",
+                "must have the consumer role",
+            ),
         ] {
             let error = format!("{:#}", from_toml(text).expect_err(text));
             assert!(error.contains(expected), "{text}: {error}");

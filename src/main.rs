@@ -250,10 +250,10 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             println!(
                 "member    {member} at level {}, under the rules of {}",
                 record.level,
-                record
-                    .architecture
-                    .as_deref()
-                    .map_or_else(|| "the campaign".to_string(), |a| format!("architecture {a}"))
+                record.architecture.as_deref().map_or_else(
+                    || "the campaign".to_string(),
+                    |a| format!("architecture {a}")
+                )
             );
             match yima_campaign::audit(&rules, &secret, &record) {
                 Ok(audited) => {

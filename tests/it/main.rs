@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod architectures;
 mod audit;
 mod boosts;
 mod cli;

@@ -62,19 +62,18 @@ impl Campaign {
     /// The rule set a member of `architecture` scans under (`None`: unregistered).
     pub fn rules_of(&self, architecture: Option<&str>) -> usize {
         architecture
-            .and_then(|name| {
-                self.file
-                    .architectures
-                    .keys()
-                    .position(|key| key == name)
-            })
+            .and_then(|name| self.file.architectures.keys().position(|key| key == name))
             .map_or(0, |index| index + 1)
     }
 
     /// The architecture a rule set belongs to; `None` for the campaign's own.
     pub fn rules_name(&self, rules: usize) -> Option<&str> {
         let index = rules.checked_sub(1)?;
-        self.file.architectures.keys().nth(index).map(String::as_str)
+        self.file
+            .architectures
+            .keys()
+            .nth(index)
+            .map(String::as_str)
     }
 
     fn section(&self, rules: usize) -> Option<&ArchitectureRules> {
@@ -120,7 +119,9 @@ impl Campaign {
 
     /// Each level's odds per prize, in prize order, before boosts.
     pub fn level_odds_in(&self, rules: usize) -> Vec<Vec<u32>> {
-        let own = self.section(rules).and_then(|section| section.odds.as_ref());
+        let own = self
+            .section(rules)
+            .and_then(|section| section.odds.as_ref());
         (0..self.levels_in(rules).len())
             .map(|level| {
                 self.file
@@ -296,7 +297,9 @@ mod tests {
 
     /// The demo with its `[architectures]` sections replaced by `sections`.
     fn with_sections(sections: &str) -> Result<Campaign, Vec<String>> {
-        let (core, _) = DEMO.split_once("[architectures.").expect("demo has sections");
+        let (core, _) = DEMO
+            .split_once("[architectures.")
+            .expect("demo has sections");
         Campaign::from_toml(&format!("{core}{sections}"))
             .map_err(|problems| problems.iter().map(ToString::to_string).collect())
     }
@@ -309,7 +312,11 @@ mod tests {
             campaign.rules_of(Some("dealer")),
             campaign.rules_of(Some("decorator")),
         );
-        assert_eq!((dealer, decorator), (1, 2), "in id order after the campaign's");
+        assert_eq!(
+            (dealer, decorator),
+            (1, 2),
+            "in id order after the campaign's"
+        );
         assert_eq!(campaign.rules_of(Some("tradesman")), 0);
         assert_eq!(campaign.rules_of(None), 0);
         assert_eq!(campaign.rules_name(decorator), Some("decorator"));
@@ -468,7 +475,9 @@ rebates = [{ sku = "PUTTY-20KG", prize = "phone" }]
         let unknown = campaign.unknown_architectures(&["tradesman", "dealer"]);
         assert_eq!(
             unknown.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            ["architectures.decorator: `decorator` is not one of the brand's architectures (tradesman, dealer)"]
+            [
+                "architectures.decorator: `decorator` is not one of the brand's architectures (tradesman, dealer)"
+            ]
         );
     }
 
@@ -486,7 +495,9 @@ rebates = [{ sku = "PUTTY-20KG", prize = "phone" }]
             .collect();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("architectures.decorator.levels: cannot change"));
-        let before = campaign.starts_at.checked_sub(jiff::SignedDuration::from_secs(1));
+        let before = campaign
+            .starts_at
+            .checked_sub(jiff::SignedDuration::from_secs(1));
         assert!(
             campaign
                 .change_problems(&moved, before.expect("representable"), &progress)

@@ -320,10 +320,13 @@ odds = [200000, 300000]
     #[test]
     fn boosted_odds_scale_and_are_scaled_back_when_a_level_overflows() {
         let campaign = campaign("");
-        let table = campaign.boosted_odds_table(0, Multipliers {
-            points_percent: 100,
-            odds_percent: 200,
-        });
+        let table = campaign.boosted_odds_table(
+            0,
+            Multipliers {
+                points_percent: 100,
+                odds_percent: 200,
+            },
+        );
         // Level one: 200,000 + 400,000 fits.
         assert_eq!(table.bounds(0), [200_000, 600_000]);
         // Level two: 1,200,000 + 600,000 is too much: back to 1,000,000 in proportion.

@@ -130,7 +130,11 @@ impl Campaign {
                 .map(|level| level.min_growth)
                 .collect()
         };
-        let mut names: Vec<&String> = old.architectures.keys().chain(new.architectures.keys()).collect();
+        let mut names: Vec<&String> = old
+            .architectures
+            .keys()
+            .chain(new.architectures.keys())
+            .collect();
         names.sort();
         names.dedup();
         let own_levels = |file: &CampaignFile, name: &str| {
@@ -275,6 +279,7 @@ mod tests {
         ("value = 299900", "value = 199900"),
         ("kind = \"cash\"", "kind = \"item\""),
         ("id = \"bonus-50\"", "id = \"bonus-fifty\""),
+        ("bonus-50 = [150000", "bonus-fifty = [150000"),
     ];
 
     #[test]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ArchitectureRules, Boost};
 use crate::MallItem;
+use crate::{ArchitectureRules, Boost};
 
 /// What a prize is paid in; decides the unit of `value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

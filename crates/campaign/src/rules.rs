@@ -7,8 +7,9 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::{
-    Campaign, CampaignFile, Level, MAX_COUNT, MAX_LEVELS, MAX_POINTS_PER_EVENT, MAX_PRIZE_VALUE_FEN,
-    ODDS_SCALE, Pacing, PrizeKind, Problem, architectures, calendar, lanes, mall,
+    Campaign, CampaignFile, Level, MAX_COUNT, MAX_LEVELS, MAX_POINTS_PER_EVENT,
+    MAX_PRIZE_VALUE_FEN, ODDS_SCALE, Pacing, PrizeKind, Problem, architectures, calendar, lanes,
+    mall,
 };
 
 impl Campaign {
@@ -228,44 +229,44 @@ impl Campaign {
 pub(crate) fn level_problems(levels: &[Level]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut problem = |path: String, message: String| problems.push(Problem { path, message });
-        if levels.is_empty() || levels.len() > MAX_LEVELS {
+    if levels.is_empty() || levels.len() > MAX_LEVELS {
+        problem(
+            String::new(),
+            format!("needs 1 to {MAX_LEVELS} levels, got {}", levels.len()),
+        );
+    }
+    let mut level_names = HashSet::new();
+    for (index, level) in levels.iter().enumerate() {
+        if level.name.trim().is_empty() {
+            problem(format!("[{index}].name"), "must not be empty".into());
+        } else if !level_names.insert(level.name.as_str()) {
             problem(
-                String::new(),
-                format!("needs 1 to {MAX_LEVELS} levels, got {}", levels.len()),
+                format!("[{index}].name"),
+                format!("`{}` is used twice", level.name),
             );
         }
-        let mut level_names = HashSet::new();
-        for (index, level) in levels.iter().enumerate() {
-            if level.name.trim().is_empty() {
-                problem(format!("[{index}].name"), "must not be empty".into());
-            } else if !level_names.insert(level.name.as_str()) {
-                problem(
-                    format!("[{index}].name"),
-                    format!("`{}` is used twice", level.name),
-                );
-            }
-            if index == 0 && level.min_growth != 0 {
-                problem(
-                    "[0].min_growth".into(),
-                    "the first level must start at 0".into(),
-                );
-            }
-            if level.min_growth > MAX_COUNT {
-                problem(
-                    format!("[{index}].min_growth"),
-                    format!("{} exceeds {MAX_COUNT}", level.min_growth),
-                );
-            }
-            if index > 0 && level.min_growth <= levels[index - 1].min_growth {
-                problem(
-                    format!("[{index}].min_growth"),
-                    format!(
-                        "must be greater than the previous level's {}",
-                        levels[index - 1].min_growth
-                    ),
-                );
-            }
+        if index == 0 && level.min_growth != 0 {
+            problem(
+                "[0].min_growth".into(),
+                "the first level must start at 0".into(),
+            );
         }
+        if level.min_growth > MAX_COUNT {
+            problem(
+                format!("[{index}].min_growth"),
+                format!("{} exceeds {MAX_COUNT}", level.min_growth),
+            );
+        }
+        if index > 0 && level.min_growth <= levels[index - 1].min_growth {
+            problem(
+                format!("[{index}].min_growth"),
+                format!(
+                    "must be greater than the previous level's {}",
+                    levels[index - 1].min_growth
+                ),
+            );
+        }
+    }
 
     problems
 }

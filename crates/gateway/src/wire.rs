@@ -3,9 +3,9 @@
 //! schemathesis (run by `deploy/dev/test.sh`) checks each answer against them.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use strum::{IntoStaticStr, VariantArray};
 use utoipa::ToSchema;
-use std::collections::BTreeMap;
 
 use yima_campaign::{ArchitectureRules, Boost, Level, Prize, PrizeKind};
 

@@ -211,8 +211,19 @@ impl Ledger {
         .bind(campaign)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((revision, batch, serial, role, member, level, draw, drawn, prize, day, architecture)) =
-            row
+        let Some((
+            revision,
+            batch,
+            serial,
+            role,
+            member,
+            level,
+            draw,
+            drawn,
+            prize,
+            day,
+            architecture,
+        )) = row
         else {
             return Ok(None);
         };

@@ -222,11 +222,22 @@ impl TestGateway {
         count: u32,
         region: Option<&str>,
     ) -> (u32, Vec<String>) {
+        self.batch_of_sku(campaign, "SKU-1", count, region).await
+    }
+
+    /// Registers a batch of `campaign` and `sku` and signs its codes in process.
+    pub async fn batch_of_sku(
+        &self,
+        campaign: &str,
+        sku: &str,
+        count: u32,
+        region: Option<&str>,
+    ) -> (u32, Vec<String>) {
         let batch = self
             .ledger
             .create_batch(&NewBatch {
                 campaign: campaign.into(),
-                sku: "SKU-1".into(),
+                sku: sku.into(),
                 count,
                 region: region.map(Into::into),
                 key_id: key_ring().signing_key().id(),
@@ -464,11 +475,17 @@ impl TestGateway {
     /// Registers `member` as a dealer (as its invite would) and waits until the
     /// catalog lets it scan as one.
     pub async fn register_dealer(&self, member: &str) {
+        self.register_in(member, "dealer").await;
+    }
+
+    /// Registers `member` in an architecture other than the first (as its invite
+    /// would) and waits until the catalog holds it.
+    pub async fn register_in(&self, member: &str, architecture: &str) {
         let registered = self
             .ledger
             .register(&yima_ledger::NewMember {
                 member,
-                architecture: "dealer",
+                architecture,
                 channel: "test",
                 tags: &[],
                 nickname: None,
@@ -480,8 +497,8 @@ impl TestGateway {
             .await
             .expect("register");
         assert!(matches!(registered, yima_ledger::Registered::Created(_)));
-        self.until_catalog("the dealer registered", |catalog| {
-            catalog.standing(member).is_some_and(|s| s.dealer)
+        self.until_catalog("the member registered", |catalog| {
+            catalog.standing(member).is_some_and(|s| s.architecture > 0)
         })
         .await;
     }
