@@ -87,7 +87,8 @@ echo "The same scan again (a retry) returns the identical answer:"
 scan "$wang" "$code"
 echo "Another member scanning that label:"
 scan "$li" "$code"
-echo "A store owner registers as a dealer with an invite (yima invite) and scans the same label (一码两扫):"
+echo "A store owner registers as a dealer with an invite (yima invite) and scans the same label (一码两扫)."
+echo "Dealers draw nothing: the campaign pays them a fixed 2 CNY rebate per PUTTY-20KG bag ([architectures.dealer]):"
 zhang=$(login store-zhang)
 invite=$($yima invite --architecture dealer --channel demo-expo)
 curl -s "http://$listen/v1/me/register" -H "authorization: Bearer $zhang" \
