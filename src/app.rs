@@ -66,6 +66,7 @@ impl GatewayApp {
             .with_metrics(Arc::new(move || metrics.render()))
             .with_limits(config.limits.limits())
             .with_dev_login(dev_login)
+            .with_login_url(config.members.login_url.clone())
             .with_registry(config.registry()?);
         let catalog = gateway.catalog().clone();
         catalog.load_all(&ledger).await?;

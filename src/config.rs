@@ -122,6 +122,10 @@ pub struct MembersConfig {
     /// with (at least 32 bytes, not the token secret); also keys the phone digests.
     /// Without it nobody can register.
     pub invite_secret: Option<Secret>,
+    /// `YIMA_MEMBERS_LOGIN_URL`: the brand's login (WeChat OAuth, phone + SMS), where
+    /// the scan page sends a phone without a session; an `http(s)://` URL.
+    #[serde(deserialize_with = "optional_text")]
+    pub login_url: Option<String>,
     /// The brand's member architectures, each with the scan role its members take.
     pub architectures: Vec<ArchitectureConfig>,
 }
@@ -152,6 +156,7 @@ impl Default for MembersConfig {
             audience: None,
             dev_login: false,
             invite_secret: None,
+            login_url: None,
             architectures: vec![
                 architecture("tradesman", "小工", yima_campaign::Role::Consumer),
                 architecture("dealer", "经销商", yima_campaign::Role::Dealer),
@@ -547,6 +552,11 @@ impl Config {
                 );
             }
         }
+        if let Some(url) = &members.login_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("members.login_url must be an http:// or https:// URL, not `{url}`");
+        }
         match members.architectures.first() {
             None => bail!("members.architectures: at least one is needed"),
             Some(first) if first.role == yima_campaign::Role::Dealer => bail!(
@@ -710,6 +720,10 @@ mod tests {
                 "expected true, false, 1 or 0",
             ),
             ("[members]\narchitectures = []", "at least one is needed"),
+            (
+                "[members]\nlogin_url = \"javascript:alert(1)\"",
+                "members.login_url must be an http",
+            ),
             (
                 "[[members.architectures]]\nid = \"dealer\"\nname = \"D\"\nrole = \"dealer\"",
                 "must have the consumer role",

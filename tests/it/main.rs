@@ -22,6 +22,7 @@ mod limits;
 mod mall;
 mod members;
 mod openapi;
+mod pages;
 mod payouts;
 mod registry;
 mod restore;

@@ -19,6 +19,7 @@ mod limits;
 mod mall;
 mod me;
 mod openapi;
+mod pages;
 mod reads;
 mod registry;
 mod request_id;
@@ -62,6 +63,8 @@ pub struct Gateway {
     credentials: Credentials,
     /// `POST /v1/dev/login` is served (the demo, on loopback only).
     dev_login: bool,
+    /// Where the scan page sends a phone without a session: the brand's login.
+    login_url: Option<String>,
     /// Architectures and invites.
     registry: Registry,
     render_metrics: Option<RenderMetrics>,
@@ -126,6 +129,7 @@ impl Gateway {
             clock,
             credentials,
             dev_login: false,
+            login_url: None,
             registry: Registry::default(),
             render_metrics: None,
             limits: Arc::new(Limits::off()),
@@ -152,6 +156,13 @@ impl Gateway {
     /// for the demo only. The binary allows it on a loopback address alone.
     pub fn with_dev_login(mut self, on: bool) -> Self {
         self.dev_login = on;
+        self
+    }
+
+    /// Sends phones without a session from the scan page to the brand's login, which
+    /// returns them to `/login/callback` with a member token.
+    pub fn with_login_url(mut self, url: Option<String>) -> Self {
+        self.login_url = url;
         self
     }
 
@@ -182,9 +193,11 @@ impl Gateway {
 /// `dev_login` adds `POST /v1/dev/login`; without it that path does not exist.
 pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
     if dev_login {
-        config.service(
-            post("/v1/dev/login", dev_login::login).app_data(json_body(dev_login::BODY_LIMIT)),
-        );
+        config
+            .service(
+                post("/v1/dev/login", dev_login::login).app_data(json_body(dev_login::BODY_LIMIT)),
+            )
+            .service(post("/login/dev", pages::dev_login));
     }
     config
         .service(post("/v1/scan", scan::scan))
@@ -236,6 +249,8 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
             "/v1/admin/members/{member}/unblock",
             registry::unblock,
         ))
+        .service(get("/s/{code}", pages::scan_page))
+        .service(get("/login/callback", pages::callback))
         .service(get("/metrics", reads::metrics))
         .service(get("/dashboard", dashboard::page))
         .service(get("/dashboard/data", dashboard::data))

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, dashboard, history, mall, me, reads, registry, scan, tasks};
+use crate::{admin, dashboard, history, mall, me, pages, reads, registry, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -41,6 +41,8 @@ use crate::{admin, dashboard, history, mall, me, reads, registry, scan, tasks};
         reads::metrics,
         dashboard::page,
         dashboard::data,
+        pages::scan_page,
+        pages::callback,
         openapi,
     ),
     modifiers(&Credentials)

@@ -100,6 +100,19 @@ async fn answer_scan(
     payload: web::Payload,
 ) -> Result<(HttpResponse, ScanStatus), ApiError> {
     // Limits first: a flood is turned away before its body is read.
+    check_client(gateway, http)?;
+    // The body (at most 4 KB) is read before the credential is judged: answering
+    // before it would leave it unread, and the connection would have to close.
+    let body = read_body(payload, SCAN_BODY_LIMIT).await?;
+    let caller = gateway.credentials.caller_of(http)?;
+    let request = ScanRequest::parse(&body)?;
+    let member = scanning_member(&caller, request.member.as_deref())?;
+    let redeemed = redeem(gateway, member, &request).await?;
+    Ok((json(redeemed.body), redeemed.status))
+}
+
+/// The client address's rate limit, when one is configured.
+pub(crate) fn check_client(gateway: &Gateway, http: &HttpRequest) -> Result<(), ApiError> {
     if gateway.limits.limits_ip()
         && let Some(peer) = http.peer_addr()
     {
@@ -111,17 +124,18 @@ async fn answer_scan(
         let client = gateway.limits.client_ip(peer.ip(), &forwarded);
         gateway.limits.check_ip(client)?;
     }
-    // The body (at most 4 KB) is read before the credential is judged: answering
-    // before it would leave it unread, and the connection would have to close.
-    let body = read_body(payload, SCAN_BODY_LIMIT).await?;
-    let caller = gateway.credentials.caller_of(http)?;
-    let request = ScanRequest::parse(&body)?;
-    let member = scanning_member(&caller, request.member.as_deref())?;
-    gateway.limits.check_member(member)?;
-    // In process, before any shared state: forged codes cost one HMAC.
+    Ok(())
+}
+
+/// A genuine code and its registered batch, or `invalid_code`: one HMAC in process,
+/// then the batch from memory (a batch missing there costs one query).
+pub(crate) async fn genuine(
+    gateway: &Gateway,
+    code: &str,
+) -> Result<(yima_code::CodeId, std::sync::Arc<yima_ledger::Batch>), ApiError> {
     let code = gateway
         .ring
-        .verify(&request.code)
+        .verify(code)
         .map_err(|_| ApiError::InvalidCode)?;
     let batch = gateway
         .catalog
@@ -131,6 +145,30 @@ async fn answer_scan(
     if code.serial >= batch.count || batch.key_id != code.key_id {
         return Err(ApiError::InvalidCode);
     }
+    Ok((code, batch))
+}
+
+/// A scan's answer, as the API sends it and the scan page renders it.
+pub(crate) struct Redeemed {
+    /// The JSON body, byte for byte what a retry gets again.
+    pub body: String,
+    /// Its status, for the metrics (`retry` for a stored answer).
+    pub status: ScanStatus,
+    /// The campaign it was scanned in.
+    pub campaign: std::sync::Arc<LoadedCampaign>,
+    /// The rule set the member scans under.
+    pub rules: usize,
+}
+
+/// Scans `request.code` for `member`, whose credential the caller checked.
+pub(crate) async fn redeem(
+    gateway: &Gateway,
+    member: &str,
+    request: &ScanRequest<'_>,
+) -> Result<Redeemed, ApiError> {
+    gateway.limits.check_member(member)?;
+    // In process, before any shared state: forged codes cost one HMAC.
+    let (code, batch) = genuine(gateway, &request.code).await?;
     let loaded = gateway
         .catalog
         .campaign(&batch.campaign)
@@ -148,14 +186,37 @@ async fn answer_scan(
     if role != own_role {
         return Err(ApiError::Forbidden);
     }
+    let rules = loaded.rules_for(standing);
+    let (body, status) = answer(
+        gateway, &loaded, member, request, &code, &batch, role, standing,
+    )
+    .await?;
+    Ok(Redeemed {
+        body,
+        status,
+        campaign: loaded,
+        rules,
+    })
+}
 
+#[expect(clippy::too_many_arguments, reason = "the parts of one verified scan")]
+async fn answer(
+    gateway: &Gateway,
+    loaded: &std::sync::Arc<LoadedCampaign>,
+    member: &str,
+    request: &ScanRequest<'_>,
+    code: &yima_code::CodeId,
+    batch: &yima_ledger::Batch,
+    role: Role,
+    standing: Option<crate::Standing>,
+) -> Result<(String, ScanStatus), ApiError> {
     let scan_id = loaded.secret.scan_id(batch.id, code.serial, role);
     let now = gateway.clock.now();
 
     let rules = loaded.rules_for(standing);
     let refuse = |status: ScanStatus| {
         let code = (batch.id, code.serial, role);
-        plain_answer(gateway, &loaded, rules, member, code, status, &scan_id)
+        plain_answer(gateway, loaded, rules, member, code, status, &scan_id)
     };
     if standing.is_some_and(|standing| standing.blocked) {
         return refuse(ScanStatus::Blocked).await;
@@ -249,7 +310,7 @@ async fn answer_scan(
             (answer(status, points, growth), status)
         }
     };
-    Ok((json(body), status))
+    Ok((body, status))
 }
 
 /// A refusal that redeems nothing: the member's current points and level, and the
@@ -264,14 +325,14 @@ async fn plain_answer(
     (batch, serial, role): (u32, u32, Role),
     status: ScanStatus,
     scan_id: &str,
-) -> Result<(HttpResponse, ScanStatus), ApiError> {
+) -> Result<(String, ScanStatus), ApiError> {
     let tag = loaded.campaign.member_tag(member);
     if let Some(body) = gateway
         .store
         .stored_answer(&tag, batch, serial, role, member)
         .await?
     {
-        return Ok((json(body), ScanStatus::Retry));
+        return Ok((body, ScanStatus::Retry));
     }
     let state = gateway
         .store
@@ -287,8 +348,5 @@ async fn plain_answer(
         points: state.points,
         level,
     };
-    Ok((
-        json(serde_json::to_string(&body).unwrap_or_default()),
-        status,
-    ))
+    Ok((serde_json::to_string(&body).unwrap_or_default(), status))
 }

@@ -90,6 +90,12 @@ impl PrivateRedis {
         self.wait_ready();
     }
 
+    /// Kills the server outright and leaves it down: an outage.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kills the server outright (SIGKILL: nothing flushed, no goodbye), as a crash
     /// does, and starts it again on the same port and directory.
     pub fn kill_and_restart(&mut self) {

@@ -1,0 +1,317 @@
+//! Every word the pages say, once per language. A language is one struct value, so a
+//! string missing from either is a compile error, not an English word on a Chinese page.
+
+/// The languages pages speak: Simplified Chinese first, for the tradesmen scanning in
+/// WeChat; English second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    /// 简体中文, the default.
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The language a `lang` parameter or cookie names; `None` for anything else.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "zh" | "zh-CN" => Some(Self::Zh),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+
+    /// The code in `?lang=` and the cookie.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Zh => "zh",
+            Self::En => "en",
+        }
+    }
+
+    /// The other language: what the switch offers.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Zh => Self::En,
+            Self::En => Self::Zh,
+        }
+    }
+
+    /// Its words.
+    pub fn strings(self) -> &'static Strings {
+        match self {
+            Self::Zh => &ZH,
+            Self::En => &EN,
+        }
+    }
+}
+
+/// A title and the sentence under it.
+#[derive(Debug)]
+pub struct Message {
+    /// The headline.
+    pub title: &'static str,
+    /// What it means and what to do.
+    pub body: &'static str,
+}
+
+/// The words of one language. `{n}` in a string is replaced by a number.
+#[derive(Debug)]
+pub struct Strings {
+    /// The `lang` attribute.
+    pub html_lang: &'static str,
+    /// This language's own name, on the other language's switch.
+    pub name: &'static str,
+    /// The switch's accessible label.
+    pub switch_label: &'static str,
+    /// The page title of a scan.
+    pub scan_title: &'static str,
+    /// A drawn prize.
+    pub won: Message,
+    /// A dealer's rebate.
+    pub rebate: Message,
+    /// Nothing drawn.
+    pub no_prize: Message,
+    /// Someone else redeemed the code.
+    pub already_redeemed: Message,
+    /// The day's scans are used up.
+    pub daily_limit: Message,
+    /// Before the start or after the end.
+    pub campaign_closed: Message,
+    /// The batch was voided.
+    pub batch_void: Message,
+    /// Scanned outside the batch's region, which the campaign refuses.
+    pub wrong_region: Message,
+    /// The member is blocked.
+    pub blocked: Message,
+    /// Forged, tampered or unknown: the same words for each.
+    pub invalid_code: Message,
+    /// Too fast; `{n}` is seconds to wait.
+    pub rate_limited: Message,
+    /// Redis or Postgres failed.
+    pub unavailable: Message,
+    /// No login is configured.
+    pub login_unavailable: Message,
+    /// The login page.
+    pub login: Message,
+    /// The button to the brand's login.
+    pub login_button: &'static str,
+    /// The dev login's field label.
+    pub dev_member_label: &'static str,
+    /// The dev login's note.
+    pub dev_note: &'static str,
+    /// A dev login with a malformed member id.
+    pub dev_bad_member: &'static str,
+    /// The login link expired or was not started here.
+    pub login_expired: Message,
+    /// The reveal animation's words.
+    pub drawing: &'static str,
+    /// Label of the points this scan earned.
+    pub points_awarded: &'static str,
+    /// Label of the balance.
+    pub points_balance: &'static str,
+    /// `{n}` is the level number.
+    pub level: &'static str,
+    /// `{n}` is the growth still needed.
+    pub to_next_level: &'static str,
+    /// At the top level.
+    pub top_level: &'static str,
+    /// A cash or item prize's worth; `{n}` is yuan with fen.
+    pub worth: &'static str,
+    /// A points prize; `{n}` is points.
+    pub points_prize: &'static str,
+    /// What happens to a cash prize.
+    pub next_cash: &'static str,
+    /// What happens to an item prize.
+    pub next_item: &'static str,
+    /// What happens to a points prize.
+    pub next_points: &'static str,
+    /// What happens to a cash rebate.
+    pub next_rebate_cash: &'static str,
+    /// That a reload is safe.
+    pub reload_note: &'static str,
+    /// Label of the scan id, for support.
+    pub scan_id: &'static str,
+    /// The brand's footer.
+    pub footer: &'static str,
+}
+
+/// 简体中文.
+pub static ZH: Strings = Strings {
+    html_lang: "zh-CN",
+    name: "中文",
+    switch_label: "切换语言",
+    scan_title: "扫码结果",
+    won: Message {
+        title: "恭喜您中奖了！",
+        body: "奖品已为您保留。",
+    },
+    rebate: Message {
+        title: "进货返利已到账",
+        body: "感谢您进货，这一袋的返利已记入。",
+    },
+    no_prize: Message {
+        title: "谢谢参与",
+        body: "本次未中奖，积分已到账，继续扫码赢好礼。",
+    },
+    already_redeemed: Message {
+        title: "此码已被领取",
+        body: "这个码已经被扫过了，每个码只能领取一次。",
+    },
+    daily_limit: Message {
+        title: "今日扫码次数已用完",
+        body: "明天再来吧，这个码仍然可以领取。",
+    },
+    campaign_closed: Message {
+        title: "活动未开始或已结束",
+        body: "这个码现在不能参加活动，请关注品牌的下一期活动。",
+    },
+    batch_void: Message {
+        title: "此批次已作废",
+        body: "这个码所在的批次已停用，请联系经销商或品牌客服。",
+    },
+    wrong_region: Message {
+        title: "此码不在本地区销售",
+        body: "本产品应在其他地区销售，无法在此领取，请联系品牌客服。",
+    },
+    blocked: Message {
+        title: "账户已暂停",
+        body: "您的账户暂时不能参加活动，请联系品牌客服。",
+    },
+    invalid_code: Message {
+        title: "无效的码",
+        body: "这不是本品牌的正品码，请核对包装上的标签。",
+    },
+    rate_limited: Message {
+        title: "操作太频繁",
+        body: "请 {n} 秒后再试，您的扫码不会重复计算。",
+    },
+    unavailable: Message {
+        title: "服务繁忙",
+        body: "请稍后刷新重试，刷新不会重复扫码。",
+    },
+    login_unavailable: Message {
+        title: "暂时无法登录",
+        body: "品牌尚未开通登录，请稍后再试。",
+    },
+    login: Message {
+        title: "登录后领取",
+        body: "登录会员即可领取这个码的奖励。",
+    },
+    login_button: "登录领奖",
+    dev_member_label: "会员编号",
+    dev_note: "演示登录：输入任意会员编号。",
+    dev_bad_member: "会员编号为 1 到 64 位字母、数字或 _ . @ -",
+    login_expired: Message {
+        title: "登录已过期",
+        body: "请重新扫码登录。",
+    },
+    drawing: "开奖中…",
+    points_awarded: "本次积分",
+    points_balance: "积分余额",
+    level: "等级 {n}",
+    to_next_level: "距下一级还差 {n} 成长值",
+    top_level: "已是最高等级",
+    worth: "价值 ¥{n}",
+    points_prize: "{n} 积分",
+    next_cash: "红包将发放到您的账户，请留意到账通知。",
+    next_item: "请在会员中心填写收货地址领取奖品。",
+    next_points: "奖励积分已计入您的账户。",
+    next_rebate_cash: "返利将支付到您的账户。",
+    reload_note: "刷新本页只会再次显示这个结果，不会重复扫码。",
+    scan_id: "扫码编号",
+    footer: "一物一码 · 正品保障",
+};
+
+/// English.
+pub static EN: Strings = Strings {
+    html_lang: "en",
+    name: "English",
+    switch_label: "Language",
+    scan_title: "Scan result",
+    won: Message {
+        title: "Congratulations, you won!",
+        body: "Your prize is reserved for you.",
+    },
+    rebate: Message {
+        title: "Stocking rebate credited",
+        body: "Thank you for stocking: this bag's rebate is booked.",
+    },
+    no_prize: Message {
+        title: "Thanks for taking part",
+        body: "No prize this time; your points are in. Keep scanning to win.",
+    },
+    already_redeemed: Message {
+        title: "Already redeemed",
+        body: "This code has been scanned before. Each code is redeemed once.",
+    },
+    daily_limit: Message {
+        title: "Today's scans are used up",
+        body: "Come back tomorrow: this code can still be redeemed.",
+    },
+    campaign_closed: Message {
+        title: "The campaign is not running",
+        body: "This code cannot take part now. Watch for the brand's next campaign.",
+    },
+    batch_void: Message {
+        title: "This batch was withdrawn",
+        body: "The batch of this code is no longer valid. Please contact your dealer or the brand.",
+    },
+    wrong_region: Message {
+        title: "Not sold in this region",
+        body: "This product is meant for another region and cannot be redeemed here. Please contact the brand.",
+    },
+    blocked: Message {
+        title: "Account suspended",
+        body: "Your account cannot take part for now. Please contact the brand.",
+    },
+    invalid_code: Message {
+        title: "Invalid code",
+        body: "This is not a genuine code of the brand. Please check the label on the pack.",
+    },
+    rate_limited: Message {
+        title: "Too many scans",
+        body: "Please try again in {n} seconds; nothing is counted twice.",
+    },
+    unavailable: Message {
+        title: "Service busy",
+        body: "Please reload in a moment; a reload never scans twice.",
+    },
+    login_unavailable: Message {
+        title: "Login is not available",
+        body: "The brand has not set up its login yet. Please try again later.",
+    },
+    login: Message {
+        title: "Log in to redeem",
+        body: "Log in as a member to get this code's reward.",
+    },
+    login_button: "Log in and redeem",
+    dev_member_label: "Member id",
+    dev_note: "Demo login: enter any member id.",
+    dev_bad_member: "A member id is 1 to 64 letters, digits or _ . @ -",
+    login_expired: Message {
+        title: "The login has expired",
+        body: "Please scan the code again to log in.",
+    },
+    drawing: "Drawing…",
+    points_awarded: "Points this scan",
+    points_balance: "Points balance",
+    level: "Level {n}",
+    to_next_level: "{n} growth to the next level",
+    top_level: "Top level reached",
+    worth: "Worth ¥{n}",
+    points_prize: "{n} points",
+    next_cash: "The red packet is paid to your account; watch for the notice.",
+    next_item: "Claim it in the member centre with your shipping address.",
+    next_points: "The bonus points are in your account.",
+    next_rebate_cash: "The rebate is paid to your account.",
+    reload_note: "Reloading this page shows this answer again; it never scans twice.",
+    scan_id: "Scan id",
+    footer: "One item, one code · genuine goods",
+};
+
+/// `template` with `{n}` replaced by `value`.
+pub fn fill(template: &str, value: impl std::fmt::Display) -> String {
+    template.replace("{n}", &value.to_string())
+}

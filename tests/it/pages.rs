@@ -1,0 +1,420 @@
+//! The page behind a printed code, against a real gateway, Redis and Postgres: the
+//! login in front of it, every outcome in both languages, and a reload that is a retry.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::support::*;
+use yima_gateway::Clock;
+
+/// One cash prize that every scan draws, while its stock of two lasts; a dealer is paid
+/// a rebate for SKU-1 instead; scans from outside a batch's region are refused.
+const PRIZES: &str = r#"
+[[prizes]]
+id = "red-packet"
+name = "8.88 元红包"
+kind = "cash"
+value = 888
+stock = 2
+odds = [1000000, 1000000]
+
+[[prizes]]
+id = "rebate"
+name = "进货返利"
+kind = "cash"
+value = 200
+stock = 100
+odds = [0, 0]
+
+[architectures.dealer]
+odds = {}
+rebates = [{ sku = "SKU-1", prize = "rebate" }]
+"#;
+
+async fn gateway() -> TestGateway {
+    TestGateway::start_configured(
+        &campaign(3, "diversion = \"refuse\"", PRIZES),
+        Clock::fixed(june_first()),
+        |config| config.members.dev_login = true,
+    )
+    .await
+}
+
+/// The page of `code` for `member` (a session cookie holding their token) in `lang`.
+async fn page(gateway: &TestGateway, code: &str, member: &str, lang: &str) -> (u16, String) {
+    page_at(gateway, &format!("/s/{code}?lang={lang}"), Some(member)).await
+}
+
+async fn page_at(gateway: &TestGateway, path: &str, member: Option<&str>) -> (u16, String) {
+    let mut request = gateway.http.get(format!("{}{path}", gateway.base));
+    if let Some(member) = member {
+        request = request.header(COOKIE, format!("yima_member={}", member_token(member)));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// The outcome a page shows (`data-outcome`) and its `lang`.
+fn shown(html: &str) -> (String, String) {
+    let after = |marker: &str| {
+        html.split_once(marker)
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(value, _)| value.to_string())
+            .unwrap_or_default()
+    };
+    (after("data-outcome=\""), after("<html lang=\""))
+}
+
+/// Asserts the page shows `outcome` with `title`, in `lang`'s words.
+fn assert_shows(
+    html: &str,
+    outcome: &str,
+    lang: yima_pages::Lang,
+    title: fn(&yima_pages::Strings) -> &'static str,
+) {
+    let words = lang.strings();
+    assert_eq!(
+        shown(html),
+        (outcome.to_string(), words.html_lang.to_string()),
+        "{html}"
+    );
+    assert!(html.contains(title(words)), "{outcome} in {lang:?}: {html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_of_a_scan_has_its_page_in_both_languages() {
+    use yima_pages::Lang::{En, Zh};
+    let gateway = gateway().await;
+    let (_, codes) = gateway.batch(12, Some("CN-31")).await;
+    let languages = [(Zh, "zh"), (En, "en")];
+    let code_at = |lang, index: usize| codes[if lang == Zh { 0 } else { 6 } + index].as_str();
+    let member = |code: &str| format!("painter-{code}");
+    // The prize's stock of two goes to the first scan in each language.
+    for (lang, code) in languages {
+        let (status, won) = page(&gateway, code_at(lang, 0), &member(code), code).await;
+        assert_eq!(status, 200);
+        assert_shows(&won, "won", lang, |w| w.won.title);
+        assert!(
+            won.contains("8.88 元红包") && won.contains("¥8.88"),
+            "{won}"
+        );
+        let (_, again) = page(&gateway, code_at(lang, 0), &member(code), code).await;
+        assert_eq!(again, won, "a reload is a retry");
+        let (_, taken) = page(&gateway, code_at(lang, 0), &format!("other-{code}"), code).await;
+        assert_shows(&taken, "already_redeemed", lang, |w| {
+            w.already_redeemed.title
+        });
+    }
+    for (lang, code) in languages {
+        let (_, plain) = page(&gateway, code_at(lang, 1), &member(code), code).await;
+        assert_shows(&plain, "no_prize", lang, |w| w.no_prize.title);
+        let (_, wrong) = page_at(
+            &gateway,
+            &format!("/s/{}?lang={code}&region=CN-44", code_at(lang, 2)),
+            Some(&member(code)),
+        )
+        .await;
+        assert_shows(&wrong, "wrong_region", lang, |w| w.wrong_region.title);
+        // The third scan of the day (a refused one does not count), then the limit.
+        let (_, third) = page(&gateway, code_at(lang, 3), &member(code), code).await;
+        assert_eq!(shown(&third).0, "no_prize", "{third}");
+        let (_, limit) = page(&gateway, code_at(lang, 4), &member(code), code).await;
+        assert_shows(&limit, "daily_limit", lang, |w| w.daily_limit.title);
+    }
+
+    // A dealer sees the rebate, not a draw.
+    gateway.register_dealer("store-li").await;
+    let (_, dealer) = page(&gateway, &codes[0], "store-li", "zh").await;
+    assert_shows(&dealer, "rebate", Zh, |w| w.rebate.title);
+    assert!(
+        dealer.contains("进货返利") && dealer.contains("¥2.00"),
+        "{dealer}"
+    );
+
+    // Blocked members, a voided batch and a closed campaign.
+    let (status, _) = gateway
+        .post(
+            "/v1/admin/members/blocked-wu/block",
+            json!({"reason": "test"}).to_string(),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    gateway
+        .until_catalog("the block", |catalog| {
+            catalog.standing("blocked-wu").is_some_and(|s| s.blocked)
+        })
+        .await;
+    let (void_batch, void_codes) = gateway.batch(2, None).await;
+    gateway.void_batch(void_batch).await;
+    gateway
+        .apply_and_wait(
+            campaign(3, "", "")
+                .replace("id = \"test\"", "id = \"over\"")
+                .replace("2027-12-31T23:59:59+08:00", "2026-03-01T00:00:00+08:00"),
+        )
+        .await;
+    let (_, over) = gateway.batch_of("over", 2, None).await;
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let (_, blocked) = page(&gateway, &codes[11], "blocked-wu", code).await;
+        assert_shows(&blocked, "blocked", lang, |w| w.blocked.title);
+        let (_, void) = page(&gateway, &void_codes[0], "painter-void", code).await;
+        assert_shows(&void, "batch_void", lang, |w| w.batch_void.title);
+        let (_, closed) = page(&gateway, &over[0], "painter-late", code).await;
+        assert_shows(&closed, "campaign_closed", lang, |w| {
+            w.campaign_closed.title
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_code_gets_the_same_page_logged_in_or_not() {
+    use yima_pages::Lang::{En, Zh};
+    let gateway = gateway().await;
+    let (_, codes) = gateway.batch(1, None).await;
+    let genuine = &codes[0];
+    let last = genuine.chars().last().expect("a code");
+    let flipped = if last == 'A' { 'B' } else { 'A' };
+    let tampered = format!("{}{flipped}", &genuine[..genuine.len() - 1]);
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let mut pages = Vec::new();
+        for forged in [tampered.as_str(), "AAAAAAAAAAAAAAAAAAAAA", "not-a-code"] {
+            for member in [None, Some("painter-wang")] {
+                let (status, html) =
+                    page_at(&gateway, &format!("/s/{forged}?lang={code}"), member).await;
+                assert_eq!(status, 404);
+                assert_shows(&html, "invalid_code", lang, |w| w.invalid_code.title);
+                pages.push(html.replace(forged, "CODE"));
+            }
+        }
+        assert!(
+            pages.windows(2).all(|pair| pair[0] == pair[1]),
+            "the same page for every forgery"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_login_runs_the_scan_once_and_a_foreign_state_logs_nobody_in() {
+    let gateway = gateway().await;
+    let (_, codes) = gateway.batch(1, None).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let url = format!("{}/s/{}", gateway.base, codes[0]);
+
+    // No session: the login, with its state in a cookie and in the form.
+    let response = client.get(&url).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let state_cookie = set_cookie(&response, "yima_login").expect("a login state");
+    assert!(state_cookie.contains("HttpOnly") && state_cookie.contains("SameSite=Lax"));
+    let html = response.text().await.expect("body");
+    assert_eq!(shown(&html).0, "login");
+    assert!(html.contains("<label for=\"member\">"), "{html}");
+    let state = html
+        .split_once("name=\"state\" value=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(state, _)| state.to_string())
+        .expect("the form's state");
+    let pending = cookie_pair(&state_cookie);
+
+    // A bad member id is shown again with why.
+    let bad = client
+        .post(format!("{}/login/dev", gateway.base))
+        .header(COOKIE, &pending)
+        .form(&[("state", state.as_str()), ("member", "no spaces")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status().as_u16(), 200);
+    assert!(
+        bad.text()
+            .await
+            .expect("body")
+            .contains(yima_pages::ZH.dev_bad_member)
+    );
+
+    // Another phone's state does not log this one in.
+    let foreign = client
+        .post(format!("{}/login/dev", gateway.base))
+        .header(COOKIE, &pending)
+        .form(&[("state", "0000"), ("member", "painter-wang")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(foreign.status().as_u16(), 400);
+    assert!(set_cookie(&foreign, "yima_member").is_none());
+    assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 0);
+
+    let login = client
+        .post(format!("{}/login/dev", gateway.base))
+        .header(COOKIE, &pending)
+        .form(&[("state", state.as_str()), ("member", "painter-wang")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(login.status().as_u16(), 303);
+    assert_eq!(
+        login.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+        Some(format!("/s/{}", codes[0]).as_str())
+    );
+    let session = set_cookie(&login, "yima_member").expect("a session");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    let session = cookie_pair(&session);
+
+    // The scan runs once: the page and its reload show the one answer, and the API
+    // agrees it was this member's scan.
+    let first = client
+        .get(&url)
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(shown(&first).0, "won", "{first}");
+    let reload = client
+        .get(&url)
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(reload, first, "a reload is a retry, never a second scan");
+    let (_, api) = gateway.scan(&codes[0], "painter-wang", "consumer").await;
+    assert_eq!(json(&api)["status"], "won", "{api}");
+
+    // The JSON API never takes the cookie.
+    let cookie_only = client
+        .post(format!("{}/v1/scan", gateway.base))
+        .header(COOKIE, &session)
+        .body(json!({"code": codes[0]}).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(cookie_only.status().as_u16(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_brands_login_returns_with_a_token_for_the_state_it_was_given() {
+    let gateway = TestGateway::start_configured(
+        &campaign(3, "", PRIZES),
+        Clock::fixed(june_first()),
+        |config| config.members.login_url = Some("https://login.brand.example/yima".into()),
+    )
+    .await;
+    let (_, codes) = gateway.batch(1, None).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = client
+        .get(format!("{}/s/{}?lang=en", gateway.base, codes[0]))
+        .send()
+        .await
+        .expect("request");
+    let pending = cookie_pair(&set_cookie(&response, "yima_login").expect("state"));
+    let html = response.text().await.expect("body");
+    assert!(
+        !html.contains("<form"),
+        "no demo form without the dev login"
+    );
+    let link = html
+        .split_once("href=\"https://login.brand.example/yima?state=")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(rest, _)| rest.replace("&amp;", "&"))
+        .expect("the brand's login link");
+    let (state, callback) = link.split_once("&return=").expect("state and return");
+    assert!(
+        callback.ends_with("%2Flogin%2Fcallback"),
+        "the brand is told where to return: {callback}"
+    );
+
+    let back = |state: String, token: String| {
+        let client = client.clone();
+        let url = format!("{}/login/callback", gateway.base);
+        let pending = pending.clone();
+        async move {
+            client
+                .get(url)
+                .query(&[("state", state), ("token", token)])
+                .header(COOKIE, pending)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let forged = back(
+        state.to_string(),
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3YW5nIn0.".into(),
+    )
+    .await;
+    assert_eq!(forged.status().as_u16(), 400, "a forged token is no login");
+    let foreign = back("another-state".into(), member_token("painter-wang")).await;
+    assert_eq!(foreign.status().as_u16(), 400, "another state is no login");
+    assert!(set_cookie(&foreign, "yima_member").is_none());
+    let good = back(state.to_string(), member_token("painter-wang")).await;
+    assert_eq!(good.status().as_u16(), 303);
+    assert_eq!(
+        good.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+        Some(format!("/s/{}", codes[0]).as_str())
+    );
+    assert!(set_cookie(&good, "yima_member").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_scans_and_a_redis_outage_have_their_pages() {
+    use yima_pages::Lang::{En, Zh};
+    let limits = yima::config::LimitsConfig {
+        member_per_minute: 1,
+        member_burst: 1,
+        ip_per_minute: 0,
+        ip_burst: 0,
+        trusted_proxies: Vec::new(),
+    };
+    let gateway =
+        TestGateway::start_limited(&campaign(30, "", ""), Clock::fixed(june_first()), limits).await;
+    let (_, codes) = gateway.batch(3, None).await;
+    assert_eq!(page(&gateway, &codes[0], "fast", "zh").await.0, 200);
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let (status, html) = page(&gateway, &codes[1], "fast", code).await;
+        assert_eq!(status, 429);
+        assert_shows(&html, "rate_limited", lang, |w| w.rate_limited.title);
+    }
+
+    let mut redis = PrivateRedis::start();
+    let gateway = TestGateway::start_with_redis(
+        &campaign(30, "", ""),
+        Clock::fixed(june_first()),
+        &redis.url,
+    )
+    .await;
+    let (_, codes) = gateway.batch(1, None).await;
+    redis.stop();
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let (status, html) = page(&gateway, &codes[0], "painter-wang", code).await;
+        assert_eq!(status, 503);
+        assert_shows(&html, "unavailable", lang, |w| w.unavailable.title);
+    }
+}
+
+/// The `Set-Cookie` of `name`, if the response sets it.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// `name=value` of a `Set-Cookie`, to send back.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or_default().to_string()
+}
