@@ -7,8 +7,11 @@ cd "$(dirname "$0")/../.."
 . deploy/dev/services.sh
 
 yima_install_services
-# tests/it/dashboard.rs drives the ops page in headless Chromium.
+# tests/it/dashboard.rs and tests/it/pages.rs drive headless Chromium (the pages
+# through chromedriver); WenQuanYi draws the Chinese in their screenshots.
 command -v chromium >/dev/null || yima_apt_install chromium fonts-dejavu-core
+command -v chromedriver >/dev/null || yima_apt_install chromium-driver
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || yima_apt_install fonts-wqy-microhei
 # promtool (Prometheus's linter) checks what /metrics exports.
 command -v promtool >/dev/null || yima_apt_install prometheus
 # schemathesis comes from PyPI into a throw-away venv (deploy/dev/schemathesis.sh).

@@ -418,3 +418,67 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_opens_a_printed_url_logs_in_and_sees_its_prize_in_chromium() {
+    let cup = r#"
+[[prizes]]
+id = "cup"
+name = "保温杯"
+kind = "item"
+value = 5900
+stock = 10
+odds = [1000000, 1000000]
+"#;
+    let gateway = TestGateway::start_configured(
+        &campaign(30, "", cup).replace("name = \"test campaign\"", "name = \"腻子扫码赢好礼\""),
+        Clock::fixed(june_first()),
+        |config| config.members.dev_login = true,
+    )
+    .await;
+    let (_, codes) = gateway.batch(1, None).await;
+    let phone = Phone::open().await;
+
+    // The printed URL, opened from WeChat: the login, in Chinese.
+    phone.go(&format!("{}/s/{}", gateway.base, codes[0])).await;
+    let login = phone.until("data-outcome=\"login\"").await;
+    assert!(login.contains("lang=\"zh-CN\""), "{login}");
+    phone.shot("1-login").await;
+
+    phone.fill("#member", "painter-wang").await;
+    phone.tap("button[type=submit]").await;
+    let won = phone.until("data-outcome=\"won\"").await;
+    assert!(won.contains("保温杯") && won.contains("¥59.00"), "{won}");
+    phone.shot("2-prize").await;
+    let scan_id = |html: &str| {
+        html.split_once("<code>")
+            .and_then(|(_, rest)| rest.split_once("</code>"))
+            .map(|(id, _)| id.to_string())
+            .expect("the scan id")
+    };
+
+    // A reload is the same answer, and the one scan is the API's too.
+    phone.reload().await;
+    let again = phone.until("data-outcome=\"won\"").await;
+    assert_eq!(scan_id(&again), scan_id(&won));
+    phone.shot("3-reload").await;
+    let (_, api) = gateway.scan(&codes[0], "painter-wang", "consumer").await;
+    assert_eq!(json(&api)["scan_id"].as_str(), Some(scan_id(&won).as_str()));
+
+    // The switch speaks English, and the choice sticks.
+    phone.tap("header a").await;
+    let english = phone.until("Congratulations").await;
+    assert!(english.contains("lang=\"en\"") && english.contains("Worth ¥59.00"));
+    phone.shot("4-english").await;
+    phone.go(&format!("{}/s/{}", gateway.base, codes[0])).await;
+    assert!(
+        phone
+            .until("data-outcome=\"won\"")
+            .await
+            .contains("lang=\"en\"")
+    );
+
+    let errors = phone.console_errors().await;
+    assert!(errors.is_empty(), "the console said: {errors:?}");
+    phone.close().await;
+}

@@ -166,6 +166,8 @@ fn layout(lang: Lang, title: &str, header: &str, path: &str, content: &Markup) -
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
+                // No favicon request: nothing on a page fetches anything.
+                link rel="icon" href="data:,";
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
             }

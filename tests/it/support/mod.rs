@@ -4,11 +4,13 @@
 //! `deploy/dev/test.sh` started (or any given by `YIMA_TEST_POSTGRES_URL` and
 //! `YIMA_TEST_REDIS_URL`).
 
+pub mod browser;
 pub mod db;
 pub mod gateway;
 pub mod run;
 pub mod servers;
 
+pub use browser::*;
 pub use db::*;
 pub use gateway::*;
 pub use run::*;
