@@ -31,6 +31,8 @@ yima_create_db "$run_dir" yima
 export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima"
 export YIMA_REDIS_URL="redis://127.0.0.1:$redis_port"
 export YIMA_HTTP_LISTEN="$listen"
+# The printed URLs lead to this gateway's scan page.
+export YIMA_CODE_URL_PREFIX=${YIMA_CODE_URL_PREFIX:-http://$listen/s/}
 export YIMA_CODE_KEYS_FILE=${YIMA_CODE_KEYS_FILE:-config/dev-code-keys.txt}
 export YIMA_DRAW_KEYS_FILE=${YIMA_DRAW_KEYS_FILE:-config/dev-draw-keys.txt}
 export YIMA_ADMIN_TOKEN=${YIMA_ADMIN_TOKEN:-demo-admin-token}
@@ -45,7 +47,11 @@ export YIMA_MEMBERS_INVITE_SECRET=${YIMA_MEMBERS_INVITE_SECRET:-demo-only-invite
 cargo build --release --locked --quiet
 yima=target/release/yima
 $yima migrate
-$yima campaign apply config/demo-campaign.toml
+applied=$($yima campaign apply config/demo-campaign.toml)
+echo "$applied"
+# The demo's Redis keeps nothing between runs, its Postgres does: a second run brings
+# Redis back from the book of record, as an operator does after losing Redis.
+case $applied in *created*) ;; *) $yima restore --campaign putty-demo ;; esac
 batch=$($yima batch create --campaign putty-demo --sku PUTTY-20KG --count 100000 --region CN-31)
 mkdir -p target/demo
 out=target/demo/batch-$batch.csv
@@ -64,6 +70,7 @@ for _ in $(seq 100); do
 done
 code=$(sed -n 2p "$out" | cut -d, -f2)
 other=$(sed -n 3p "$out" | cut -d, -f2)
+printed=$(sed -n 4p "$out" | cut -d, -f3)
 # login MEMBER: a member token from the dev login (a brand's own login in production).
 login() {
     curl -sf "http://$listen/v1/dev/login" -d "{\"member\":\"$1\"}" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p'
@@ -118,6 +125,9 @@ psql -c "SELECT scan_id, member, prize, points, growth, settled_at FROM scans
 echo "Redis agrees with Postgres (yima reconcile):"
 $yima reconcile --campaign putty-demo
 cat <<MSG
+
+A printed label's page, as a tradesman's phone opens it (log in with any member id):
+  $printed
 
 For operators:
   http://$listen/dashboard                          # live scan rates, stock, regions
