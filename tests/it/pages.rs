@@ -244,7 +244,7 @@ async fn the_demo_login_runs_the_scan_once_and_a_foreign_state_logs_nobody_in() 
         .send()
         .await
         .expect("request");
-    assert_eq!(foreign.status().as_u16(), 400);
+    assert_eq!(foreign.status().as_u16(), 403);
     assert!(set_cookie(&foreign, "yima_member").is_none());
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 0);
 
@@ -354,9 +354,9 @@ async fn the_brands_login_returns_with_a_token_for_the_state_it_was_given() {
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3YW5nIn0.".into(),
     )
     .await;
-    assert_eq!(forged.status().as_u16(), 400, "a forged token is no login");
+    assert_eq!(forged.status().as_u16(), 403, "a forged token is no login");
     let foreign = back("another-state".into(), member_token("painter-wang")).await;
-    assert_eq!(foreign.status().as_u16(), 400, "another state is no login");
+    assert_eq!(foreign.status().as_u16(), 403, "another state is no login");
     assert!(set_cookie(&foreign, "yima_member").is_none());
     let good = back(state.to_string(), member_token("painter-wang")).await;
     assert_eq!(good.status().as_u16(), 303);
@@ -419,9 +419,9 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phone_opens_a_printed_url_logs_in_and_sees_its_prize_in_chromium() {
-    let cup = r#"
+/// A member centre's campaign: a certain cup, a 5-point sign-in, a 10-point towel and a
+/// pen from level 2.
+const CENTRE: &str = r#"
 [[prizes]]
 id = "cup"
 name = "保温杯"
@@ -429,13 +429,209 @@ kind = "item"
 value = 5900
 stock = 10
 odds = [1000000, 1000000]
+
+[[mall]]
+id = "towel"
+name = "毛巾"
+price = 10
+stock = 5
+
+[[mall]]
+id = "pen"
+name = "签字笔"
+price = 1
+stock = 5
+min_level = 2
 "#;
-    let gateway = TestGateway::start_configured(
-        &campaign(30, "", cup).replace("name = \"test campaign\"", "name = \"腻子扫码赢好礼\""),
+
+async fn centre_gateway() -> TestGateway {
+    TestGateway::start_configured(
+        &campaign(30, "sign_in_points = 5", CENTRE)
+            .replace("name = \"test campaign\"", "name = \"腻子扫码赢好礼\""),
         Clock::fixed(june_first()),
         |config| config.members.dev_login = true,
     )
+    .await
+}
+
+/// A post from this member's phone: their session, the site's own origin.
+async fn post_form(
+    gateway: &TestGateway,
+    path: &str,
+    member: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}{path}", gateway.base))
+        .header(COOKIE, format!("yima_member={}", member_token(member)))
+        .header("origin", &gateway.base)
+        .form(form)
+        .send()
+        .await
+        .expect("request")
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_centre_signs_in_sells_a_gift_once_and_lists_the_history() {
+    use yima_pages::Lang::{En, Zh};
+    let gateway = centre_gateway().await;
+    let (_, codes) = gateway.batch(1, None).await;
+    assert_eq!(
+        shown(&page(&gateway, &codes[0], "painter-wang", "zh").await.1).0,
+        "won"
+    );
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let (status, html) =
+            page_at(&gateway, &format!("/me?lang={code}"), Some("painter-wang")).await;
+        assert_eq!(status, 200);
+        assert_shows(&html, "centre", lang, |w| w.centre_title);
+        assert!(
+            html.contains("data-rank>1<"),
+            "first on this month's board: {html}"
+        );
+        assert!(html.contains("data-points>10<"), "{html}");
+        assert!(
+            html.contains(&yima_pages::fill(lang.strings().from_level, 2)),
+            "the pen is locked"
+        );
+        assert!(
+            html.contains("href=\"/me/mall/towel\""),
+            "the towel is affordable"
+        );
+    }
+
+    // The sign-in pays once a day.
+    let signed = post_form(&gateway, "/me/sign-in", "painter-wang", &[]).await;
+    assert_eq!(
+        (signed.status().as_u16(), location(&signed).as_str()),
+        (303, "/me?done=signed_in&points=5")
+    );
+    let again = post_form(&gateway, "/me/sign-in", "painter-wang", &[]).await;
+    assert_eq!(location(&again), "/me?done=already_signed_in");
+    let (_, flash) = page_at(
+        &gateway,
+        "/me?done=signed_in&points=5&lang=en",
+        Some("painter-wang"),
+    )
     .await;
+    assert!(
+        flash.contains("Signed in: 5 points credited.") && flash.contains("data-points>15<"),
+        "{flash}"
+    );
+
+    // The confirm page carries a fresh request id; the purchase happens once for it.
+    let (_, confirm) = page_at(&gateway, "/me/mall/towel", Some("painter-wang")).await;
+    assert_eq!(shown(&confirm).0, "confirm");
+    assert!(
+        confirm.contains(&yima_pages::fill(yima_pages::ZH.balance_after, 5)),
+        "{confirm}"
+    );
+    let request_id = confirm
+        .split_once("name=\"request_id\" value=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(id, _)| id.to_string())
+        .expect("a request id");
+    let elsewhere = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/me/mall/towel", gateway.base))
+        .header(
+            COOKIE,
+            format!("yima_member={}", member_token("painter-wang")),
+        )
+        .header("origin", "https://evil.example")
+        .form(&[("request_id", request_id.as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        elsewhere.status().as_u16(),
+        403,
+        "another site's form buys nothing"
+    );
+    for _ in 0..2 {
+        let bought = post_form(
+            &gateway,
+            "/me/mall/towel",
+            "painter-wang",
+            &[("request_id", &request_id)],
+        )
+        .await;
+        assert_eq!(
+            location(&bought),
+            "/me?done=redeemed&points=10",
+            "a second tap repeats the answer"
+        );
+    }
+    let (_, after) = page_at(&gateway, "/me", Some("painter-wang")).await;
+    assert!(after.contains("data-points>5<"), "bought once: {after}");
+    let (_, poor) = page_at(&gateway, "/me/mall/towel", Some("painter-wang")).await;
+    assert!(poor.is_empty() || !poor.contains("data-outcome=\"confirm\""));
+    let locked = post_form(
+        &gateway,
+        "/me/mall/pen",
+        "painter-wang",
+        &[("request_id", "pen-1")],
+    )
+    .await;
+    assert_eq!(location(&locked), "/me?done=level_too_low");
+
+    // The history, from Postgres.
+    for (kind, expected) in [
+        ("scans", "保温杯"),
+        ("awards", "保温杯"),
+        ("ledger", "签到"),
+    ] {
+        let (status, html) = page_at(
+            &gateway,
+            &format!("/me/history?kind={kind}"),
+            Some("painter-wang"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(shown(&html).0, "history");
+        assert!(html.contains(expected), "{kind}: {html}");
+    }
+
+    // Without a session: the login, and a post logs nobody in.
+    let (_, anonymous) = page_at(&gateway, "/me", None).await;
+    assert_eq!(shown(&anonymous).0, "login");
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/me/sign-in", gateway.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM points_ledger WHERE reason = 'sign_in'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_opens_a_printed_url_logs_in_and_sees_its_prize_in_chromium() {
+    let gateway = centre_gateway().await;
     let (_, codes) = gateway.batch(1, None).await;
     let phone = Phone::open().await;
 
@@ -477,6 +673,31 @@ odds = [1000000, 1000000]
             .await
             .contains("lang=\"en\"")
     );
+    phone.tap("header a").await;
+    phone.until("恭喜您中奖了").await;
+
+    // The member centre: settled points, the sign-in, a gift bought after confirming.
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    phone.tap("a.button[href=\"/me\"]").await;
+    phone.until("data-points=\"\">10<").await;
+    phone.shot("5-centre").await;
+    phone.tap("form[action=\"/me/sign-in\"] button").await;
+    phone.until("data-points=\"\">15<").await;
+    phone.shot("6-signed-in").await;
+    phone.tap("a[href=\"/me/mall/towel\"]").await;
+    phone.until("data-outcome=\"confirm\"").await;
+    phone.shot("7-confirm").await;
+    phone.tap("form button[type=submit]").await;
+    let bought = phone.until("data-points=\"\">5<").await;
+    assert!(
+        bought.contains(&yima_pages::fill(yima_pages::ZH.redeemed, 10)),
+        "{bought}"
+    );
+    phone.shot("8-redeemed").await;
+    phone.tap("a[href=\"/me/history?kind=ledger\"]").await;
+    phone.until("签到").await;
+    phone.shot("9-history").await;
 
     let errors = phone.console_errors().await;
     assert!(errors.is_empty(), "the console said: {errors:?}");

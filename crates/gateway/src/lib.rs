@@ -251,6 +251,19 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
         ))
         .service(get("/s/{code}", pages::scan_page))
         .service(get("/login/callback", pages::callback))
+        .service(get("/me", pages::centre))
+        .service(post("/me/sign-in", pages::sign_in))
+        .service(
+            web::resource("/me/mall/{item}")
+                .route(web::get().to(pages::confirm))
+                .route(web::post().to(pages::buy))
+                .default_service(web::to(|| async {
+                    HttpResponse::MethodNotAllowed()
+                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
+                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
+                })),
+        )
+        .service(get("/me/history", pages::history))
         .service(get("/metrics", reads::metrics))
         .service(get("/dashboard", dashboard::page))
         .service(get("/dashboard/data", dashboard::data))

@@ -80,19 +80,41 @@ async fn buy(
     member: &str,
     request: &RedeemRequest,
 ) -> Result<HttpResponse, ApiError> {
-    check_request_id(&request.request_id)?;
-    let loaded = pick_campaign(gateway, request.campaign.as_deref())?;
+    let body = purchase(
+        gateway,
+        member,
+        &request.item,
+        &request.request_id,
+        request.campaign.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// `member` (whose credential the caller checked) buys `item` once per `request_id`;
+/// the answer's JSON, the same again for a repeated request id.
+pub(crate) async fn purchase(
+    gateway: &Gateway,
+    member: &str,
+    item: &str,
+    request_id: &str,
+    campaign: Option<&str>,
+) -> Result<String, ApiError> {
+    check_request_id(request_id)?;
+    let loaded = pick_campaign(gateway, campaign)?;
     let campaign = &loaded.campaign;
     let item = campaign
         .file
         .mall
         .iter()
-        .find(|item| item.id == request.item)
+        .find(|candidate| candidate.id == item)
         .ok_or(ApiError::NotFound(ErrorCode::UnknownItem))?;
     let purchase = Purchase {
         campaign: &campaign.file.id,
         member,
-        request_id: &request.request_id,
+        request_id,
         item: &item.id,
         stock: item.stock,
     };
@@ -105,7 +127,7 @@ async fn buy(
     let answer = |paid: i64, left: i64| {
         serde_json::to_string(&Redeemed {
             status: "redeemed",
-            request_id: &request.request_id,
+            request_id,
             item: &item.id,
             price_paid: paid,
             points: left,
@@ -133,7 +155,5 @@ async fn buy(
         }
         PurchaseOutcome::OutOfStock => return Err(ApiError::Conflict(ErrorCode::OutOfStock)),
     };
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    Ok(body)
 }

@@ -43,6 +43,11 @@ use crate::{admin, dashboard, history, mall, me, pages, reads, registry, scan, t
         dashboard::data,
         pages::scan_page,
         pages::callback,
+        pages::centre,
+        pages::sign_in,
+        pages::confirm,
+        pages::buy,
+        pages::history,
         openapi,
     ),
     modifiers(&Credentials)
@@ -76,6 +81,15 @@ impl utoipa::Modify for Credentials {
             }
             components.add_security_scheme(name, SecurityScheme::Http(scheme.build()));
         }
+        components.add_security_scheme(
+            "member_session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "yima_member",
+                    "The pages' session: a member token in a cookie, set by their login (docs/pages.md).",
+                ),
+            )),
+        );
     }
 }
 

@@ -337,9 +337,10 @@ fn pending_login(http: &HttpRequest, state: &str) -> Option<String> {
 
 /// Only a page of this site: a login never sends a phone elsewhere.
 fn is_page_path(path: &str) -> bool {
-    path.strip_prefix("/s/").is_some_and(|code| {
-        !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    path == "/me"
+        || path.strip_prefix("/s/").is_some_and(|code| {
+            !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 /// The session set, the state spent, and on to the page.
@@ -366,7 +367,7 @@ pub(crate) struct Callback {
 #[utoipa::path(get, path = "/login/callback", tag = "pages",
     params(("state" = String, Query, description = "the state the login was started with"), ("token" = String, Query, description = "the member token the brand's login issued")),
     responses((status = 303, description = "logged in: on to the page that asked"),
-        (status = 400, description = "the login-expired page (HTML): no login was started here with this state, or the token is not valid", content_type = "text/html")))]
+        (status = 403, description = "the login-expired page (HTML): no login was started here with this state, or the token is not valid", content_type = "text/html")))]
 pub async fn callback(
     gateway: web::Data<Gateway>,
     http: HttpRequest,
@@ -387,7 +388,7 @@ pub async fn callback(
 fn expired(http: &HttpRequest, lang: (Lang, bool)) -> HttpResponse {
     html(
         http,
-        StatusCode::BAD_REQUEST,
+        StatusCode::FORBIDDEN,
         lang,
         yima_pages::notice_page(lang.0, Notice::LoginExpired, "/login/callback"),
     )
@@ -429,6 +430,468 @@ pub async fn dev_login(
     }
 }
 
+/// `?campaign=&done=&points=&lang=` of the member centre.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CentreQuery {
+    lang: Option<String>,
+    campaign: Option<String>,
+    done: Option<String>,
+    points: Option<i64>,
+}
+
+/// The member centre: points, level, rank, sign-in, the mall, the history links.
+#[utoipa::path(get, path = "/me", tag = "pages", security(("member_session" = []), ()),
+    params(("lang" = Option<String>, Query, description = "`zh` (the default) or `en`"),
+        ("campaign" = Option<String>, Query, description = "required while the gateway serves several campaigns"),
+        ("done" = Option<String>, Query, description = "what the last action did, shown once"),
+        ("points" = Option<i64>, Query, description = "the points of that action")),
+    responses((status = 200, description = "the member centre (HTML), or the login without a session", content_type = "text/html"),
+        (status = 400, description = "bad_request: the query is not readable", body = crate::wire::ErrorBody),
+        (status = 404, description = "no such campaign (HTML)", content_type = "text/html"),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn centre(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    query: web::Query<CentreQuery>,
+) -> HttpResponse {
+    let lang = language(&http, query.lang.as_deref());
+    let Some(member) = session_member(&gateway, &http) else {
+        return login(&gateway, &http, lang, "/me", None);
+    };
+    match render_centre(&gateway, &member, &query, lang.0).await {
+        Ok(body) => html(&http, StatusCode::OK, lang, body),
+        Err(error) => trouble(&http, lang, "/me", &error),
+    }
+}
+
+async fn render_centre(
+    gateway: &Gateway,
+    member: &str,
+    query: &CentreQuery,
+    lang: Lang,
+) -> Result<String, ApiError> {
+    let loaded = crate::reads::pick_campaign(gateway, query.campaign.as_deref())?;
+    let campaign = &loaded.campaign;
+    let tag = campaign.member_tag(member);
+    let state = gateway
+        .store
+        .member(&tag, member)
+        .await?
+        .unwrap_or_default();
+    let rules = loaded.rules_for(gateway.catalog.standing(member));
+    let (level, level_name) = loaded.level(rules, state.growth);
+    let levels = campaign.levels_in(rules);
+    let month = campaign.month(gateway.clock.now());
+    let rank = gateway
+        .store
+        .board_rank(&campaign.lane_tags(), &tag, &month.period, member)
+        .await?;
+    let profile = gateway.ledger.profile(member).await?;
+    let architecture = profile
+        .as_ref()
+        .and_then(|p| gateway.registry.architecture(&p.architecture))
+        .map(|a| a.name.as_str());
+    let points = u64::try_from(state.points).unwrap_or(0);
+    let offers = campaign
+        .file
+        .mall
+        .iter()
+        .map(|item| {
+            let price = item.price_for(level - 1, u64::MAX).ok();
+            yima_pages::Offer {
+                id: &item.id,
+                name: &item.name,
+                price,
+                min_level: item.min_level,
+                affordable: price.is_some_and(|price| price <= points),
+            }
+        })
+        .collect();
+    let sign_in = campaign.file.sign_in_points;
+    Ok(yima_pages::centre_page(
+        lang,
+        &yima_pages::CentrePage {
+            campaign: &campaign.file.name,
+            member: profile
+                .as_ref()
+                .and_then(|p| p.nickname.as_deref())
+                .unwrap_or(member),
+            architecture,
+            standing: Standing {
+                points_awarded: 0,
+                points: state.points,
+                level,
+                level_name,
+                growth: state.growth,
+                level_floor: levels.get(level - 1).map_or(0, |l| l.min_growth),
+                next_level: levels.get(level).map(|l| l.min_growth),
+            },
+            rank,
+            sign_in: (sign_in > 0).then_some(sign_in),
+            flash: query
+                .done
+                .as_deref()
+                .and_then(|done| yima_pages::Flash::from_query(done, query.points)),
+            offers,
+            path: "/me",
+        },
+    ))
+}
+
+/// A form of this site: browsers send `Origin` with every form post, and a post from
+/// another site's page is refused (the session's `SameSite=Lax` already keeps its
+/// cookie off such a post).
+fn same_origin(http: &HttpRequest) -> bool {
+    let Some(origin) = http.headers().get("origin") else {
+        return true;
+    };
+    let info = http.connection_info();
+    origin.as_bytes() == format!("{}://{}", info.scheme(), info.host()).as_bytes()
+}
+
+/// On to the member centre, saying what happened.
+fn to_centre(done: &str, points: Option<i64>) -> HttpResponse {
+    let location = match points {
+        Some(points) => format!("/me?done={done}&points={points}"),
+        None => format!("/me?done={done}"),
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("location", location))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
+}
+
+/// Why a post may not act.
+enum Refused {
+    /// A form of another site: the login-expired page.
+    Foreign,
+    /// No session: on to the centre, which logs in.
+    NoSession,
+}
+
+/// The member a post of this site acts for.
+fn post_member(gateway: &Gateway, http: &HttpRequest) -> Result<String, Refused> {
+    if !same_origin(http) {
+        return Err(Refused::Foreign);
+    }
+    session_member(gateway, http).ok_or(Refused::NoSession)
+}
+
+fn refused(http: &HttpRequest, why: &Refused) -> HttpResponse {
+    match why {
+        Refused::Foreign => expired(http, language(http, None)),
+        Refused::NoSession => to_centre("login", None),
+    }
+}
+
+/// The daily sign-in, from the centre's button.
+#[utoipa::path(post, path = "/me/sign-in", tag = "pages", security(("member_session" = [])),
+    responses((status = 303, description = "on to the member centre, which says what happened (or logs in)"),
+        (status = 403, description = "a form of another site (HTML)", content_type = "text/html"),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn sign_in(gateway: web::Data<Gateway>, http: HttpRequest) -> HttpResponse {
+    let member = match post_member(&gateway, &http) {
+        Ok(member) => member,
+        Err(why) => return refused(&http, &why),
+    };
+    match crate::tasks::sign_in_member(&gateway, &member, None).await {
+        Ok(signed) => match signed.status {
+            crate::wire::SignInResult::SignedIn => {
+                to_centre("signed_in", Some(signed.points_awarded))
+            }
+            crate::wire::SignInResult::AlreadySignedIn => to_centre("already_signed_in", None),
+        },
+        Err(ApiError::Conflict(_)) => to_centre("campaign_closed", None),
+        Err(error) => trouble(&http, language(&http, None), "/me", &error),
+    }
+}
+
+/// The gift's price for this member and their balance, or what the centre should say
+/// instead (its `?done=`).
+async fn offer_price(
+    gateway: &Gateway,
+    member: &str,
+    item: &str,
+) -> Result<(std::sync::Arc<crate::LoadedCampaign>, u64, i64), &'static str> {
+    let loaded = crate::reads::pick_campaign(gateway, None).map_err(|_| "out_of_stock")?;
+    let campaign = &loaded.campaign;
+    let Some(gift) = campaign.file.mall.iter().find(|gift| gift.id == item) else {
+        return Err("out_of_stock");
+    };
+    let state = gateway
+        .store
+        .member(&campaign.member_tag(member), member)
+        .await
+        .map_err(|_| "out_of_stock")?
+        .unwrap_or_default();
+    let rules = loaded.rules_for(gateway.catalog.standing(member));
+    let level = campaign.level_in(rules, u64::try_from(state.growth).unwrap_or(0));
+    match gift.price_for(level, u64::try_from(state.points).unwrap_or(0)) {
+        Ok(price) => Ok((loaded.clone(), price, state.points)),
+        Err(yima_campaign::Refusal::LevelTooLow) => Err("level_too_low"),
+        Err(yima_campaign::Refusal::InsufficientPoints) => Err("insufficient_points"),
+    }
+}
+
+/// The step before buying a gift: its price, the balance after, and a form carrying
+/// a fresh idempotency key.
+#[utoipa::path(get, path = "/me/mall/{item}", tag = "pages", security(("member_session" = []), ()),
+    params(("item" = String, Path), ("lang" = Option<String>, Query)),
+    responses((status = 200, description = "the confirm page (HTML), or the login without a session", content_type = "text/html"),
+        (status = 303, description = "on to the member centre: the gift is not for this member now"),
+        (status = 400, description = "bad_request: the path or query is not readable", body = crate::wire::ErrorBody),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn confirm(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
+    let lang = language(&http, query.lang.as_deref());
+    let Some(member) = session_member(&gateway, &http) else {
+        return login(&gateway, &http, lang, "/me", None);
+    };
+    let item = path.into_inner();
+    let (loaded, price, points) = match offer_price(&gateway, &member, &item).await {
+        Ok(offer) => offer,
+        Err(done) => return to_centre(done, None),
+    };
+    let Some(gift) = loaded
+        .campaign
+        .file
+        .mall
+        .iter()
+        .find(|gift| gift.id == item)
+    else {
+        return to_centre("out_of_stock", None);
+    };
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        return trouble(
+            &http,
+            lang,
+            "/me",
+            &ApiError::Unavailable("no randomness".into()),
+        );
+    }
+    let request_id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let action = format!("/me/mall/{}", gift.id);
+    let body = yima_pages::confirm_page(
+        lang.0,
+        &yima_pages::ConfirmPage {
+            campaign: &loaded.campaign.file.name,
+            name: &gift.name,
+            price,
+            points,
+            action: &action,
+            request_id: &request_id,
+            path: &action,
+        },
+    );
+    html(&http, StatusCode::OK, lang, body)
+}
+
+/// The confirm form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BuyForm {
+    request_id: String,
+}
+
+/// Buys the gift once per the form's request id: a second tap or a resent form buys
+/// nothing more.
+#[utoipa::path(post, path = "/me/mall/{item}", tag = "pages", security(("member_session" = [])),
+    params(("item" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`request_id`, from the confirm page"),
+    responses((status = 303, description = "on to the member centre, which says what happened (or logs in)"),
+        (status = 400, description = "bad_request: the form is not readable", body = crate::wire::ErrorBody),
+        (status = 403, description = "a form of another site (HTML)", content_type = "text/html"),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn buy(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<BuyForm>,
+) -> HttpResponse {
+    let member = match post_member(&gateway, &http) {
+        Ok(member) => member,
+        Err(why) => return refused(&http, &why),
+    };
+    let item = path.into_inner();
+    match crate::mall::purchase(&gateway, &member, &item, &form.request_id, None).await {
+        Ok(body) => {
+            let paid = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["price_paid"].as_i64());
+            to_centre("redeemed", paid)
+        }
+        Err(ApiError::Conflict(code)) => to_centre(
+            match code {
+                crate::wire::ErrorCode::InsufficientPoints => "insufficient_points",
+                crate::wire::ErrorCode::LevelTooLow => "level_too_low",
+                _ => "out_of_stock",
+            },
+            None,
+        ),
+        Err(ApiError::NotFound(_) | ApiError::BadRequest(_)) => {
+            to_centre("insufficient_points", None)
+        }
+        Err(error) => trouble(&http, language(&http, None), "/me", &error),
+    }
+}
+
+/// `?kind=scans|awards|ledger&cursor=` of the history.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryQuery {
+    lang: Option<String>,
+    kind: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Lines of history a page shows.
+const HISTORY_LINES: i64 = 20;
+
+/// The member's settled scans, prizes or points, newest first, a page at a time.
+#[utoipa::path(get, path = "/me/history", tag = "pages", security(("member_session" = []), ()),
+    params(("kind" = Option<String>, Query, description = "`scans` (the default), `awards` or `ledger`"),
+        ("cursor" = Option<String>, Query, description = "where the page starts, from the page before"),
+        ("lang" = Option<String>, Query)),
+    responses((status = 200, description = "the history (HTML), or the login without a session", content_type = "text/html"),
+        (status = 400, description = "bad_request: the query is not readable", body = crate::wire::ErrorBody),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn history(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    query: web::Query<HistoryQuery>,
+) -> HttpResponse {
+    let lang = language(&http, query.lang.as_deref());
+    let Some(member) = session_member(&gateway, &http) else {
+        return login(&gateway, &http, lang, "/me", None);
+    };
+    match render_history(&gateway, &member, &query, lang.0).await {
+        Ok(body) => html(&http, StatusCode::OK, lang, body),
+        Err(error) => trouble(&http, lang, "/me", &error),
+    }
+}
+
+async fn render_history(
+    gateway: &Gateway,
+    member: &str,
+    query: &HistoryQuery,
+    lang: Lang,
+) -> Result<String, ApiError> {
+    use yima_pages::{HistoryKind, HistoryLine};
+    let words = lang.strings();
+    let kind = query
+        .kind
+        .as_deref()
+        .and_then(HistoryKind::from_query)
+        .unwrap_or(HistoryKind::Scans);
+    let cursor = query
+        .cursor
+        .as_deref()
+        .and_then(yima_ledger::HistoryCursor::decode);
+    let loaded = crate::reads::pick_campaign(gateway, None)?;
+    let campaign = &loaded.campaign;
+    let id = &campaign.file.id;
+    let when = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|at| {
+                campaign
+                    .timezone
+                    .to_datetime(at)
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let prize_name = |prize: &str| {
+        campaign
+            .file
+            .prizes
+            .iter()
+            .find(|p| p.id == prize)
+            .map_or_else(|| prize.to_string(), |p| p.name.clone())
+    };
+    let (lines, next) = match kind {
+        HistoryKind::Scans => {
+            let page = gateway
+                .ledger
+                .member_scans(id, member, cursor.as_ref(), HISTORY_LINES)
+                .await?;
+            let lines = page
+                .items
+                .iter()
+                .map(|row| HistoryLine {
+                    when: when(row.at_ms),
+                    what: row
+                        .prize
+                        .as_deref()
+                        .map_or_else(|| words.no_prize.title.to_string(), prize_name),
+                    points: Some(row.points),
+                })
+                .collect();
+            (lines, page.next)
+        }
+        HistoryKind::Awards => {
+            let page = gateway
+                .ledger
+                .member_awards(id, member, cursor.as_ref(), HISTORY_LINES)
+                .await?;
+            let lines = page
+                .items
+                .iter()
+                .map(|row| HistoryLine {
+                    when: when(row.at_ms),
+                    what: match row.payout_status.as_deref() {
+                        Some(state) => format!(
+                            "{} · {}",
+                            prize_name(&row.prize),
+                            yima_pages::payout(words, state)
+                        ),
+                        None => prize_name(&row.prize),
+                    },
+                    points: None,
+                })
+                .collect();
+            (lines, page.next)
+        }
+        HistoryKind::Ledger => {
+            let page = gateway
+                .ledger
+                .member_ledger(id, member, cursor.as_ref(), HISTORY_LINES)
+                .await?;
+            let lines = page
+                .items
+                .iter()
+                .map(|row| HistoryLine {
+                    when: when(row.at_ms),
+                    what: yima_pages::reason(words, &row.reason).to_string(),
+                    points: Some(row.points),
+                })
+                .collect();
+            (lines, page.next)
+        }
+    };
+    let kind_name = kind.code();
+    let more = next.map(|cursor| {
+        format!(
+            "/me/history?kind={kind_name}&cursor={}",
+            percent_encode(&cursor.encode())
+        )
+    });
+    let path = format!("/me/history?kind={kind_name}");
+    Ok(yima_pages::history_page(
+        lang,
+        &yima_pages::HistoryPage {
+            campaign: &campaign.file.name,
+            kind,
+            lines,
+            more,
+            path: &path,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +899,7 @@ mod tests {
     #[test]
     fn a_login_goes_back_only_to_a_scan_page_of_this_site() {
         assert!(is_page_path("/s/7ZnQs1cOe26ZoqbSXBTwL"));
+        assert!(is_page_path("/me"));
         for path in [
             "",
             "/",

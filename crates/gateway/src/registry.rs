@@ -52,7 +52,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn architecture(&self, id: &str) -> Option<&Architecture> {
+    pub(crate) fn architecture(&self, id: &str) -> Option<&Architecture> {
         self.architectures.iter().find(|a| a.id == id)
     }
 

@@ -77,7 +77,18 @@ async fn sign_in_for(
             .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
             .unwrap_or_default()
     };
-    let loaded = pick_campaign(gateway, request.campaign.as_deref())?;
+    let signed = sign_in_member(gateway, member, request.campaign.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(signed))
+}
+
+/// The daily sign-in of `member`, whose credential the caller checked: once per
+/// campaign day, written in Postgres first, then credited to the hot balance.
+pub(crate) async fn sign_in_member(
+    gateway: &Gateway,
+    member: &str,
+    campaign: Option<&str>,
+) -> Result<SignedIn, ApiError> {
+    let loaded = pick_campaign(gateway, campaign)?;
     let campaign = &loaded.campaign;
     if campaign.file.sign_in_points == 0 {
         return Err(ApiError::NotFound(ErrorCode::NoSignIn));
@@ -107,10 +118,10 @@ async fn sign_in_for(
         .member(&campaign.member_tag(member), member)
         .await?
         .map_or(0, |state| state.points);
-    Ok(HttpResponse::Ok().json(SignedIn {
+    Ok(SignedIn {
         status,
         day,
         points_awarded: awarded,
         points: balance,
-    }))
+    })
 }

@@ -6,10 +6,15 @@
 //! without JavaScript and needs nothing from a CDN. This crate does no IO; the gateway
 //! runs the scan and hands the answer here.
 
+mod centre;
 mod strings;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+pub use centre::{
+    CentrePage, ConfirmPage, Flash, HistoryKind, HistoryLine, HistoryPage, Offer, centre_page,
+    confirm_page, history_page, payout, reason,
+};
 pub use strings::{EN, Lang, Message, Strings, ZH, fill};
 
 /// What a prize is paid in, as the page words it.
@@ -150,12 +155,26 @@ main{max-width:480px;margin:0 auto;padding:16px}
 label{display:block;font-weight:600;margin:8px 0 4px}
 input{width:100%;min-height:48px;font-size:16px;padding:8px 12px;border:2px solid #767676;border-radius:8px}
 button,.button{display:block;width:100%;min-height:48px;margin-top:12px;font-size:17px;font-weight:600;border:0;border-radius:8px;background:#b3122a;color:#fff;text-align:center;line-height:48px;text-decoration:none}
+.button.secondary{background:#fff;color:#b3122a;border:2px solid #b3122a;line-height:44px}
+ul.offers,ul.history{list-style:none;margin:0;padding:0}
+ul.offers li,ul.history li{padding:10px 0;border-top:1px solid #e3ddd3}
+.offer{display:flex;align-items:center;justify-content:space-between;gap:12px}
+.offer .what{flex:1}
+.offer .what span{display:block}
+.offer .name{font-weight:600}
+.offer .button{width:auto;padding:0 24px;margin:0}
 .error{color:#a40e22;font-weight:600}
 footer{text-align:center;padding:16px;color:#595959;font-size:13px}
 "#;
 
 /// The frame every page shares: `lang`, viewport, the header with the language switch.
-fn layout(lang: Lang, title: &str, header: &str, path: &str, content: &Markup) -> String {
+pub(crate) fn layout(
+    lang: Lang,
+    title: &str,
+    header: &str,
+    path: &str,
+    content: &Markup,
+) -> String {
     let words = lang.strings();
     let other = lang.other();
     let switch = switch_url(path, other);
@@ -165,8 +184,10 @@ fn layout(lang: Lang, title: &str, header: &str, path: &str, content: &Markup) -
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                // No favicon request: nothing on a page fetches anything.
+                meta name="referrer" content="same-origin";
+                // No favicon request: nothing on a page fetches anything. The referrer
+                // stays on this site (a scan URL is not sent elsewhere), and so forms
+                // carry their origin.
                 link rel="icon" href="data:,";
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
@@ -249,6 +270,7 @@ pub fn scan_page(lang: Lang, page: &ScanPage<'_>) -> String {
             }
             (level_bar(words, standing))
         }
+        a.button href="/me" { (words.centre_link) }
         p.muted { (words.reload_note) }
         p.muted { (words.scan_id) ": " code { (page.scan_id) } }
     };
@@ -256,7 +278,7 @@ pub fn scan_page(lang: Lang, page: &ScanPage<'_>) -> String {
 }
 
 /// The level, its name and how far to the next.
-fn level_bar(words: &Strings, standing: &Standing<'_>) -> Markup {
+pub(crate) fn level_bar(words: &Strings, standing: &Standing<'_>) -> Markup {
     let growth = u64::try_from(standing.growth).unwrap_or(0);
     let (percent, note) = match standing.next_level {
         Some(next) if next > standing.level_floor => {

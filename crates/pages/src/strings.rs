@@ -135,6 +135,72 @@ pub struct Strings {
     pub scan_id: &'static str,
     /// The brand's footer.
     pub footer: &'static str,
+    /// The member centre's title.
+    pub centre_title: &'static str,
+    /// The link to it.
+    pub centre_link: &'static str,
+    /// The label of this month's rank.
+    pub rank_label: &'static str,
+    /// Not on this month's board yet.
+    pub unranked: &'static str,
+    /// The daily sign-in's heading.
+    pub sign_in_title: &'static str,
+    /// Its button; `{n}` is the points it pays.
+    pub sign_in_button: &'static str,
+    /// Signed in now; `{n}` is the points credited.
+    pub signed_in: &'static str,
+    /// Signed in earlier today.
+    pub already_signed_in: &'static str,
+    /// The campaign is not open for sign-ins.
+    pub sign_in_closed: &'static str,
+    /// The mall's heading.
+    pub mall_title: &'static str,
+    /// A price; `{n}` is points.
+    pub price: &'static str,
+    /// A gift for higher levels; `{n}` is the lowest level.
+    pub from_level: &'static str,
+    /// The button to buy.
+    pub redeem_button: &'static str,
+    /// The confirm page's heading.
+    pub confirm_title: &'static str,
+    /// The balance after buying; `{n}` is points.
+    pub balance_after: &'static str,
+    /// The confirm button.
+    pub confirm_button: &'static str,
+    /// Back to the centre.
+    pub back: &'static str,
+    /// Bought; `{n}` is the points paid.
+    pub redeemed: &'static str,
+    /// Not enough points.
+    pub insufficient_points: &'static str,
+    /// Below the gift's level.
+    pub level_too_low: &'static str,
+    /// Sold out.
+    pub out_of_stock: &'static str,
+    /// The history tabs.
+    pub history_scans: &'static str,
+    /// Prizes won.
+    pub history_awards: &'static str,
+    /// The points ledger.
+    pub history_ledger: &'static str,
+    /// No entries yet.
+    pub history_empty: &'static str,
+    /// The next page.
+    pub more: &'static str,
+    /// A cash payout's state: waiting.
+    pub payout_pending: &'static str,
+    /// Paid.
+    pub payout_delivered: &'static str,
+    /// Failed; support will follow up.
+    pub payout_failed: &'static str,
+    /// A ledger entry's reason: a scan.
+    pub reason_scan: &'static str,
+    /// A sign-in.
+    pub reason_sign_in: &'static str,
+    /// A mall purchase.
+    pub reason_purchase: &'static str,
+    /// A level downgrade or anything else.
+    pub reason_other: &'static str,
 }
 
 /// 简体中文.
@@ -222,6 +288,39 @@ pub static ZH: Strings = Strings {
     reload_note: "刷新本页只会再次显示这个结果，不会重复扫码。",
     scan_id: "扫码编号",
     footer: "一物一码 · 正品保障",
+    centre_title: "会员中心",
+    centre_link: "会员中心",
+    rank_label: "本月排名",
+    unranked: "本月还没有扫码",
+    sign_in_title: "每日签到",
+    sign_in_button: "签到领 {n} 积分",
+    signed_in: "签到成功，获得 {n} 积分。",
+    already_signed_in: "今天已经签到过了，明天再来。",
+    sign_in_closed: "活动未开放，暂不能签到。",
+    mall_title: "积分商城",
+    price: "{n} 积分",
+    from_level: "等级 {n} 起可兑换",
+    redeem_button: "兑换",
+    confirm_title: "确认兑换",
+    balance_after: "兑换后余额 {n} 积分",
+    confirm_button: "确认兑换",
+    back: "返回会员中心",
+    redeemed: "兑换成功，扣除 {n} 积分。",
+    insufficient_points: "积分不足，继续扫码攒积分吧。",
+    level_too_low: "等级不够，升级后再来兑换。",
+    out_of_stock: "这件礼品已兑完。",
+    history_scans: "扫码记录",
+    history_awards: "我的奖品",
+    history_ledger: "积分明细",
+    history_empty: "还没有记录。",
+    more: "更多",
+    payout_pending: "发放中",
+    payout_delivered: "已到账",
+    payout_failed: "发放失败，客服会联系您",
+    reason_scan: "扫码",
+    reason_sign_in: "签到",
+    reason_purchase: "兑换礼品",
+    reason_other: "调整",
 };
 
 /// English.
@@ -309,6 +408,39 @@ pub static EN: Strings = Strings {
     reload_note: "Reloading this page shows this answer again; it never scans twice.",
     scan_id: "Scan id",
     footer: "One item, one code · genuine goods",
+    centre_title: "Member centre",
+    centre_link: "Member centre",
+    rank_label: "Rank this month",
+    unranked: "No scans this month yet",
+    sign_in_title: "Daily sign-in",
+    sign_in_button: "Sign in for {n} points",
+    signed_in: "Signed in: {n} points credited.",
+    already_signed_in: "You signed in today already. Come back tomorrow.",
+    sign_in_closed: "The campaign is not open for sign-ins.",
+    mall_title: "Points mall",
+    price: "{n} points",
+    from_level: "From level {n}",
+    redeem_button: "Redeem",
+    confirm_title: "Confirm",
+    balance_after: "Balance after: {n} points",
+    confirm_button: "Redeem now",
+    back: "Back to the member centre",
+    redeemed: "Redeemed for {n} points.",
+    insufficient_points: "Not enough points yet: keep scanning.",
+    level_too_low: "Your level is too low for this gift yet.",
+    out_of_stock: "This gift is sold out.",
+    history_scans: "Scans",
+    history_awards: "Prizes",
+    history_ledger: "Points",
+    history_empty: "Nothing yet.",
+    more: "More",
+    payout_pending: "paying",
+    payout_delivered: "paid",
+    payout_failed: "payment failed; support will contact you",
+    reason_scan: "scan",
+    reason_sign_in: "sign-in",
+    reason_purchase: "gift",
+    reason_other: "adjustment",
 };
 
 /// `template` with `{n}` replaced by `value`.

@@ -203,3 +203,138 @@ fn languages_are_named_by_their_codes() {
     assert_eq!(yuan(5), "0.05");
     assert_eq!(yuan(299_900), "2999.00");
 }
+
+fn centre(flash: Option<Flash>) -> CentrePage<'static> {
+    CentrePage {
+        campaign: "腻子扫码赢好礼",
+        member: "王师傅",
+        architecture: Some("小工"),
+        standing: standing(),
+        rank: Some(3),
+        sign_in: Some(5),
+        flash,
+        offers: vec![
+            Offer {
+                id: "towel",
+                name: "毛巾",
+                price: Some(90),
+                min_level: 1,
+                affordable: true,
+            },
+            Offer {
+                id: "kettle",
+                name: "电水壶",
+                price: Some(900),
+                min_level: 1,
+                affordable: false,
+            },
+            Offer {
+                id: "drill",
+                name: "电钻",
+                price: None,
+                min_level: 4,
+                affordable: false,
+            },
+        ],
+        path: "/me",
+    }
+}
+
+#[test]
+fn the_centre_shows_standing_rank_sign_in_and_each_offer_as_the_member_may_buy_it() {
+    for lang in [Lang::Zh, Lang::En] {
+        let words = lang.strings();
+        let html = centre_page(lang, &centre(None));
+        assert!(html.contains(&format!("lang=\"{}\"", words.html_lang)));
+        assert!(
+            html.contains(words.centre_title) && html.contains("王师傅") && html.contains("小工")
+        );
+        assert!(html.contains("data-rank>3<") && html.contains("data-points>130<"));
+        assert!(html.contains(&fill(words.sign_in_button, 5)));
+        assert!(
+            html.contains("href=\"/me/mall/towel\""),
+            "affordable: a link"
+        );
+        assert!(
+            !html.contains("href=\"/me/mall/kettle\""),
+            "too dear: no link"
+        );
+        assert!(html.contains(words.insufficient_points));
+        assert!(
+            !html.contains("href=\"/me/mall/drill\"") && html.contains(&fill(words.from_level, 4))
+        );
+        for kind in ["scans", "awards", "ledger"] {
+            assert!(html.contains(&format!("href=\"/me/history?kind={kind}\"")));
+        }
+    }
+    let mut unranked = centre(None);
+    unranked.rank = None;
+    unranked.sign_in = None;
+    let html = centre_page(Lang::En, &unranked);
+    assert!(html.contains(EN.unranked) && !html.contains("/me/sign-in"));
+}
+
+#[test]
+fn each_flash_says_what_the_last_action_did() {
+    for (done, points, expected) in [
+        ("signed_in", Some(5), fill(ZH.signed_in, 5)),
+        ("already_signed_in", None, ZH.already_signed_in.to_string()),
+        ("campaign_closed", None, ZH.sign_in_closed.to_string()),
+        ("redeemed", Some(90), fill(ZH.redeemed, 90)),
+        (
+            "insufficient_points",
+            None,
+            ZH.insufficient_points.to_string(),
+        ),
+        ("level_too_low", None, ZH.level_too_low.to_string()),
+        ("out_of_stock", None, ZH.out_of_stock.to_string()),
+    ] {
+        let flash = Flash::from_query(done, points).expect(done);
+        let html = centre_page(Lang::Zh, &centre(Some(flash)));
+        assert!(html.contains(&expected), "{done}");
+    }
+    assert_eq!(Flash::from_query("<script>", None), None);
+}
+
+#[test]
+fn the_confirm_and_history_pages_say_what_they_do() {
+    let html = confirm_page(
+        Lang::Zh,
+        &ConfirmPage {
+            campaign: "c",
+            name: "毛巾",
+            price: 90,
+            points: 130,
+            action: "/me/mall/towel",
+            request_id: "r1",
+            path: "/me/mall/towel",
+        },
+    );
+    assert!(html.contains(&fill(ZH.balance_after, 40)));
+    assert!(html.contains("action=\"/me/mall/towel\"") && html.contains("value=\"r1\""));
+    let page = HistoryPage {
+        campaign: "c",
+        kind: HistoryKind::Ledger,
+        lines: vec![HistoryLine {
+            when: "2026-06-01 12:00".into(),
+            what: reason(&EN, "mall").into(),
+            points: Some(-90),
+        }],
+        more: Some("/me/history?kind=ledger&cursor=1.x".into()),
+        path: "/me/history?kind=ledger",
+    };
+    let html = history_page(Lang::En, &page);
+    assert!(html.contains(EN.history_ledger) && html.contains("gift") && html.contains("-90"));
+    assert!(html.contains("href=\"/me/history?kind=ledger&amp;cursor=1.x\""));
+    let empty = HistoryPage {
+        lines: Vec::new(),
+        more: None,
+        ..page
+    };
+    assert!(history_page(Lang::Zh, &empty).contains(ZH.history_empty));
+    for kind in [HistoryKind::Scans, HistoryKind::Awards, HistoryKind::Ledger] {
+        assert_eq!(HistoryKind::from_query(kind.code()), Some(kind));
+    }
+    assert_eq!(payout(&ZH, "delivered"), ZH.payout_delivered);
+    assert_eq!(payout(&ZH, "pending"), ZH.payout_pending);
+}

@@ -190,6 +190,38 @@ impl Store {
             .collect())
     }
 
+    /// A member's place (1-based) on a month's leaderboard, `None` if not on it: one
+    /// more than the members scoring higher on every lane's board (a member is on its
+    /// own lane's only).
+    pub async fn board_rank(
+        &self,
+        tags: &[String],
+        own_tag: &str,
+        period: &str,
+        member: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut connection = self.connection.clone();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(self.keys.board(own_tag, period, None))
+            .arg(member)
+            .query_async(&mut connection)
+            .await?;
+        let Some(score) = score else {
+            return Ok(None);
+        };
+        let mut above = 0u64;
+        for tag in tags {
+            let count: u64 = redis::cmd("ZCOUNT")
+                .arg(self.keys.board(tag, period, None))
+                .arg(format!("({score:.0}"))
+                .arg("+inf")
+                .query_async(&mut connection)
+                .await?;
+            above += count;
+        }
+        Ok(Some(above + 1))
+    }
+
     /// A member's counters in a campaign; `None` if the member never scanned there.
     pub async fn member(&self, tag: &str, member: &str) -> Result<Option<MemberState>, StoreError> {
         let mut connection = self.connection.clone();
