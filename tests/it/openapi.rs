@@ -7,7 +7,7 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 37] = [
+const ROUTES: [(&str, &str); 43] = [
     ("post", "/v1/scan"),
     ("get", "/v1/me"),
     ("post", "/v1/me/redeem"),
@@ -45,6 +45,12 @@ const ROUTES: [(&str, &str); 37] = [
     ("get", "/me/mall/{item}"),
     ("post", "/me/mall/{item}"),
     ("get", "/me/history"),
+    ("get", "/me/claim"),
+    ("post", "/me/claim"),
+    ("get", "/v1/admin/claims"),
+    ("get", "/v1/admin/claims.csv"),
+    ("post", "/v1/admin/claims/{id}/ship"),
+    ("post", "/v1/admin/claims/{id}/deliver"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -620,7 +620,7 @@ async fn the_member_centre_signs_in_sells_a_gift_once_and_lists_the_history() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.status().as_u16(), 403, "the login-expired page");
     assert_eq!(
         gateway
             .scalar("SELECT count(*) FROM points_ledger WHERE reason = 'sign_in'")
@@ -699,7 +699,194 @@ async fn a_phone_opens_a_printed_url_logs_in_and_sees_its_prize_in_chromium() {
     phone.until("签到").await;
     phone.shot("9-history").await;
 
+    // Claim the cup with an address; ops ship it; the member sees the tracking number.
+    phone.go(&format!("{}/me", gateway.base)).await;
+    phone.tap("a[href^=\"/me/claim?source=award\"]").await;
+    phone.until("data-outcome=\"claim\"").await;
+    phone.fill("#name", "王师傅").await;
+    phone.fill("#phone", "138 1234 5678").await;
+    phone.fill("#region", "上海市浦东新区").await;
+    phone.fill("#address", "张江路 88 号 3 楼").await;
+    phone.shot("10-claim").await;
+    phone.tap("form button[type=submit]").await;
+    phone.until(yima_pages::ZH.claim_done).await;
+    phone.shot("11-claimed").await;
+    let (_, pending) = gateway.get_as("/v1/admin/claims", Some(ADMIN_TOKEN)).await;
+    let claim = json(&pending)["items"][0].clone();
+    assert_eq!(claim["phone"], "13812345678", "{pending}");
+    let (status, shipped) = gateway
+        .post(
+            &format!("/v1/admin/claims/{}/ship", claim["id"]),
+            json!({"carrier": "顺丰", "tracking": "SF1234567890"}).to_string(),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200, "{shipped}");
+    phone.reload().await;
+    phone.until("data-tracking=\"\">SF1234567890<").await;
+    phone.shot("12-shipped").await;
+
     let errors = phone.console_errors().await;
     assert!(errors.is_empty(), "the console said: {errors:?}");
     phone.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prize_is_claimed_once_by_its_member_within_its_window_and_ops_ship_it() {
+    let gateway = TestGateway::start_configured(
+        &campaign(30, "claim_days = 7", CENTRE),
+        Clock::fixed(june_first()),
+        |config| config.members.dev_login = true,
+    )
+    .await;
+    let (_, codes) = gateway.batch(2, None).await;
+    for code in &codes {
+        page(&gateway, code, "painter-wang", "zh").await;
+    }
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    let (_, centre) = page_at(&gateway, "/me", Some("painter-wang")).await;
+    assert_eq!(
+        centre.matches("data-parcel=\"unclaimed\"").count(),
+        2,
+        "{centre}"
+    );
+    let sources: Vec<String> =
+        sqlx::query_scalar("SELECT 'award:' || scan_id FROM awards ORDER BY scan_id")
+            .fetch_all(&mut gateway.db.connect().await)
+            .await
+            .expect("awards");
+    let form = |source: &str, phone: &str| {
+        vec![
+            ("source".to_string(), source.to_string()),
+            ("name".into(), "王师傅".into()),
+            ("phone".into(), phone.to_string()),
+            ("region".into(), "上海市浦东新区".into()),
+            ("address".into(), "张江路 88 号".into()),
+        ]
+    };
+    let post = |member: &'static str, form: Vec<(String, String)>| {
+        let gateway = &gateway;
+        async move {
+            let pairs: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            post_form(gateway, "/me/claim", member, &pairs).await
+        }
+    };
+
+    // A bad phone shows the form again and writes nothing; a stranger claims nothing.
+    let bad = post("painter-wang", form(&sources[0], "12345")).await;
+    assert_eq!(bad.status().as_u16(), 200);
+    assert!(
+        bad.text()
+            .await
+            .expect("body")
+            .contains(yima_pages::ZH.claim_invalid)
+    );
+    let stranger = post("painter-li", form(&sources[0], "13812345678")).await;
+    assert_eq!(location(&stranger), "/me?done=claim_expired");
+    assert_eq!(gateway.scalar("SELECT count(*) FROM claims").await, 0);
+
+    // Once, whatever the taps.
+    let claimed = post("painter-wang", form(&sources[0], "+86 138 1234 5678")).await;
+    assert_eq!(location(&claimed), "/me?done=claimed");
+    let again = post("painter-wang", form(&sources[0], "13812345678")).await;
+    assert_eq!(location(&again), "/me?done=already_claimed");
+    assert_eq!(gateway.scalar("SELECT count(*) FROM claims").await, 1);
+
+    // Past the window the other prize has expired.
+    gateway.clock.set(
+        june_first()
+            .checked_add(jiff::SignedDuration::from_hours(8 * 24))
+            .expect("time"),
+    );
+    let late = post("painter-wang", form(&sources[1], "13812345678")).await;
+    assert_eq!(location(&late), "/me?done=claim_expired");
+    let (_, centre) = page_at(&gateway, "/me", Some("painter-wang")).await;
+    assert!(
+        centre.contains("data-parcel=\"expired\"") && centre.contains("data-parcel=\"claimed\""),
+        "{centre}"
+    );
+
+    // Ops: the admin token only; the list, the CSV, ship once, then deliver.
+    let (status, _) = gateway
+        .get_as("/v1/admin/claims", Some(&member_token("painter-wang")))
+        .await;
+    assert_eq!(status, 403);
+    let (status, listed) = gateway.get_as("/v1/admin/claims", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{listed}");
+    let item = &json(&listed)["items"][0];
+    assert_eq!(
+        (item["gift_name"].as_str(), item["phone"].as_str()),
+        (Some("保温杯"), Some("13812345678"))
+    );
+    let (_, csv) = gateway
+        .get_as("/v1/admin/claims.csv", Some(ADMIN_TOKEN))
+        .await;
+    assert!(
+        csv.starts_with("id,member,gift,")
+            && csv.contains("painter-wang,保温杯,王师傅,13812345678"),
+        "{csv}"
+    );
+    let id = item["id"].as_i64().expect("id");
+    let ship = |carrier: &str, tracking: &str| {
+        let body = json!({"carrier": carrier, "tracking": tracking}).to_string();
+        let gateway = &gateway;
+        async move {
+            gateway
+                .post(
+                    &format!("/v1/admin/claims/{id}/ship"),
+                    body,
+                    Some(ADMIN_TOKEN),
+                )
+                .await
+        }
+    };
+    let (status, first) = ship("顺丰", "SF1").await;
+    assert_eq!(
+        (status, json(&first)["status"].as_str()),
+        (200, Some("shipped"))
+    );
+    let (status, same) = ship("顺丰", "SF1").await;
+    assert_eq!(
+        (status, json(&same)["status"].as_str()),
+        (200, Some("already_shipped"))
+    );
+    let (status, other) = ship("EMS", "E2").await;
+    assert_eq!(
+        (status, json(&other)["error"].as_str()),
+        (409, Some("claim_conflict"))
+    );
+    let (status, _) = ship("顺丰", "bad number").await;
+    assert_eq!(status, 400);
+    let (status, _) = gateway
+        .post(
+            "/v1/admin/claims/999999/ship",
+            json!({"carrier": "顺丰", "tracking": "X"}).to_string(),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, delivered) = gateway
+        .post(
+            &format!("/v1/admin/claims/{id}/deliver"),
+            "",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, json(&delivered)["status"].as_str()),
+        (200, Some("delivered"))
+    );
+    let changes: Vec<String> = sqlx::query_scalar("SELECT change FROM claim_changes ORDER BY id")
+        .fetch_all(&mut gateway.db.connect().await)
+        .await
+        .expect("changes");
+    assert_eq!(
+        changes,
+        ["claimed", "shipped", "delivered"],
+        "each step audited once"
+    );
+    let (_, centre) = page_at(&gateway, "/me", Some("painter-wang")).await;
+    assert!(centre.contains("data-parcel=\"delivered\""), "{centre}");
 }

@@ -167,10 +167,25 @@ pub struct CampaignFile {
     /// 1, the default, is one tag; more let one campaign use several cluster masters.
     #[serde(default = "one_lane", skip_serializing_if = "is_one_lane")]
     pub lanes: u16,
+    /// Days after winning (or buying) that a physical prize may be claimed with a
+    /// shipping address; after them it has expired (extension key, default 30).
+    #[serde(default = "claim_window", skip_serializing_if = "is_claim_window")]
+    pub claim_days: u32,
     /// Rules per member architecture, by architecture id (extension key; see
     /// [`crate::ArchitectureRules`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub architectures: BTreeMap<String, ArchitectureRules>,
+}
+
+/// The claim window when the file names none.
+pub const DEFAULT_CLAIM_DAYS: u32 = 30;
+
+fn claim_window() -> u32 {
+    DEFAULT_CLAIM_DAYS
+}
+
+fn is_claim_window(days: &u32) -> bool {
+    *days == DEFAULT_CLAIM_DAYS
 }
 
 fn one_lane() -> u16 {

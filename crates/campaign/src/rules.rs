@@ -63,6 +63,12 @@ impl Campaign {
                 None
             }
         };
+        if !(1..=3650).contains(&file.claim_days) {
+            problem(
+                "claim_days".into(),
+                format!("{} must be 1 to 3650", file.claim_days),
+            );
+        }
         if file.daily_scan_limit == 0 {
             problem("daily_scan_limit".into(), "must be at least 1".into());
         }

@@ -10,6 +10,7 @@
 mod admin;
 mod caller;
 mod catalog;
+mod claims;
 mod clock;
 mod dashboard;
 mod dev_login;
@@ -235,6 +236,13 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
             post("/v1/admin/invites", registry::create_invite)
                 .app_data(json_body(registry::BODY_LIMIT)),
         )
+        .service(get("/v1/admin/claims", claims::list))
+        .service(get("/v1/admin/claims.csv", claims::export))
+        .service(
+            post("/v1/admin/claims/{id}/ship", claims::ship)
+                .app_data(json_body(claims::BODY_LIMIT)),
+        )
+        .service(post("/v1/admin/claims/{id}/deliver", claims::deliver))
         .service(get("/v1/admin/members", registry::search))
         .service(get("/v1/admin/members.csv", registry::export))
         .service(
@@ -264,6 +272,16 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
                 })),
         )
         .service(get("/me/history", pages::history))
+        .service(
+            web::resource("/me/claim")
+                .route(web::get().to(pages::claim_form))
+                .route(web::post().to(pages::claim))
+                .default_service(web::to(|| async {
+                    HttpResponse::MethodNotAllowed()
+                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
+                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
+                })),
+        )
         .service(get("/metrics", reads::metrics))
         .service(get("/dashboard", dashboard::page))
         .service(get("/dashboard/data", dashboard::data))
@@ -318,6 +336,13 @@ pub fn serve(gateway: Gateway, listener: TcpListener, workers: usize) -> std::io
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::BadRequest(format!("query: {error}")).into()
                 }))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(4096)
+                        .error_handler(|error, _| {
+                            ApiError::BadRequest(format!("form: {error}")).into()
+                        }),
+                )
                 .configure(|config| routes(config, dev_login))
         })
         .workers(workers.max(1))

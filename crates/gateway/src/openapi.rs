@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::{admin, dashboard, history, mall, me, pages, reads, registry, scan, tasks};
+use crate::{admin, claims, dashboard, history, mall, me, pages, reads, registry, scan, tasks};
 
 /// Every route.
 #[derive(OpenApi)]
@@ -48,6 +48,12 @@ use crate::{admin, dashboard, history, mall, me, pages, reads, registry, scan, t
         pages::confirm,
         pages::buy,
         pages::history,
+        pages::claim_form,
+        pages::claim,
+        claims::list,
+        claims::export,
+        claims::ship,
+        claims::deliver,
         openapi,
     ),
     modifiers(&Credentials)

@@ -508,6 +508,20 @@ async fn render_centre(
         })
         .collect();
     let sign_in = campaign.file.sign_in_points;
+    let claimables = gateway.ledger.claimables(&campaign.file.id, member).await?;
+    let names: Vec<String> = claimables
+        .iter()
+        .map(|c| crate::claims::gift_name(&loaded, &c.gift))
+        .collect();
+    let now_ms = gateway.clock.now().as_millisecond();
+    let prizes = claimables
+        .iter()
+        .zip(&names)
+        .map(|(claimable, name)| yima_pages::PrizeLine {
+            name,
+            parcel: parcel(claimable, campaign.file.claim_days, now_ms),
+        })
+        .collect();
     Ok(yima_pages::centre_page(
         lang,
         &yima_pages::CentrePage {
@@ -533,9 +547,32 @@ async fn render_centre(
                 .as_deref()
                 .and_then(|done| yima_pages::Flash::from_query(done, query.points)),
             offers,
+            prizes,
             path: "/me",
         },
     ))
+}
+
+/// Where a physical prize is, for the centre.
+fn parcel(
+    claimable: &yima_ledger::Claimable,
+    claim_days: u32,
+    now_ms: i64,
+) -> yima_pages::Parcel<'_> {
+    use yima_pages::Parcel;
+    match claimable.status.as_deref() {
+        Some("claimed") => Parcel::Claimed,
+        Some("shipped") => Parcel::Shipped {
+            carrier: claimable.carrier.as_deref().unwrap_or_default(),
+            tracking: claimable.tracking.as_deref().unwrap_or_default(),
+        },
+        Some(_) => Parcel::Delivered,
+        None if claimable.at_ms + i64::from(claim_days) * 86_400_000 <= now_ms => Parcel::Expired,
+        None => Parcel::Unclaimed(format!(
+            "/me/claim?source={}",
+            percent_encode(&claimable.source)
+        )),
+    }
 }
 
 /// A form of this site: browsers send `Origin` with every form post, and a post from
@@ -561,11 +598,12 @@ fn to_centre(done: &str, points: Option<i64>) -> HttpResponse {
         .finish()
 }
 
-/// Why a post may not act.
+/// Why a post may not act; either way the login-expired page (403) answers, whose
+/// link leads back to the centre and its login.
 enum Refused {
-    /// A form of another site: the login-expired page.
+    /// A form of another site.
     Foreign,
-    /// No session: on to the centre, which logs in.
+    /// No session, or an expired one.
     NoSession,
 }
 
@@ -578,16 +616,16 @@ fn post_member(gateway: &Gateway, http: &HttpRequest) -> Result<String, Refused>
 }
 
 fn refused(http: &HttpRequest, why: &Refused) -> HttpResponse {
-    match why {
-        Refused::Foreign => expired(http, language(http, None)),
-        Refused::NoSession => to_centre("login", None),
+    if let Refused::Foreign = why {
+        tracing::warn!("a page form posted from another origin was refused");
     }
+    expired(http, language(http, None))
 }
 
 /// The daily sign-in, from the centre's button.
 #[utoipa::path(post, path = "/me/sign-in", tag = "pages", security(("member_session" = [])),
-    responses((status = 303, description = "on to the member centre, which says what happened (or logs in)"),
-        (status = 403, description = "a form of another site (HTML)", content_type = "text/html"),
+    responses((status = 303, description = "on to the member centre, which says what happened"),
+        (status = 403, description = "the login-expired page (HTML): no session, or a form of another site", content_type = "text/html"),
         (status = 503, description = "the service-busy page", content_type = "text/html")))]
 pub async fn sign_in(gateway: web::Data<Gateway>, http: HttpRequest) -> HttpResponse {
     let member = match post_member(&gateway, &http) {
@@ -692,8 +730,10 @@ pub async fn confirm(
 }
 
 /// The confirm form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct BuyForm {
+    /// The purchase's idempotency key, as the confirm page made it.
+    #[schema(pattern = "^[!-~]{1,64}$")]
     request_id: String,
 }
 
@@ -701,10 +741,10 @@ pub(crate) struct BuyForm {
 /// nothing more.
 #[utoipa::path(post, path = "/me/mall/{item}", tag = "pages", security(("member_session" = [])),
     params(("item" = String, Path)),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`request_id`, from the confirm page"),
-    responses((status = 303, description = "on to the member centre, which says what happened (or logs in)"),
+    request_body(content = BuyForm, content_type = "application/x-www-form-urlencoded", description = "from the confirm page"),
+    responses((status = 303, description = "on to the member centre, which says what happened"),
         (status = 400, description = "bad_request: the form is not readable", body = crate::wire::ErrorBody),
-        (status = 403, description = "a form of another site (HTML)", content_type = "text/html"),
+        (status = 403, description = "the login-expired page (HTML): no session, or a form of another site", content_type = "text/html"),
         (status = 503, description = "the service-busy page", content_type = "text/html")))]
 pub async fn buy(
     gateway: web::Data<Gateway>,
@@ -890,6 +930,165 @@ async fn render_history(
             path: &path,
         },
     ))
+}
+
+/// `?source=` of the claim form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClaimQuery {
+    lang: Option<String>,
+    source: Option<String>,
+}
+
+/// The prize `source` names if it is this member's and may be claimed now, or what
+/// the centre should say instead.
+async fn claimable(
+    gateway: &Gateway,
+    member: &str,
+    source: &str,
+) -> Result<(std::sync::Arc<crate::LoadedCampaign>, String), &'static str> {
+    let loaded = crate::reads::pick_campaign(gateway, None).map_err(|_| "claim_expired")?;
+    let campaign = &loaded.campaign;
+    let found = gateway
+        .ledger
+        .claimables(&campaign.file.id, member)
+        .await
+        .map_err(|_| "claim_expired")?
+        .into_iter()
+        .find(|c| c.source == source)
+        .ok_or("claim_expired")?;
+    match parcel(
+        &found,
+        campaign.file.claim_days,
+        gateway.clock.now().as_millisecond(),
+    ) {
+        yima_pages::Parcel::Unclaimed(_) => {
+            let name = crate::claims::gift_name(&loaded, &found.gift);
+            Ok((loaded, name))
+        }
+        yima_pages::Parcel::Expired => Err("claim_expired"),
+        _ => Err("already_claimed"),
+    }
+}
+
+/// The claim form: where a physical prize goes.
+#[utoipa::path(get, path = "/me/claim", tag = "pages", security(("member_session" = []), ()),
+    params(("source" = Option<String>, Query, description = "the prize: `award:<scan_id>` or `order:<request_id>`"), ("lang" = Option<String>, Query)),
+    responses((status = 200, description = "the claim form (HTML), or the login without a session", content_type = "text/html"),
+        (status = 303, description = "on to the member centre: the prize is not this member's to claim now"),
+        (status = 400, description = "bad_request: the query is not readable", body = crate::wire::ErrorBody)))]
+pub async fn claim_form(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    query: web::Query<ClaimQuery>,
+) -> HttpResponse {
+    let lang = language(&http, query.lang.as_deref());
+    let Some(member) = session_member(&gateway, &http) else {
+        return login(&gateway, &http, lang, "/me", None);
+    };
+    let source = query.source.as_deref().unwrap_or_default();
+    match claimable(&gateway, &member, source).await {
+        Ok((loaded, name)) => {
+            let body = yima_pages::claim_page(
+                lang.0,
+                &yima_pages::ClaimPage {
+                    campaign: &loaded.campaign.file.name,
+                    name: &name,
+                    source,
+                    refused: None,
+                    path: "/me/claim",
+                },
+            );
+            html(&http, StatusCode::OK, lang, body)
+        }
+        Err(done) => to_centre(done, None),
+    }
+}
+
+/// The claim form, posted.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ClaimForm {
+    /// The prize.
+    #[schema(max_length = 80)]
+    source: String,
+    /// Who receives it.
+    #[schema(max_length = 32)]
+    name: String,
+    /// A mainland mobile number.
+    #[schema(max_length = 20)]
+    phone: String,
+    /// Province, city, district.
+    #[schema(max_length = 64)]
+    region: String,
+    /// Street and room.
+    #[schema(max_length = 200)]
+    address: String,
+}
+
+/// Claims a prize with a shipping address: once, within the campaign's `claim_days`.
+#[utoipa::path(post, path = "/me/claim", tag = "pages", security(("member_session" = [])),
+    request_body(content = ClaimForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "the form again, saying what to correct (HTML)", content_type = "text/html"),
+        (status = 303, description = "on to the member centre, which says what happened"),
+        (status = 400, description = "bad_request: the form is not readable", body = crate::wire::ErrorBody),
+        (status = 403, description = "the login-expired page (HTML): no session, or a form of another site", content_type = "text/html"),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn claim(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    form: web::Form<ClaimForm>,
+) -> HttpResponse {
+    let member = match post_member(&gateway, &http) {
+        Ok(member) => member,
+        Err(why) => return refused(&http, &why),
+    };
+    let lang = language(&http, None);
+    let (loaded, name) = match claimable(&gateway, &member, &form.source).await {
+        Ok(found) => found,
+        Err(done) => return to_centre(done, None),
+    };
+    let address = match yima_identity::profile::check_shipping(
+        &form.name,
+        &form.phone,
+        &form.region,
+        &form.address,
+    ) {
+        Ok(address) => address,
+        Err(_) => {
+            let body = yima_pages::claim_page(
+                lang.0,
+                &yima_pages::ClaimPage {
+                    campaign: &loaded.campaign.file.name,
+                    name: &name,
+                    source: &form.source,
+                    refused: Some([&form.name, &form.phone, &form.region, &form.address]),
+                    path: "/me/claim",
+                },
+            );
+            return html(&http, StatusCode::OK, lang, body);
+        }
+    };
+    let claimed = gateway
+        .ledger
+        .claim(&yima_ledger::NewClaim {
+            campaign: &loaded.campaign.file.id,
+            member: &member,
+            source: &form.source,
+            name: &address.name,
+            phone: &address.phone,
+            region: &address.region,
+            address: &address.address,
+            claim_days: loaded.campaign.file.claim_days,
+            now_ms: gateway.clock.now().as_millisecond(),
+        })
+        .await;
+    match claimed {
+        Ok(yima_ledger::Claimed::Claimed) => to_centre("claimed", None),
+        Ok(yima_ledger::Claimed::AlreadyClaimed) => to_centre("already_claimed", None),
+        Ok(yima_ledger::Claimed::Expired | yima_ledger::Claimed::NotYours) => {
+            to_centre("claim_expired", None)
+        }
+        Err(error) => trouble(&http, lang, "/me", &ApiError::from(error)),
+    }
 }
 
 #[cfg(test)]

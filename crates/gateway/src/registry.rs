@@ -453,7 +453,7 @@ pub async fn export(
 
 /// A CSV field: quoted when it holds a comma, quote or line break, and never starting
 /// with `=`, `+`, `-` or `@` unquoted (a spreadsheet would run it as a formula).
-fn csv_field(field: &str) -> String {
+pub(crate) fn csv_field(field: &str) -> String {
     let formula = field.starts_with(['=', '+', '-', '@']);
     if formula || field.contains([',', '"', '\n', '\r']) {
         let prefix = if formula { "'" } else { "" };

@@ -72,6 +72,11 @@ pub enum ErrorCode {
     InviteExpired,
     /// The member is registered in another architecture.
     AlreadyRegistered,
+    /// No such claim.
+    UnknownClaim,
+    /// The claim is not in the state this step starts from, or was shipped with other
+    /// values.
+    ClaimConflict,
 }
 
 impl ErrorCode {

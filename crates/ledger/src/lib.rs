@@ -7,6 +7,7 @@
 
 mod batches;
 mod campaigns;
+mod claims;
 mod dead_letters;
 mod downgrades;
 mod history;
@@ -30,6 +31,7 @@ pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, Expected, Revision, StoredCampaign};
+pub use claims::{Claim, Claimable, Claimed, NewClaim, Stepped};
 pub use dead_letters::DeadLetter;
 pub use downgrades::GrowthCut;
 pub use history::{AwardEntry, HistoryCursor, HistoryPage, LedgerEntry, ScanEntry};

@@ -22,6 +22,12 @@ pub enum Flash {
     LevelTooLow,
     /// Sold out.
     OutOfStock,
+    /// A prize claimed now.
+    Claimed,
+    /// Claimed before.
+    AlreadyClaimed,
+    /// Too late to claim.
+    ClaimExpired,
 }
 
 impl Flash {
@@ -35,6 +41,9 @@ impl Flash {
             "insufficient_points" => Self::InsufficientPoints,
             "level_too_low" => Self::LevelTooLow,
             "out_of_stock" => Self::OutOfStock,
+            "claimed" => Self::Claimed,
+            "already_claimed" => Self::AlreadyClaimed,
+            "claim_expired" => Self::ClaimExpired,
             _ => return None,
         })
     }
@@ -48,6 +57,9 @@ impl Flash {
             Self::InsufficientPoints => (words.insufficient_points.into(), false),
             Self::LevelTooLow => (words.level_too_low.into(), false),
             Self::OutOfStock => (words.out_of_stock.into(), false),
+            Self::Claimed => (words.claim_done.into(), true),
+            Self::AlreadyClaimed => (words.claim_again.into(), true),
+            Self::ClaimExpired => (words.claim_expired.into(), false),
         }
     }
 }
@@ -65,6 +77,35 @@ pub struct Offer<'a> {
     pub min_level: usize,
     /// Whether the member has the points.
     pub affordable: bool,
+}
+
+/// Where a physical prize is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parcel<'a> {
+    /// Not claimed; the claim form's link.
+    Unclaimed(String),
+    /// Claimed, waiting to ship.
+    Claimed,
+    /// On its way.
+    Shipped {
+        /// The carrier.
+        carrier: &'a str,
+        /// The tracking number.
+        tracking: &'a str,
+    },
+    /// Delivered.
+    Delivered,
+    /// The claim window passed.
+    Expired,
+}
+
+/// A physical prize of the member's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrizeLine<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Where it is.
+    pub parcel: Parcel<'a>,
 }
 
 /// The member centre.
@@ -86,6 +127,8 @@ pub struct CentrePage<'a> {
     pub flash: Option<Flash>,
     /// The mall.
     pub offers: Vec<Offer<'a>>,
+    /// Physical prizes won or bought, newest first.
+    pub prizes: Vec<PrizeLine<'a>>,
     /// This page's path (with its query), for the language switch and the forms.
     pub path: &'a str,
 }
@@ -113,6 +156,14 @@ pub fn centre_page(lang: Lang, page: &CentrePage<'_>) -> String {
             @if page.rank.is_none() { p.muted { (words.unranked) } }
             (level_bar(words, &page.standing))
         }
+        @if !page.prizes.is_empty() {
+            section.card {
+                h2 { (words.my_prizes) }
+                ul.offers {
+                    @for prize in &page.prizes { li { (prize_line(words, prize)) } }
+                }
+            }
+        }
         @if let Some(points) = page.sign_in {
             section.card {
                 h2 { (words.sign_in_title) }
@@ -136,6 +187,84 @@ pub fn centre_page(lang: Lang, page: &CentrePage<'_>) -> String {
         }
     };
     layout(lang, words.centre_title, page.campaign, page.path, &content)
+}
+
+fn prize_line(words: &Strings, prize: &PrizeLine<'_>) -> Markup {
+    html! {
+        div.offer data-parcel=(match prize.parcel {
+            Parcel::Unclaimed(_) => "unclaimed",
+            Parcel::Claimed => "claimed",
+            Parcel::Shipped { .. } => "shipped",
+            Parcel::Delivered => "delivered",
+            Parcel::Expired => "expired",
+        }) {
+            div.what {
+                span.name { (prize.name) }
+                @match &prize.parcel {
+                    Parcel::Unclaimed(_) => span.muted { (words.unclaimed) },
+                    Parcel::Claimed => span.muted { (words.claimed) },
+                    Parcel::Shipped { carrier, tracking } => {
+                        span.muted { (words.shipped) " · " (carrier) }
+                        span { (words.tracking) " " b data-tracking { (tracking) } }
+                    }
+                    Parcel::Delivered => span.muted { (words.delivered) },
+                    Parcel::Expired => span.muted { (words.expired) },
+                }
+            }
+            @if let Parcel::Unclaimed(link) = &prize.parcel {
+                a.button href=(link) { (words.claim_button) }
+            }
+        }
+    }
+}
+
+/// The claim form: where the prize goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPage<'a> {
+    /// The campaign's name.
+    pub campaign: &'a str,
+    /// The prize.
+    pub name: &'a str,
+    /// Which prize (`award:…` or `order:…`), posted back.
+    pub source: &'a str,
+    /// What the form was sent with, if it was refused.
+    pub refused: Option<[&'a str; 4]>,
+    /// This page's path, for the language switch.
+    pub path: &'a str,
+}
+
+/// The claim form's page.
+pub fn claim_page(lang: Lang, page: &ClaimPage<'_>) -> String {
+    let words = lang.strings();
+    let [name, phone, region, address] = page.refused.unwrap_or_default();
+    let field = |id: &str, label: &str, value: &str, kind: &str, autocomplete: &str, most: u32| {
+        html! {
+            label for=(id) { (label) }
+            input id=(id) name=(id) type=(kind) required value=(value) maxlength=(most)
+                autocomplete=(autocomplete);
+        }
+    };
+    let content = html! {
+        section.card data-outcome="claim" {
+            h2 { (words.claim_title) }
+            p.name { (page.name) }
+            @if page.refused.is_some() {
+                p.error role="alert" { (words.claim_invalid) }
+            } @else {
+                p.muted { (words.claim_note) }
+            }
+            form method="post" action="/me/claim" {
+                input type="hidden" name="source" value=(page.source);
+                (field("name", words.field_name, name, "text", "name", 32))
+                (field("phone", words.field_phone, phone, "tel", "tel", 20))
+                (field("region", words.field_region, region, "text", "address-level1", 64))
+                (field("address", words.field_address, address, "text", "street-address", 200))
+                button type="submit" { (words.claim_submit) }
+            }
+            a.button.secondary href="/me" { (words.back) }
+        }
+    };
+    layout(lang, words.claim_title, page.campaign, page.path, &content)
 }
 
 fn offer_line(words: &Strings, offer: &Offer<'_>) -> Markup {

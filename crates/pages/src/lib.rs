@@ -12,8 +12,8 @@ mod strings;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 pub use centre::{
-    CentrePage, ConfirmPage, Flash, HistoryKind, HistoryLine, HistoryPage, Offer, centre_page,
-    confirm_page, history_page, payout, reason,
+    CentrePage, ClaimPage, ConfirmPage, Flash, HistoryKind, HistoryLine, HistoryPage, Offer,
+    Parcel, PrizeLine, centre_page, claim_page, confirm_page, history_page, payout, reason,
 };
 pub use strings::{EN, Lang, Message, Strings, ZH, fill};
 

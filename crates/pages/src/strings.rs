@@ -201,6 +201,44 @@ pub struct Strings {
     pub reason_purchase: &'static str,
     /// A level downgrade or anything else.
     pub reason_other: &'static str,
+    /// The centre's list of physical prizes.
+    pub my_prizes: &'static str,
+    /// Not claimed yet.
+    pub unclaimed: &'static str,
+    /// The button to claim.
+    pub claim_button: &'static str,
+    /// Claimed, waiting to ship.
+    pub claimed: &'static str,
+    /// Shipped.
+    pub shipped: &'static str,
+    /// The tracking number's label.
+    pub tracking: &'static str,
+    /// Delivered.
+    pub delivered: &'static str,
+    /// The claim window passed.
+    pub expired: &'static str,
+    /// The claim form's title.
+    pub claim_title: &'static str,
+    /// Its note.
+    pub claim_note: &'static str,
+    /// Field: who receives it.
+    pub field_name: &'static str,
+    /// Field: their phone.
+    pub field_phone: &'static str,
+    /// Field: province, city, district.
+    pub field_region: &'static str,
+    /// Field: street and room.
+    pub field_address: &'static str,
+    /// The claim form's button.
+    pub claim_submit: &'static str,
+    /// A field was refused.
+    pub claim_invalid: &'static str,
+    /// Flash: claimed.
+    pub claim_done: &'static str,
+    /// Flash: claimed before.
+    pub claim_again: &'static str,
+    /// Flash: too late.
+    pub claim_expired: &'static str,
 }
 
 /// 简体中文.
@@ -321,6 +359,25 @@ pub static ZH: Strings = Strings {
     reason_sign_in: "签到",
     reason_purchase: "兑换礼品",
     reason_other: "调整",
+    my_prizes: "我的奖品",
+    unclaimed: "待领取",
+    claim_button: "填写地址领取",
+    claimed: "已领取，等待发货",
+    shipped: "已发货",
+    tracking: "运单号",
+    delivered: "已签收",
+    expired: "已过期未领取",
+    claim_title: "填写收货地址",
+    claim_note: "地址只用于寄送奖品。",
+    field_name: "收货人",
+    field_phone: "手机号",
+    field_region: "省 / 市 / 区",
+    field_address: "详细地址",
+    claim_submit: "提交领取",
+    claim_invalid: "请检查填写的内容：收货人、11 位手机号、地区和详细地址都要填写。",
+    claim_done: "领取成功，我们会尽快发货。",
+    claim_again: "这件奖品已经领取过了。",
+    claim_expired: "这件奖品已超过领取期限。",
 };
 
 /// English.
@@ -441,6 +498,25 @@ pub static EN: Strings = Strings {
     reason_sign_in: "sign-in",
     reason_purchase: "gift",
     reason_other: "adjustment",
+    my_prizes: "My prizes",
+    unclaimed: "to claim",
+    claim_button: "Claim with an address",
+    claimed: "claimed, waiting to ship",
+    shipped: "shipped",
+    tracking: "tracking no.",
+    delivered: "delivered",
+    expired: "expired unclaimed",
+    claim_title: "Shipping address",
+    claim_note: "The address is used to send the prize only.",
+    field_name: "Recipient",
+    field_phone: "Mobile number",
+    field_region: "Province / city / district",
+    field_address: "Street address",
+    claim_submit: "Claim the prize",
+    claim_invalid: "Please check the form: recipient, an 11-digit mobile number, region and address are all needed.",
+    claim_done: "Claimed: we will ship it soon.",
+    claim_again: "This prize was claimed already.",
+    claim_expired: "The time to claim this prize has passed.",
 };
 
 /// `template` with `{n}` replaced by `value`.

@@ -236,8 +236,62 @@ fn centre(flash: Option<Flash>) -> CentrePage<'static> {
                 affordable: false,
             },
         ],
+        prizes: vec![
+            PrizeLine {
+                name: "保温杯",
+                parcel: Parcel::Unclaimed("/me/claim?source=award%3As1".into()),
+            },
+            PrizeLine {
+                name: "电钻",
+                parcel: Parcel::Shipped {
+                    carrier: "顺丰",
+                    tracking: "SF1234567890",
+                },
+            },
+            PrizeLine {
+                name: "毛巾",
+                parcel: Parcel::Expired,
+            },
+        ],
         path: "/me",
     }
+}
+
+#[test]
+fn the_centre_lists_each_physical_prize_where_it_is() {
+    for lang in [Lang::Zh, Lang::En] {
+        let words = lang.strings();
+        let html = centre_page(lang, &centre(None));
+        assert!(html.contains(words.my_prizes));
+        assert!(
+            html.contains("href=\"/me/claim?source=award%3As1\"")
+                && html.contains(words.claim_button)
+        );
+        assert!(html.contains("data-tracking>SF1234567890<") && html.contains("顺丰"));
+        assert!(html.contains(words.expired));
+    }
+    let claim = ClaimPage {
+        campaign: "c",
+        name: "保温杯",
+        source: "award:s1",
+        refused: None,
+        path: "/me/claim",
+    };
+    let html = claim_page(Lang::Zh, &claim);
+    for id in ["name", "phone", "region", "address"] {
+        assert!(
+            html.contains(&format!("<label for=\"{id}\">")),
+            "{id} has a label"
+        );
+        assert!(html.contains(&format!("id=\"{id}\"")));
+    }
+    assert!(html.contains("name=\"source\" value=\"award:s1\""));
+    let refused = ClaimPage {
+        refused: Some(["王", "123", "上海", "路"]),
+        ..claim
+    };
+    let html = claim_page(Lang::En, &refused);
+    assert!(html.contains(EN.claim_invalid) && html.contains("value=\"123\""));
 }
 
 #[test]
@@ -288,6 +342,9 @@ fn each_flash_says_what_the_last_action_did() {
         ),
         ("level_too_low", None, ZH.level_too_low.to_string()),
         ("out_of_stock", None, ZH.out_of_stock.to_string()),
+        ("claimed", None, ZH.claim_done.to_string()),
+        ("already_claimed", None, ZH.claim_again.to_string()),
+        ("claim_expired", None, ZH.claim_expired.to_string()),
     ] {
         let flash = Flash::from_query(done, points).expect(done);
         let html = centre_page(Lang::Zh, &centre(Some(flash)));
