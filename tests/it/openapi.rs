@@ -7,7 +7,7 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 43] = [
+const ROUTES: [(&str, &str); 44] = [
     ("post", "/v1/scan"),
     ("get", "/v1/me"),
     ("post", "/v1/me/redeem"),
@@ -51,6 +51,7 @@ const ROUTES: [(&str, &str); 43] = [
     ("get", "/v1/admin/claims.csv"),
     ("post", "/v1/admin/claims/{id}/ship"),
     ("post", "/v1/admin/claims/{id}/deliver"),
+    ("post", "/v1/admin/claims/shipments"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -890,3 +890,89 @@ async fn a_prize_is_claimed_once_by_its_member_within_its_window_and_ops_ship_it
     let (_, centre) = page_at(&gateway, "/me", Some("painter-wang")).await;
     assert!(centre.contains("data-parcel=\"delivered\""), "{centre}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logistics_teams_file_ships_every_parcel_or_none() {
+    let gateway = centre_gateway().await;
+    let (_, codes) = gateway.batch(2, None).await;
+    for (code, member) in codes.iter().zip(["painter-wang", "painter-li"]) {
+        page(&gateway, code, member, "zh").await;
+    }
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    for member in ["painter-wang", "painter-li"] {
+        let source: String =
+            sqlx::query_scalar("SELECT 'award:' || scan_id FROM awards WHERE member = $1")
+                .bind(member)
+                .fetch_one(&mut gateway.db.connect().await)
+                .await
+                .expect("award");
+        let claimed = post_form(
+            &gateway,
+            "/me/claim",
+            member,
+            &[
+                ("source", &source),
+                ("name", "收货人"),
+                ("phone", "13812345678"),
+                ("region", "广东省广州市"),
+                ("address", "天河路 1 号"),
+            ],
+        )
+        .await;
+        assert_eq!(location(&claimed), "/me?done=claimed");
+    }
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM claims ORDER BY id")
+        .fetch_all(&mut gateway.db.connect().await)
+        .await
+        .expect("claims");
+    let upload = |body: String| {
+        let gateway = &gateway;
+        async move {
+            gateway
+                .post("/v1/admin/claims/shipments", body, Some(ADMIN_TOKEN))
+                .await
+        }
+    };
+    let shipped = || gateway.scalar("SELECT count(*) FROM claims WHERE status = 'shipped'");
+
+    let (status, body) = upload("id,carrier,tracking\nseven,顺丰,SF1\n".into()).await;
+    assert_eq!(
+        (status, json(&body)["error"].as_str()),
+        (422, Some("invalid_shipments")),
+        "{body}"
+    );
+    let (status, body) = upload(format!(
+        "id,carrier,tracking\n{},顺丰,SF1\n999999,顺丰,SF2\n",
+        ids[0]
+    ))
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(json(&body)["problems"][0]["path"], "claim 999999");
+    assert_eq!(shipped().await, 0, "one bad line ships nothing");
+    let file = format!(
+        "id,carrier,tracking\r\n{},顺丰,SF1\r\n{},EMS,E2\r\n",
+        ids[0], ids[1]
+    );
+    let (status, body) = upload(file.clone()).await;
+    assert_eq!(
+        (status, json(&body)["shipped"].as_i64()),
+        (200, Some(2)),
+        "{body}"
+    );
+    let (_, again) = upload(file).await;
+    assert_eq!(
+        json(&again)["already_shipped"].as_i64(),
+        Some(2),
+        "an upload again changes nothing"
+    );
+    assert_eq!(shipped().await, 2);
+    let (status, _) = gateway
+        .post(
+            "/v1/admin/claims/shipments",
+            "id,carrier,tracking\n1,a,b\n",
+            Some(SERVICE_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 403);
+}

@@ -315,3 +315,167 @@ pub async fn deliver(
     let step = gateway.ledger.deliver(path.into_inner()).await?;
     stepped(step, "delivered", "already_delivered")
 }
+
+/// An upload of shipments: about 20,000 lines.
+pub(crate) const UPLOAD_LIMIT: usize = 1024 * 1024;
+
+/// Counts of a bulk upload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShipmentsDone {
+    /// Claims marked shipped now.
+    pub shipped: usize,
+    /// Lines naming a claim already shipped with the same carrier and number.
+    pub already_shipped: usize,
+}
+
+/// The logistics team's file, read whole: `id,carrier,tracking` then one line per
+/// parcel (no quoted fields; a UTF-8 byte-order mark and CRLF line ends are fine).
+fn read_shipments(text: &str) -> Result<Vec<(i64, String, String)>, Vec<yima_campaign::Problem>> {
+    let problem = |line: usize, message: String| yima_campaign::Problem {
+        path: format!("line {line}"),
+        message,
+    };
+    let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
+    let header = lines
+        .next()
+        .map(|(_, line)| line.trim_end_matches('\r').trim());
+    if header != Some("id,carrier,tracking") {
+        return Err(vec![problem(
+            1,
+            "the first line must be `id,carrier,tracking`".into(),
+        )]);
+    }
+    let (mut rows, mut problems, mut seen) =
+        (Vec::new(), Vec::new(), std::collections::HashSet::new());
+    for (index, line) in lines {
+        let number = index + 1;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [id, carrier, tracking] = fields[..] else {
+            problems.push(problem(
+                number,
+                format!("needs 3 fields, got {}", fields.len()),
+            ));
+            continue;
+        };
+        let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
+            problems.push(problem(number, format!("`{id}` is not a claim id")));
+            continue;
+        };
+        if !seen.insert(id) {
+            problems.push(problem(number, format!("claim {id} is listed twice")));
+        }
+        if let Err(message) = check_shipment(carrier, tracking) {
+            problems.push(problem(number, message));
+        }
+        rows.push((id, carrier.to_string(), tracking.to_string()));
+    }
+    if rows.is_empty() && problems.is_empty() {
+        problems.push(problem(2, "no shipments in the file".into()));
+    }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(problems)
+    }
+}
+
+fn check_shipment(carrier: &str, tracking: &str) -> Result<(), String> {
+    if carrier.is_empty() || carrier.chars().count() > 32 || carrier.chars().any(char::is_control) {
+        return Err("carrier must be 1 to 32 characters, none a control character".into());
+    }
+    if tracking.is_empty() || tracking.len() > 64 || !tracking.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err("tracking must be 1 to 64 printable ASCII characters".into());
+    }
+    Ok(())
+}
+
+/// Marks many claims shipped from the logistics team's CSV: all of them or, if any line
+/// is wrong or any claim is not waiting to ship, none.
+#[utoipa::path(post, path = "/v1/admin/claims/shipments", tag = "fulfilment", security(("admin_token" = [])),
+    request_body(content = String, content_type = "text/csv", description = "`id,carrier,tracking`, then one line per parcel"),
+    responses((status = 200, description = "every line applied", body = ShipmentsDone),
+        (status = 400, description = "bad_request (the body is not UTF-8)", body = ErrorBody),
+        (status = 401, description = "unauthorized", body = ErrorBody),
+        (status = 403, description = "forbidden: not the admin token", body = ErrorBody),
+        (status = 409, description = "claim_conflict: the lines whose claims are unknown, not waiting to ship, or shipped with other values; nothing written", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 422, description = "invalid_shipments: every bad line; nothing written", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody)))]
+pub async fn upload(
+    _admin: Admin,
+    gateway: web::Data<Gateway>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = crate::read_body(payload, UPLOAD_LIMIT).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let rows = read_shipments(text).map_err(ApiError::InvalidShipments)?;
+    match gateway.ledger.ship_all(&rows).await? {
+        Ok((shipped, already_shipped)) => Ok(HttpResponse::Ok().json(ShipmentsDone {
+            shipped,
+            already_shipped,
+        })),
+        Err(refused) => Err(ApiError::RefusedShipments(
+            refused
+                .into_iter()
+                .map(|(index, step)| yima_campaign::Problem {
+                    path: format!("claim {}", rows[index].0),
+                    message: match step {
+                        Stepped::Unknown => "no such claim".into(),
+                        _ => {
+                            "not waiting to ship, or shipped with another carrier or number".into()
+                        }
+                    },
+                })
+                .collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shipments_file_is_read_whole_and_every_bad_line_named() {
+        let rows = read_shipments("\u{feff}id,carrier,tracking\r\n7,顺丰,SF1\r\n\r\n9, EMS ,E2\n")
+            .expect("valid");
+        assert_eq!(
+            rows,
+            [
+                (7, "顺丰".into(), "SF1".into()),
+                (9, "EMS".into(), "E2".into())
+            ]
+        );
+        let problems = read_shipments(
+            "id,carrier,tracking\nx,顺丰,SF1\n7,顺丰\n8,,SF2\n9,顺丰,bad one\n10,a,b\n10,a,b\n",
+        )
+        .expect_err("refused");
+        let named: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(named.len(), 5, "{named:?}");
+        for (line, says) in [
+            (2, "not a claim id"),
+            (3, "needs 3 fields"),
+            (4, "carrier"),
+            (5, "tracking"),
+            (7, "listed twice"),
+        ] {
+            assert!(
+                named
+                    .iter()
+                    .any(|p| p.starts_with(&format!("line {line}: ")) && p.contains(says)),
+                "line {line}: {named:?}"
+            );
+        }
+        assert!(read_shipments("carrier,id\n").is_err());
+        assert!(
+            read_shipments("id,carrier,tracking\n").is_err(),
+            "an empty file ships nothing"
+        );
+    }
+}

@@ -51,6 +51,12 @@ pub enum ApiError {
     /// A valid campaign file that the stored campaign does not accept as an edit.
     #[error("refused change")]
     RefusedChange(Vec<Problem>),
+    /// An upload of shipments failed validation: every problem, by line; nothing written.
+    #[error("invalid shipments")]
+    InvalidShipments(Vec<Problem>),
+    /// Valid shipments that the claims' states refuse: every one, by line; nothing written.
+    #[error("shipments refused")]
+    RefusedShipments(Vec<Problem>),
     /// A dependency (Redis, Postgres) failed; details go to the log, not the client.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -72,6 +78,8 @@ impl ApiError {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::InvalidCampaign(_) => ErrorCode::InvalidCampaign,
             Self::RefusedChange(_) => ErrorCode::RefusedChange,
+            Self::InvalidShipments(_) => ErrorCode::InvalidShipments,
+            Self::RefusedShipments(_) => ErrorCode::ClaimConflict,
             Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
@@ -94,7 +102,8 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidCampaign(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RefusedChange(_) => StatusCode::CONFLICT,
+            Self::RefusedChange(_) | Self::RefusedShipments(_) => StatusCode::CONFLICT,
+            Self::InvalidShipments(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -120,7 +129,10 @@ impl ResponseError for ApiError {
                 body.scope = Some(*scope);
                 body.retry_after_seconds = Some(*retry_after_seconds);
             }
-            Self::InvalidCampaign(problems) | Self::RefusedChange(problems) => {
+            Self::InvalidCampaign(problems)
+            | Self::RefusedChange(problems)
+            | Self::InvalidShipments(problems)
+            | Self::RefusedShipments(problems) => {
                 body.problems = Some(
                     problems
                         .iter()

@@ -243,6 +243,7 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
                 .app_data(json_body(claims::BODY_LIMIT)),
         )
         .service(post("/v1/admin/claims/{id}/deliver", claims::deliver))
+        .service(post("/v1/admin/claims/shipments", claims::upload))
         .service(get("/v1/admin/members", registry::search))
         .service(get("/v1/admin/members.csv", registry::export))
         .service(

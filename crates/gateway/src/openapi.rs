@@ -54,6 +54,7 @@ use crate::{admin, claims, dashboard, history, mall, me, pages, reads, registry,
         claims::export,
         claims::ship,
         claims::deliver,
+        claims::upload,
         openapi,
     ),
     modifiers(&Credentials)

@@ -75,6 +75,8 @@ impl ScanStatus {
             | ApiError::Gone(_)
             | ApiError::Unprocessable(_)
             | ApiError::InvalidCampaign(_)
+            | ApiError::InvalidShipments(_)
+            | ApiError::RefusedShipments(_)
             | ApiError::RefusedChange(_) => Self::Unavailable,
         }
     }

@@ -74,6 +74,8 @@ pub enum ErrorCode {
     AlreadyRegistered,
     /// No such claim.
     UnknownClaim,
+    /// An upload of shipments failed validation: `problems` lists every line.
+    InvalidShipments,
     /// The claim is not in the state this step starts from, or was shipped with other
     /// values.
     ClaimConflict,

@@ -212,35 +212,32 @@ impl Ledger {
         tracking: &str,
     ) -> Result<Stepped, LedgerError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT status, carrier, tracking FROM claims WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((status, was_carrier, was_tracking)) = row else {
-            return Ok(Stepped::Unknown);
-        };
-        if status != "claimed" {
-            let same = was_carrier.as_deref() == Some(carrier)
-                && was_tracking.as_deref() == Some(tracking);
-            return Ok(if status == "shipped" && same {
-                Stepped::Already
-            } else {
-                Stepped::Conflict
-            });
-        }
-        sqlx::query(
-            "UPDATE claims SET status = 'shipped', carrier = $2, tracking = $3, shipped_at = now()
-              WHERE id = $1",
-        )
-        .bind(id)
-        .bind(carrier)
-        .bind(tracking)
-        .execute(&mut *tx)
-        .await?;
-        audit(&mut tx, id, "shipped", &format!("{carrier} {tracking}")).await?;
+        let step = ship_in(&mut tx, id, carrier, tracking).await?;
         tx.commit().await?;
-        Ok(Stepped::Done)
+        Ok(step)
+    }
+
+    /// Ships every `(id, carrier, tracking)` in one transaction, or none: the steps
+    /// that cannot be taken are returned (by position) and nothing is written.
+    pub async fn ship_all(
+        &self,
+        shipments: &[(i64, String, String)],
+    ) -> Result<Result<(usize, usize), Vec<(usize, Stepped)>>, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let (mut shipped, mut already, mut refused) = (0, 0, Vec::new());
+        for (index, (id, carrier, tracking)) in shipments.iter().enumerate() {
+            match ship_in(&mut tx, *id, carrier, tracking).await? {
+                Stepped::Done => shipped += 1,
+                Stepped::Already => already += 1,
+                other => refused.push((index, other)),
+            }
+        }
+        if !refused.is_empty() {
+            tx.rollback().await?;
+            return Ok(Err(refused));
+        }
+        tx.commit().await?;
+        Ok(Ok((shipped, already)))
     }
 
     /// Marks a shipped prize delivered.
@@ -269,6 +266,42 @@ impl Ledger {
         tx.commit().await?;
         Ok(step)
     }
+}
+
+async fn ship_in(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    carrier: &str,
+    tracking: &str,
+) -> Result<Stepped, LedgerError> {
+    let row: Option<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT status, carrier, tracking FROM claims WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, was_carrier, was_tracking)) = row else {
+        return Ok(Stepped::Unknown);
+    };
+    if status != "claimed" {
+        let same =
+            was_carrier.as_deref() == Some(carrier) && was_tracking.as_deref() == Some(tracking);
+        return Ok(if status == "shipped" && same {
+            Stepped::Already
+        } else {
+            Stepped::Conflict
+        });
+    }
+    sqlx::query(
+        "UPDATE claims SET status = 'shipped', carrier = $2, tracking = $3, shipped_at = now()
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(carrier)
+    .bind(tracking)
+    .execute(&mut *tx)
+    .await?;
+    audit(tx, id, "shipped", &format!("{carrier} {tracking}")).await?;
+    Ok(Stepped::Done)
 }
 
 async fn audit(
