@@ -291,11 +291,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             for difference in &report.differences {
                 println!("{difference}");
             }
+            let claims: Vec<String> = report
+                .claims
+                .iter()
+                .map(|(status, count)| format!("{count} {status}"))
+                .collect();
             eprintln!(
-                "campaign {campaign}: {} settled scan(s), {} unsettled, {} member(s): {}",
+                "campaign {campaign}: {} settled scan(s), {} unsettled, {} member(s), claims: {}: {}",
                 report.settled,
                 report.in_flight,
                 report.members,
+                if claims.is_empty() {
+                    "none".to_string()
+                } else {
+                    claims.join(", ")
+                },
                 match report.differences.len() {
                     0 => "Redis agrees with Postgres".to_string(),
                     n => format!("{n} difference(s)"),

@@ -7,7 +7,7 @@ use crate::support::*;
 use yima_gateway::Clock;
 
 /// Every route the gateway serves (CONTRACT.md and the README's extensions).
-const ROUTES: [(&str, &str); 44] = [
+const ROUTES: [(&str, &str); 46] = [
     ("post", "/v1/scan"),
     ("get", "/v1/me"),
     ("post", "/v1/me/redeem"),
@@ -52,6 +52,8 @@ const ROUTES: [(&str, &str); 44] = [
     ("post", "/v1/admin/claims/{id}/ship"),
     ("post", "/v1/admin/claims/{id}/deliver"),
     ("post", "/v1/admin/claims/shipments"),
+    ("get", "/join"),
+    ("post", "/join"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +107,10 @@ async fn the_document_parses_and_lists_every_route_the_gateway_serves() {
                 "/dashboard/data",
                 "/me/",
             ];
-            if path == "/me" || guarded.iter().any(|prefix| path.starts_with(prefix)) {
+            if path == "/me"
+                || path == "/join"
+                || guarded.iter().any(|prefix| path.starts_with(prefix))
+            {
                 let schemes = operation["security"].as_array().map_or(0, |alternatives| {
                     for alternative in alternatives {
                         for scheme in alternative.as_object().expect("a requirement").keys() {

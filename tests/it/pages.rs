@@ -889,6 +889,33 @@ async fn a_prize_is_claimed_once_by_its_member_within_its_window_and_ops_ship_it
     );
     let (_, centre) = page_at(&gateway, "/me", Some("painter-wang")).await;
     assert!(centre.contains("data-parcel=\"delivered\""), "{centre}");
+
+    // Reconcile counts claims, and names one whose prize is not its member's.
+    let reconcile = || {
+        gateway
+            .yima()
+            .args(["reconcile", "--campaign", "test"])
+            .output()
+            .expect("yima runs")
+    };
+    let agreed = reconcile();
+    assert!(agreed.status.success(), "{}", stderr(&agreed));
+    assert!(
+        stderr(&agreed).contains("claims: 1 delivered"),
+        "{}",
+        stderr(&agreed)
+    );
+    sqlx::query("UPDATE claims SET member = 'painter-li'")
+        .execute(&mut gateway.db.connect().await)
+        .await
+        .expect("tamper");
+    let tampered = reconcile();
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(
+        stdout(&tampered).contains(&format!("claim {id} (award:")),
+        "{}",
+        stdout(&tampered)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -975,4 +1002,107 @@ async fn the_logistics_teams_file_ships_every_parcel_or_none() {
         )
         .await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_architectures_invite_has_its_page_and_registers_once() {
+    use yima_pages::Lang::{En, Zh};
+    let gateway = centre_gateway().await;
+    let invite = |architecture: &str, expires: Option<&str>| {
+        let mut command = gateway.yima();
+        command.args([
+            "invite",
+            "--architecture",
+            architecture,
+            "--channel",
+            "expo",
+        ]);
+        if let Some(expires) = expires {
+            command.args(["--expires", expires]);
+        }
+        let output = command.output().expect("yima runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output).trim().to_string()
+    };
+    let dealer = invite("dealer", None);
+
+    for (lang, code) in [(Zh, "zh"), (En, "en")] {
+        let (status, html) = page_at(
+            &gateway,
+            &format!("/join?invite={dealer}&lang={code}"),
+            Some("store-li"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_shows(&html, "join", lang, |w| w.join.title);
+        assert!(html.contains("经销商"), "the architecture's name: {html}");
+        let (status, forged) = page_at(
+            &gateway,
+            &format!("/join?invite={dealer}x&lang={code}"),
+            Some("store-li"),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert_shows(&forged, "invite_invalid", lang, |w| w.invite_invalid.title);
+        let old = invite("dealer", Some("2020-01-01T00:00:00Z"));
+        let (status, expired) = page_at(
+            &gateway,
+            &format!("/join?invite={old}&lang={code}"),
+            Some("store-li"),
+        )
+        .await;
+        assert_eq!(status, 410);
+        assert_shows(&expired, "invite_expired", lang, |w| w.invite_expired.title);
+    }
+    // Without a session the page logs in first, and comes back to the invite.
+    let (_, anonymous) = page_at(&gateway, &format!("/join?invite={dealer}"), None).await;
+    assert_eq!(shown(&anonymous).0, "login");
+
+    let bad = post_form(
+        &gateway,
+        "/join",
+        "store-li",
+        &[("invite", &dealer), ("nickname", "李老板"), ("phone", "12")],
+    )
+    .await;
+    assert_eq!(bad.status().as_u16(), 200);
+    assert!(
+        bad.text()
+            .await
+            .expect("body")
+            .contains(yima_pages::ZH.join_invalid)
+    );
+    let joined = post_form(
+        &gateway,
+        "/join",
+        "store-li",
+        &[
+            ("invite", &dealer),
+            ("nickname", "李老板"),
+            ("phone", "138 1234 5678"),
+        ],
+    )
+    .await;
+    assert_eq!(joined.status().as_u16(), 200);
+    assert_shows(&joined.text().await.expect("body"), "joined", Zh, |w| {
+        w.joined.title
+    });
+    let (_, me) = gateway
+        .get_as("/v1/me", Some(&member_token("store-li")))
+        .await;
+    assert_eq!(json(&me)["registration"]["architecture"], "dealer", "{me}");
+    assert_eq!(json(&me)["registration"]["phone"], "138****5678");
+    let decorator = invite("decorator", None);
+    let elsewhere = post_form(
+        &gateway,
+        "/join",
+        "store-li",
+        &[("invite", &decorator), ("nickname", "李老板")],
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status().as_u16(),
+        409,
+        "one architecture per member"
+    );
 }

@@ -34,14 +34,31 @@ pub(crate) struct ClaimQuery {
     limit: Option<i64>,
 }
 
+/// `?campaign=&status=` of the CSV export: every page of them.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    /// Required while the gateway serves several campaigns.
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    campaign: Option<String>,
+    /// `claimed` (the default: waiting to ship), `shipped` or `delivered`.
+    #[param(pattern = "^(claimed|shipped|delivered)$")]
+    status: Option<String>,
+}
+
+fn status_of(status: Option<&str>) -> Result<&str, ApiError> {
+    match status.unwrap_or("claimed") {
+        status @ ("claimed" | "shipped" | "delivered") => Ok(status),
+        _ => Err(ApiError::BadRequest(
+            "status must be claimed, shipped or delivered".into(),
+        )),
+    }
+}
+
 impl ClaimQuery {
     fn status(&self) -> Result<&str, ApiError> {
-        match self.status.as_deref().unwrap_or("claimed") {
-            status @ ("claimed" | "shipped" | "delivered") => Ok(status),
-            _ => Err(ApiError::BadRequest(
-                "status must be claimed, shipped or delivered".into(),
-            )),
-        }
+        status_of(self.status.as_deref())
     }
 
     fn after(&self) -> Result<i64, ApiError> {
@@ -168,7 +185,7 @@ pub async fn list(
 
 /// The same claims as CSV for the logistics team, every page of them.
 #[utoipa::path(get, path = "/v1/admin/claims.csv", tag = "fulfilment", security(("admin_token" = [])),
-    params(ClaimQuery),
+    params(ExportQuery),
     responses((status = 200, description = "id,member,gift,name,phone,region,address,claimed_at,carrier,tracking", content_type = "text/csv"),
         (status = 400, description = "bad_request", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),
@@ -178,10 +195,10 @@ pub async fn list(
 pub async fn export(
     _admin: Admin,
     gateway: web::Data<Gateway>,
-    query: web::Query<ClaimQuery>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let loaded = pick_campaign(&gateway, query.campaign.as_deref())?;
-    let (status, mut after) = (query.status()?, query.after()?);
+    let (status, mut after) = (status_of(query.status.as_deref())?, 0);
     let mut csv =
         String::from("id,member,gift,name,phone,region,address,claimed_at,carrier,tracking\n");
     loop {
@@ -319,6 +336,20 @@ pub async fn deliver(
 /// An upload of shipments: about 20,000 lines.
 pub(crate) const UPLOAD_LIMIT: usize = 1024 * 1024;
 
+/// The logistics team's file, as the document describes it: lines the upload takes.
+pub(crate) struct ShipmentsFile;
+
+impl utoipa::PartialSchema for ShipmentsFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^id,carrier,tracking(\\r?\\n[1-9][0-9]{0,17},[^,\\s\\u0000-\\u001f\\u007f-\\u009f]{1,32},[!-+\\--~]{1,64})+(\\r?\\n)?$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ShipmentsFile {}
+
 /// Counts of a bulk upload.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShipmentsDone {
@@ -345,8 +376,7 @@ fn read_shipments(text: &str) -> Result<Vec<(i64, String, String)>, Vec<yima_cam
             "the first line must be `id,carrier,tracking`".into(),
         )]);
     }
-    let (mut rows, mut problems, mut seen) =
-        (Vec::new(), Vec::new(), std::collections::HashSet::new());
+    let (mut rows, mut problems) = (Vec::new(), Vec::new());
     for (index, line) in lines {
         let number = index + 1;
         let line = line.trim_end_matches('\r');
@@ -365,9 +395,6 @@ fn read_shipments(text: &str) -> Result<Vec<(i64, String, String)>, Vec<yima_cam
             problems.push(problem(number, format!("`{id}` is not a claim id")));
             continue;
         };
-        if !seen.insert(id) {
-            problems.push(problem(number, format!("claim {id} is listed twice")));
-        }
         if let Err(message) = check_shipment(carrier, tracking) {
             problems.push(problem(number, message));
         }
@@ -384,8 +411,15 @@ fn read_shipments(text: &str) -> Result<Vec<(i64, String, String)>, Vec<yima_cam
 }
 
 fn check_shipment(carrier: &str, tracking: &str) -> Result<(), String> {
-    if carrier.is_empty() || carrier.chars().count() > 32 || carrier.chars().any(char::is_control) {
-        return Err("carrier must be 1 to 32 characters, none a control character".into());
+    if carrier.is_empty()
+        || carrier.chars().count() > 32
+        || carrier.chars().any(char::is_control)
+        || carrier.trim() != carrier
+    {
+        return Err(
+            "carrier must be 1 to 32 characters, none a control character, no space at either end"
+                .into(),
+        );
     }
     if tracking.is_empty() || tracking.len() > 64 || !tracking.bytes().all(|b| b.is_ascii_graphic())
     {
@@ -397,7 +431,7 @@ fn check_shipment(carrier: &str, tracking: &str) -> Result<(), String> {
 /// Marks many claims shipped from the logistics team's CSV: all of them or, if any line
 /// is wrong or any claim is not waiting to ship, none.
 #[utoipa::path(post, path = "/v1/admin/claims/shipments", tag = "fulfilment", security(("admin_token" = [])),
-    request_body(content = String, content_type = "text/csv", description = "`id,carrier,tracking`, then one line per parcel"),
+    request_body(content = ShipmentsFile, content_type = "text/csv", description = "`id,carrier,tracking`, then one line per parcel (the same claim twice: the same values are one shipment, other values a conflict)"),
     responses((status = 200, description = "every line applied", body = ShipmentsDone),
         (status = 400, description = "bad_request (the body is not UTF-8)", body = ErrorBody),
         (status = 401, description = "unauthorized", body = ErrorBody),

@@ -274,6 +274,16 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
         )
         .service(get("/me/history", pages::history))
         .service(
+            web::resource("/join")
+                .route(web::get().to(pages::join_form))
+                .route(web::post().to(pages::join))
+                .default_service(web::to(|| async {
+                    HttpResponse::MethodNotAllowed()
+                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
+                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
+                })),
+        )
+        .service(
             web::resource("/me/claim")
                 .route(web::get().to(pages::claim_form))
                 .route(web::post().to(pages::claim))

@@ -337,7 +337,15 @@ fn pending_login(http: &HttpRequest, state: &str) -> Option<String> {
 
 /// Only a page of this site: a login never sends a phone elsewhere.
 fn is_page_path(path: &str) -> bool {
-    path == "/me"
+    let invite = |token: &str| {
+        !token.is_empty()
+            && token.len() <= 2048
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    path.strip_prefix("/join?invite=").is_some_and(invite)
+        || path == "/me"
         || path.strip_prefix("/s/").is_some_and(|code| {
             !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric())
         })
@@ -1091,6 +1099,160 @@ pub async fn claim(
     }
 }
 
+/// `?invite=` of an architecture's registration link.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JoinQuery {
+    lang: Option<String>,
+    invite: Option<String>,
+}
+
+/// Which architecture an invite is for, by display name, or why it cannot be used.
+fn invited(gateway: &Gateway, invite: &str) -> Result<String, yima_pages::Joined<'static>> {
+    let invites = gateway
+        .registry
+        .invites
+        .as_ref()
+        .ok_or(yima_pages::Joined::InviteInvalid)?;
+    let verified = invites.verify(invite).map_err(|refused| match refused {
+        yima_identity::InviteRefused::Expired => yima_pages::Joined::InviteExpired,
+        yima_identity::InviteRefused::Invalid => yima_pages::Joined::InviteInvalid,
+    })?;
+    gateway
+        .registry
+        .architecture(&verified.architecture)
+        .map(|a| a.name.clone())
+        .ok_or(yima_pages::Joined::InviteInvalid)
+}
+
+/// An architecture's registration link: the invite's page.
+#[utoipa::path(get, path = "/join", tag = "pages", security(("member_session" = []), ()),
+    params(("invite" = Option<String>, Query, description = "the signed invite of the link"), ("lang" = Option<String>, Query)),
+    responses((status = 200, description = "the registration form (HTML), or the login without a session", content_type = "text/html"),
+        (status = 400, description = "bad_request: the query is not readable", body = crate::wire::ErrorBody),
+        (status = 410, description = "the invite-expired page (HTML)", content_type = "text/html"),
+        (status = 422, description = "the invalid-invite page (HTML)", content_type = "text/html")))]
+pub async fn join_form(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    query: web::Query<JoinQuery>,
+) -> HttpResponse {
+    let lang = language(&http, query.lang.as_deref());
+    let invite = query.invite.as_deref().unwrap_or_default();
+    let here = format!("/join?invite={invite}");
+    let architecture = match invited(&gateway, invite) {
+        Ok(architecture) => architecture,
+        Err(refused) => return joined(&http, lang, refused),
+    };
+    if session_member(&gateway, &http).is_none() {
+        return login(&gateway, &http, lang, &here, None);
+    }
+    let body = yima_pages::join_page(
+        lang.0,
+        &yima_pages::JoinPage {
+            architecture: &architecture,
+            invite,
+            refused: None,
+            path: "/join",
+        },
+    );
+    html(&http, StatusCode::OK, lang, body)
+}
+
+/// The page after a registration, or for an invite that cannot be used.
+fn joined(http: &HttpRequest, lang: (Lang, bool), outcome: yima_pages::Joined<'_>) -> HttpResponse {
+    use yima_pages::Joined;
+    let status = match outcome {
+        Joined::Registered(_) => StatusCode::OK,
+        Joined::InviteInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Joined::InviteExpired => StatusCode::GONE,
+        Joined::Elsewhere => StatusCode::CONFLICT,
+    };
+    html(
+        http,
+        status,
+        lang,
+        yima_pages::joined_page(lang.0, outcome, "/join"),
+    )
+}
+
+/// The registration form, posted.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct JoinForm {
+    /// The invite.
+    #[schema(max_length = 2048)]
+    invite: String,
+    /// 1 to 32 characters.
+    #[schema(max_length = 32)]
+    nickname: String,
+    /// Optional: a mainland mobile number.
+    #[serde(default)]
+    #[schema(max_length = 20)]
+    phone: String,
+    /// Optional: a region code.
+    #[serde(default)]
+    #[schema(max_length = 32)]
+    region: String,
+    /// Optional: `YYYY-MM-DD`.
+    #[serde(default)]
+    #[schema(max_length = 10)]
+    birthday: String,
+}
+
+/// Registers the session's member with the invite: once, in one architecture.
+#[utoipa::path(post, path = "/join", tag = "pages", security(("member_session" = [])),
+    request_body(content = JoinForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "registered (now or before), or the form again saying what to correct (HTML)", content_type = "text/html"),
+        (status = 400, description = "bad_request: the form is not readable", body = crate::wire::ErrorBody),
+        (status = 403, description = "the login-expired page (HTML): no session, or a form of another site", content_type = "text/html"),
+        (status = 409, description = "registered in another architecture already (HTML)", content_type = "text/html"),
+        (status = 410, description = "the invite-expired page (HTML)", content_type = "text/html"),
+        (status = 422, description = "the invalid-invite page (HTML)", content_type = "text/html"),
+        (status = 503, description = "the service-busy page", content_type = "text/html")))]
+pub async fn join(
+    gateway: web::Data<Gateway>,
+    http: HttpRequest,
+    form: web::Form<JoinForm>,
+) -> HttpResponse {
+    use yima_pages::Joined;
+    let member = match post_member(&gateway, &http) {
+        Ok(member) => member,
+        Err(why) => return refused(&http, &why),
+    };
+    let lang = language(&http, None);
+    let architecture = match invited(&gateway, &form.invite) {
+        Ok(architecture) => architecture,
+        Err(refused) => return joined(&http, lang, refused),
+    };
+    let request = crate::registry::RegisterRequest::from_form(
+        &form.invite,
+        &form.nickname,
+        &form.phone,
+        &form.region,
+        &form.birthday,
+    );
+    match crate::registry::register_member(&gateway, &member, &request).await {
+        Ok(_) => joined(&http, lang, Joined::Registered(&architecture)),
+        Err(ApiError::BadRequest(_)) => {
+            let body = yima_pages::join_page(
+                lang.0,
+                &yima_pages::JoinPage {
+                    architecture: &architecture,
+                    invite: &form.invite,
+                    refused: Some([&form.nickname, &form.phone, &form.region, &form.birthday]),
+                    path: "/join",
+                },
+            );
+            html(&http, StatusCode::OK, lang, body)
+        }
+        Err(ApiError::Conflict(_)) => joined(&http, lang, Joined::Elsewhere),
+        Err(ApiError::Gone(_)) => joined(&http, lang, Joined::InviteExpired),
+        Err(ApiError::Unprocessable(_) | ApiError::NotFound(_)) => {
+            joined(&http, lang, Joined::InviteInvalid)
+        }
+        Err(error) => trouble(&http, lang, "/join", &error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1099,6 +1261,9 @@ mod tests {
     fn a_login_goes_back_only_to_a_scan_page_of_this_site() {
         assert!(is_page_path("/s/7ZnQs1cOe26ZoqbSXBTwL"));
         assert!(is_page_path("/me"));
+        assert!(is_page_path("/join?invite=eyJhbGci.eyJ0eXAi.sig-_"));
+        assert!(!is_page_path("/join?invite="));
+        assert!(!is_page_path("/join?invite=a&next=//evil"));
         for path in [
             "",
             "/",

@@ -178,6 +178,39 @@ pub async fn register(
     gateway: web::Data<Gateway>,
     request: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let (status, profile) = register_member(&gateway, &member.0, &request).await?;
+    Ok(HttpResponse::Ok().json(crate::wire::Registered {
+        status,
+        registration: registration(&gateway, &profile),
+    }))
+}
+
+impl RegisterRequest {
+    /// A registration from the invite page's form (empty fields left out).
+    pub(crate) fn from_form(
+        invite: &str,
+        nickname: &str,
+        phone: &str,
+        region: &str,
+        birthday: &str,
+    ) -> Self {
+        let given = |field: &str| Some(field.trim().to_string()).filter(|f| !f.is_empty());
+        Self {
+            invite: invite.to_string(),
+            nickname: given(nickname),
+            region: given(region),
+            birthday: given(birthday),
+            phone: given(phone),
+        }
+    }
+}
+
+/// Registers `member`, whose credential the caller checked, with an invite: once.
+pub(crate) async fn register_member(
+    gateway: &Gateway,
+    member: &str,
+    request: &RegisterRequest,
+) -> Result<(RegistrationResult, Profile), ApiError> {
     let invites = gateway.registry.invites()?;
     let invite = invites
         .verify(&request.invite)
@@ -218,7 +251,7 @@ pub async fn register(
     let registered = gateway
         .ledger
         .register(&NewMember {
-            member: &member.0,
+            member,
             architecture: &invite.architecture,
             channel: &invite.channel,
             tags: &invite.tags,
@@ -229,15 +262,11 @@ pub async fn register(
             phone_masked: masked.as_deref(),
         })
         .await?;
-    let (status, profile) = match &registered {
-        Registered::Created(profile) => (RegistrationResult::Registered, profile),
-        Registered::Existing(profile) => (RegistrationResult::AlreadyRegistered, profile),
-        Registered::Elsewhere(_) => return Err(ApiError::Conflict(ErrorCode::AlreadyRegistered)),
-    };
-    Ok(HttpResponse::Ok().json(crate::wire::Registered {
-        status,
-        registration: registration(&gateway, profile),
-    }))
+    match registered {
+        Registered::Created(profile) => Ok((RegistrationResult::Registered, profile)),
+        Registered::Existing(profile) => Ok((RegistrationResult::AlreadyRegistered, profile)),
+        Registered::Elsewhere(_) => Err(ApiError::Conflict(ErrorCode::AlreadyRegistered)),
+    }
 }
 
 /// Body of `POST /v1/admin/invites`.

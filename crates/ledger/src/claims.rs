@@ -240,6 +240,35 @@ impl Ledger {
         Ok(Ok((shipped, already)))
     }
 
+    /// Claims of a campaign by state (`claimed`, `shipped`, `delivered`), and those
+    /// whose source is not a physical prize of their member and gift: for reconcile.
+    pub async fn claim_audit(
+        &self,
+        campaign: &str,
+    ) -> Result<(Vec<(String, i64)>, Vec<(i64, String)>), LedgerError> {
+        let counts = sqlx::query_as(
+            "SELECT status, count(*) FROM claims WHERE campaign_id = $1 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?;
+        let orphans = sqlx::query_as(
+            "SELECT c.id, c.source FROM claims c
+              WHERE c.campaign_id = $1
+                AND NOT EXISTS (SELECT 1 FROM awards a
+                                 WHERE c.source = 'award:' || a.scan_id AND a.campaign_id = c.campaign_id
+                                   AND a.member = c.member AND a.prize_id = c.gift AND a.kind = 'item')
+                AND NOT EXISTS (SELECT 1 FROM mall_orders o
+                                 WHERE c.source = 'order:' || o.request_id AND o.campaign_id = c.campaign_id
+                                   AND o.member = c.member AND o.item_id = c.gift)
+              ORDER BY c.id",
+        )
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((counts, orphans))
+    }
+
     /// Marks a shipped prize delivered.
     pub async fn deliver(&self, id: i64) -> Result<Stepped, LedgerError> {
         let mut tx = self.pool.begin().await?;

@@ -452,3 +452,80 @@ pub fn history_page(lang: Lang, page: &HistoryPage<'_>) -> String {
         &content,
     )
 }
+
+/// The registration page of an architecture's invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinPage<'a> {
+    /// The architecture's display name.
+    pub architecture: &'a str,
+    /// The invite, posted back.
+    pub invite: &'a str,
+    /// What the form was sent with (nickname, phone, region, birthday), if refused.
+    pub refused: Option<[&'a str; 4]>,
+    /// This page's path, for the language switch.
+    pub path: &'a str,
+}
+
+/// The registration form.
+pub fn join_page(lang: Lang, page: &JoinPage<'_>) -> String {
+    let words = lang.strings();
+    let [nickname, phone, region, birthday] = page.refused.unwrap_or_default();
+    let content = html! {
+        section.card data-outcome="join" {
+            h2 { (words.join.title) }
+            p { (fill(words.join.body, page.architecture)) }
+            @if page.refused.is_some() { p.error role="alert" { (words.join_invalid) } }
+            form method="post" action="/join" {
+                input type="hidden" name="invite" value=(page.invite);
+                label for="nickname" { (words.field_nickname) }
+                input id="nickname" name="nickname" required maxlength="32" value=(nickname) autocomplete="nickname";
+                label for="phone" { (words.field_phone) span.muted { (words.optional) } }
+                input id="phone" name="phone" type="tel" maxlength="20" value=(phone) autocomplete="tel";
+                label for="region" { (words.field_region_code) span.muted { (words.optional) } }
+                input id="region" name="region" maxlength="32" value=(region) autocapitalize="characters";
+                label for="birthday" { (words.field_birthday) span.muted { (words.optional) } }
+                input id="birthday" name="birthday" type="date" value=(birthday) autocomplete="bday";
+                button type="submit" { (words.join_submit) }
+            }
+        }
+    };
+    layout(
+        lang,
+        words.join.title,
+        words.join.title,
+        page.path,
+        &content,
+    )
+}
+
+/// The page after registering, or for an invite that cannot be used.
+pub fn joined_page(lang: Lang, outcome: Joined<'_>, path: &str) -> String {
+    let words = lang.strings();
+    let (name, message, detail) = match outcome {
+        Joined::Registered(architecture) => ("joined", &words.joined, Some(architecture)),
+        Joined::InviteInvalid => ("invite_invalid", &words.invite_invalid, None),
+        Joined::InviteExpired => ("invite_expired", &words.invite_expired, None),
+        Joined::Elsewhere => ("registered_elsewhere", &words.registered_elsewhere, None),
+    };
+    let content = html! {
+        section.card data-outcome=(name) {
+            h2 { (message.title) }
+            p { @match detail { Some(architecture) => (fill(message.body, architecture)), None => (message.body) } }
+            a.button href="/me" { (words.centre_link) }
+        }
+    };
+    layout(lang, message.title, words.join.title, path, &content)
+}
+
+/// How a registration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined<'a> {
+    /// Registered (now or before) in this architecture.
+    Registered(&'a str),
+    /// Forged, tampered, or for no architecture of the brand.
+    InviteInvalid,
+    /// Past its expiry.
+    InviteExpired,
+    /// Registered in another architecture.
+    Elsewhere,
+}

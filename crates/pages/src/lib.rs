@@ -12,8 +12,9 @@ mod strings;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 pub use centre::{
-    CentrePage, ClaimPage, ConfirmPage, Flash, HistoryKind, HistoryLine, HistoryPage, Offer,
-    Parcel, PrizeLine, centre_page, claim_page, confirm_page, history_page, payout, reason,
+    CentrePage, ClaimPage, ConfirmPage, Flash, HistoryKind, HistoryLine, HistoryPage, JoinPage,
+    Joined, Offer, Parcel, PrizeLine, centre_page, claim_page, confirm_page, history_page,
+    join_page, joined_page, payout, reason,
 };
 pub use strings::{EN, Lang, Message, Strings, ZH, fill};
 

@@ -239,6 +239,28 @@ pub struct Strings {
     pub claim_again: &'static str,
     /// Flash: too late.
     pub claim_expired: &'static str,
+    /// The registration page; `{n}` in its body is the architecture's name.
+    pub join: Message,
+    /// Field: the nickname.
+    pub field_nickname: &'static str,
+    /// Field: the region code (optional).
+    pub field_region_code: &'static str,
+    /// Field: the birthday (optional).
+    pub field_birthday: &'static str,
+    /// Marks a field that may be left empty.
+    pub optional: &'static str,
+    /// The registration button.
+    pub join_submit: &'static str,
+    /// A field was refused.
+    pub join_invalid: &'static str,
+    /// Registered; `{n}` is the architecture's name.
+    pub joined: Message,
+    /// The invite is forged or for no architecture of the brand.
+    pub invite_invalid: Message,
+    /// The invite has expired.
+    pub invite_expired: Message,
+    /// Registered in another architecture already.
+    pub registered_elsewhere: Message,
 }
 
 /// 简体中文.
@@ -378,6 +400,32 @@ pub static ZH: Strings = Strings {
     claim_done: "领取成功，我们会尽快发货。",
     claim_again: "这件奖品已经领取过了。",
     claim_expired: "这件奖品已超过领取期限。",
+    join: Message {
+        title: "会员注册",
+        body: "您受邀加入：{n}",
+    },
+    field_nickname: "昵称",
+    field_region_code: "地区代码，如 CN-31",
+    field_birthday: "生日",
+    optional: "（选填）",
+    join_submit: "注册",
+    join_invalid: "请检查填写的内容：昵称 1 到 32 个字，手机号 11 位，地区代码如 CN-31。",
+    joined: Message {
+        title: "注册成功",
+        body: "欢迎加入：{n}",
+    },
+    invite_invalid: Message {
+        title: "邀请无效",
+        body: "这个注册链接不是品牌发出的，请向品牌索取正确的链接。",
+    },
+    invite_expired: Message {
+        title: "邀请已过期",
+        body: "这个注册链接已过期，请向品牌索取新的链接。",
+    },
+    registered_elsewhere: Message {
+        title: "已注册其他身份",
+        body: "您已经以其他会员身份注册，如需变更请联系品牌客服。",
+    },
 };
 
 /// English.
@@ -517,6 +565,32 @@ pub static EN: Strings = Strings {
     claim_done: "Claimed: we will ship it soon.",
     claim_again: "This prize was claimed already.",
     claim_expired: "The time to claim this prize has passed.",
+    join: Message {
+        title: "Register",
+        body: "You are invited to join as: {n}",
+    },
+    field_nickname: "Nickname",
+    field_region_code: "Region code, such as CN-31",
+    field_birthday: "Birthday",
+    optional: " (optional)",
+    join_submit: "Register",
+    join_invalid: "Please check the form: a nickname of 1 to 32 characters, an 11-digit mobile number, a region code such as CN-31.",
+    joined: Message {
+        title: "Registered",
+        body: "Welcome: you are a member as {n}.",
+    },
+    invite_invalid: Message {
+        title: "Invalid invitation",
+        body: "This registration link was not issued by the brand. Please ask the brand for the right one.",
+    },
+    invite_expired: Message {
+        title: "The invitation has expired",
+        body: "This registration link has expired. Please ask the brand for a new one.",
+    },
+    registered_elsewhere: Message {
+        title: "Registered otherwise already",
+        body: "You are registered as another kind of member. Please contact the brand to change it.",
+    },
 };
 
 /// `template` with `{n}` replaced by `value`.

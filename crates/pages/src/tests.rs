@@ -395,3 +395,39 @@ fn the_confirm_and_history_pages_say_what_they_do() {
     assert_eq!(payout(&ZH, "delivered"), ZH.payout_delivered);
     assert_eq!(payout(&ZH, "pending"), ZH.payout_pending);
 }
+
+#[test]
+fn the_registration_pages_speak_each_language() {
+    for lang in [Lang::Zh, Lang::En] {
+        let words = lang.strings();
+        let page = JoinPage {
+            architecture: "经销商",
+            invite: "eyJ.x.y",
+            refused: None,
+            path: "/join",
+        };
+        let html = join_page(lang, &page);
+        assert!(
+            html.contains(&fill(words.join.body, "经销商")) && html.contains("value=\"eyJ.x.y\"")
+        );
+        for id in ["nickname", "phone", "region", "birthday"] {
+            assert!(html.contains(&format!("<label for=\"{id}\">")), "{id}");
+        }
+        let refused = JoinPage {
+            refused: Some(["", "12", "x", ""]),
+            ..page
+        };
+        assert!(join_page(lang, &refused).contains(words.join_invalid));
+        for (outcome, title) in [
+            (Joined::Registered("经销商"), words.joined.title),
+            (Joined::InviteInvalid, words.invite_invalid.title),
+            (Joined::InviteExpired, words.invite_expired.title),
+            (Joined::Elsewhere, words.registered_elsewhere.title),
+        ] {
+            assert!(
+                joined_page(lang, outcome, "/join").contains(title),
+                "{outcome:?}"
+            );
+        }
+    }
+}

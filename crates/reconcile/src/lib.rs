@@ -60,6 +60,8 @@ pub struct Report {
     pub in_flight: usize,
     /// Members compared.
     pub members: usize,
+    /// Claims of physical prizes by state (`claimed`, `shipped`, `delivered`).
+    pub claims: Vec<(String, i64)>,
 }
 
 /// What a restore wrote.
@@ -162,11 +164,18 @@ pub async fn reconcile(
                     reason: letter.reason,
                 }),
         );
+        let (claims, orphans) = ledger.claim_audit(campaign).await?;
+        differences.extend(
+            orphans
+                .into_iter()
+                .map(|(id, source)| Difference::OrphanClaim { id, source }),
+        );
         return Ok(Report {
             differences,
             settled: record.scans,
             in_flight,
             members: postgres.members.len().max(redis.members.len()),
+            claims,
         });
     }
     Err(ReconcileError::Busy(READ_ATTEMPTS))

@@ -379,6 +379,14 @@ pub enum Difference {
         /// Why it could not be read.
         reason: String,
     },
+    /// A claim whose prize is not an item award or mall order of its member: it would
+    /// ship something nobody won.
+    OrphanClaim {
+        /// The claim's id.
+        id: i64,
+        /// What it claims.
+        source: String,
+    },
     /// A member's counter.
     Member {
         /// Member id.
@@ -453,6 +461,10 @@ impl fmt::Display for Difference {
             Self::DeadLetter { stream, id, reason } => write!(
                 f,
                 "stream {stream} entry {id} is a dead letter ({reason}): settle or discard it, then delete its row"
+            ),
+            Self::OrphanClaim { id, source } => write!(
+                f,
+                "claim {id} ({source}) is not a physical prize of its member: hold its shipment"
             ),
             Self::Member {
                 member,
