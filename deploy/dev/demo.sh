@@ -128,6 +128,9 @@ cat <<MSG
 
 A printed label's page, as a tradesman's phone opens it (log in with any member id):
   $printed
+The member centre, and a dealer's registration link:
+  http://$listen/me
+  http://$listen/join?invite=$invite
 
 For operators:
   http://$listen/dashboard                          # live scan rates, stock, regions

@@ -491,7 +491,11 @@ mod tests {
         )
         .expect_err("refused");
         let named: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(named.len(), 4, "the same claim twice is for the ledger: {named:?}");
+        assert_eq!(
+            named.len(),
+            4,
+            "the same claim twice is for the ledger: {named:?}"
+        );
         for (line, says) in [
             (2, "not a claim id"),
             (3, "needs 3 fields"),

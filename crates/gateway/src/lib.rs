@@ -262,37 +262,10 @@ pub fn routes(config: &mut web::ServiceConfig, dev_login: bool) {
         .service(get("/login/callback", pages::callback))
         .service(get("/me", pages::centre))
         .service(post("/me/sign-in", pages::sign_in))
-        .service(
-            web::resource("/me/mall/{item}")
-                .route(web::get().to(pages::confirm))
-                .route(web::post().to(pages::buy))
-                .default_service(web::to(|| async {
-                    HttpResponse::MethodNotAllowed()
-                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
-                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
-                })),
-        )
+        .service(get_and_post("/me/mall/{item}", pages::confirm, pages::buy))
         .service(get("/me/history", pages::history))
-        .service(
-            web::resource("/join")
-                .route(web::get().to(pages::join_form))
-                .route(web::post().to(pages::join))
-                .default_service(web::to(|| async {
-                    HttpResponse::MethodNotAllowed()
-                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
-                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
-                })),
-        )
-        .service(
-            web::resource("/me/claim")
-                .route(web::get().to(pages::claim_form))
-                .route(web::post().to(pages::claim))
-                .default_service(web::to(|| async {
-                    HttpResponse::MethodNotAllowed()
-                        .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
-                        .json(wire::ErrorBody::of(wire::ErrorCode::MethodNotAllowed))
-                })),
-        )
+        .service(get_and_post("/join", pages::join_form, pages::join))
+        .service(get_and_post("/me/claim", pages::claim_form, pages::claim))
         .service(get("/metrics", reads::metrics))
         .service(get("/dashboard", dashboard::page))
         .service(get("/dashboard/data", dashboard::data))
@@ -322,6 +295,24 @@ where
     F::Output: actix_web::Responder + 'static,
 {
     only("POST", web::resource(path).route(web::post().to(handler)))
+}
+
+/// A path answering `GET` (a page) and `POST` (its form).
+fn get_and_post<G, GA, P, PA>(path: &str, get: G, post: P) -> actix_web::Resource
+where
+    G: actix_web::Handler<GA>,
+    GA: actix_web::FromRequest + 'static,
+    G::Output: actix_web::Responder + 'static,
+    P: actix_web::Handler<PA>,
+    PA: actix_web::FromRequest + 'static,
+    P::Output: actix_web::Responder + 'static,
+{
+    only(
+        "GET, POST",
+        web::resource(path)
+            .route(web::get().to(get))
+            .route(web::post().to(post)),
+    )
 }
 
 fn only(method: &'static str, resource: actix_web::Resource) -> actix_web::Resource {
