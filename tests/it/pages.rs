@@ -1042,7 +1042,7 @@ async fn an_architectures_invite_has_its_page_and_registers_once() {
             Some("store-li"),
         )
         .await;
-        assert_eq!(status, 422);
+        assert_eq!(status, 404);
         assert_shows(&forged, "invite_invalid", lang, |w| w.invite_invalid.title);
         let old = invite("dealer", Some("2020-01-01T00:00:00Z"));
         let (status, expired) = page_at(

@@ -241,11 +241,9 @@ pub async fn export(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ShipRequest {
-    /// The carrier (顺丰, EMS…).
+    /// The carrier (顺丰, EMS…): no control characters, no space at either end.
     #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = "^[^\\u0000-\\u001f\\u007f]+$"
+        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]{0,30}[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
     )]
     carrier: String,
     /// The tracking number.
@@ -294,19 +292,8 @@ pub async fn ship(
     path: web::Path<i64>,
     request: web::Json<ShipRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let carrier = request.carrier.trim();
-    let tracking = request.tracking.trim();
-    if carrier.is_empty() || carrier.chars().count() > 32 || carrier.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "carrier must be 1 to 32 characters, none a control character".into(),
-        ));
-    }
-    if tracking.is_empty() || tracking.len() > 64 || !tracking.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(ApiError::BadRequest(
-            "tracking must be 1 to 64 printable ASCII characters".into(),
-        ));
-    }
+    let (carrier, tracking) = (request.carrier.as_str(), request.tracking.as_str());
+    check_shipment(carrier, tracking).map_err(ApiError::BadRequest)?;
     let step = gateway
         .ledger
         .ship(path.into_inner(), carrier, tracking)

@@ -1130,7 +1130,7 @@ fn invited(gateway: &Gateway, invite: &str) -> Result<String, yima_pages::Joined
     responses((status = 200, description = "the registration form (HTML), or the login without a session", content_type = "text/html"),
         (status = 400, description = "bad_request: the query is not readable", body = crate::wire::ErrorBody),
         (status = 410, description = "the invite-expired page (HTML)", content_type = "text/html"),
-        (status = 422, description = "the invalid-invite page (HTML)", content_type = "text/html")))]
+        (status = 404, description = "the invalid-invite page (HTML): forged, tampered, or for no architecture of this brand", content_type = "text/html")))]
 pub async fn join_form(
     gateway: web::Data<Gateway>,
     http: HttpRequest,
@@ -1163,7 +1163,8 @@ fn joined(http: &HttpRequest, lang: (Lang, bool), outcome: yima_pages::Joined<'_
     use yima_pages::Joined;
     let status = match outcome {
         Joined::Registered(_) => StatusCode::OK,
-        Joined::InviteInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        // No such invitation, as far as this brand is concerned.
+        Joined::InviteInvalid => StatusCode::NOT_FOUND,
         Joined::InviteExpired => StatusCode::GONE,
         Joined::Elsewhere => StatusCode::CONFLICT,
     };
@@ -1206,7 +1207,7 @@ pub(crate) struct JoinForm {
         (status = 403, description = "the login-expired page (HTML): no session, or a form of another site", content_type = "text/html"),
         (status = 409, description = "registered in another architecture already (HTML)", content_type = "text/html"),
         (status = 410, description = "the invite-expired page (HTML)", content_type = "text/html"),
-        (status = 422, description = "the invalid-invite page (HTML)", content_type = "text/html"),
+        (status = 404, description = "the invalid-invite page (HTML)", content_type = "text/html"),
         (status = 503, description = "the service-busy page", content_type = "text/html")))]
 pub async fn join(
     gateway: web::Data<Gateway>,
