@@ -515,6 +515,13 @@ async fn the_member_centre_signs_in_sells_a_gift_once_and_lists_the_history() {
         );
     }
 
+    let (status, unknown) =
+        page_at(&gateway, "/me?campaign=nope&lang=en", Some("painter-wang")).await;
+    assert_eq!(status, 404);
+    assert_shows(&unknown, "unknown_campaign", En, |w| {
+        w.unknown_campaign.title
+    });
+
     // The sign-in pays once a day.
     let signed = post_form(&gateway, "/me/sign-in", "painter-wang", &[]).await;
     assert_eq!(

@@ -218,9 +218,12 @@ async fn render_scan(
     ))
 }
 
-/// The page for a scan that did not run.
+/// The page for a scan (or a centre page) that could not be shown.
 fn trouble(http: &HttpRequest, lang: (Lang, bool), here: &str, error: &ApiError) -> HttpResponse {
     let (status, notice) = match error {
+        ApiError::NotFound(crate::wire::ErrorCode::UnknownCampaign) => {
+            (StatusCode::NOT_FOUND, Notice::UnknownCampaign)
+        }
         ApiError::InvalidCode | ApiError::NotFound(_) => {
             (StatusCode::NOT_FOUND, Notice::InvalidCode)
         }

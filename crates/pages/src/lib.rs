@@ -106,6 +106,8 @@ pub enum Notice {
     RateLimited(u64),
     /// Redis or Postgres failed.
     Unavailable,
+    /// The page's link names no campaign of the brand.
+    UnknownCampaign,
     /// No login is configured.
     LoginUnavailable,
     /// The login's state did not match: expired, or not started here.
@@ -311,6 +313,7 @@ pub fn notice_page(lang: Lang, notice: Notice, path: &str) -> String {
         Notice::InvalidCode => (&words.invalid_code, None),
         Notice::RateLimited(seconds) => (&words.rate_limited, Some(seconds)),
         Notice::Unavailable => (&words.unavailable, None),
+        Notice::UnknownCampaign => (&words.unknown_campaign, None),
         Notice::LoginUnavailable => (&words.login_unavailable, None),
         Notice::LoginExpired => (&words.login_expired, None),
     };
@@ -322,6 +325,7 @@ pub fn notice_page(lang: Lang, notice: Notice, path: &str) -> String {
         Notice::InvalidCode => "invalid_code",
         Notice::RateLimited(_) => "rate_limited",
         Notice::Unavailable => "unavailable",
+        Notice::UnknownCampaign => "unknown_campaign",
         Notice::LoginUnavailable => "login_unavailable",
         Notice::LoginExpired => "login_expired",
     };

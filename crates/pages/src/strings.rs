@@ -91,6 +91,8 @@ pub struct Strings {
     pub rate_limited: Message,
     /// Redis or Postgres failed.
     pub unavailable: Message,
+    /// A page's link names no campaign of the brand.
+    pub unknown_campaign: Message,
     /// No login is configured.
     pub login_unavailable: Message,
     /// The login page.
@@ -317,6 +319,10 @@ pub static ZH: Strings = Strings {
         title: "服务繁忙",
         body: "请稍后刷新重试，刷新不会重复扫码。",
     },
+    unknown_campaign: Message {
+        title: "活动不存在",
+        body: "这个链接里的活动不存在，请扫码或从会员中心进入。",
+    },
     login_unavailable: Message {
         title: "暂时无法登录",
         body: "品牌尚未开通登录，请稍后再试。",
@@ -481,6 +487,10 @@ pub static EN: Strings = Strings {
     unavailable: Message {
         title: "Service busy",
         body: "Please reload in a moment; a reload never scans twice.",
+    },
+    unknown_campaign: Message {
+        title: "No such campaign",
+        body: "This link names no campaign of the brand. Scan a label, or open the member centre.",
     },
     login_unavailable: Message {
         title: "Login is not available",

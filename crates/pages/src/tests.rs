@@ -150,6 +150,7 @@ fn notices_speak_each_language_and_say_how_long_to_wait() {
             (Notice::InvalidCode, &words.invalid_code),
             (Notice::RateLimited(7), &words.rate_limited),
             (Notice::Unavailable, &words.unavailable),
+            (Notice::UnknownCampaign, &words.unknown_campaign),
             (Notice::LoginUnavailable, &words.login_unavailable),
             (Notice::LoginExpired, &words.login_expired),
         ] {
