@@ -40,6 +40,25 @@ pub enum Refusal {
     InsufficientPoints,
 }
 
+impl crate::Campaign {
+    /// The display name of a prize or mall item by id (what a member reads in their
+    /// history, their prizes and ops' claims).
+    pub fn gift_name(&self, id: &str) -> Option<&str> {
+        self.file
+            .prizes
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.as_str())
+            .or_else(|| {
+                self.file
+                    .mall
+                    .iter()
+                    .find(|m| m.id == id)
+                    .map(|m| m.name.as_str())
+            })
+    }
+}
+
 impl MallItem {
     /// What a member of `level` (0-based) with `points` pays, or why they may not buy.
     /// A discount rounds in the brand's favour: the price is rounded up.

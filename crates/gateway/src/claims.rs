@@ -126,20 +126,9 @@ fn items(loaded: &crate::LoadedCampaign, claims: Vec<yima_ledger::Claim>) -> Vec
         .collect()
 }
 
-/// A prize's or mall item's display name.
+/// A prize's or mall item's display name, its id if the file no longer has it.
 pub(crate) fn gift_name(loaded: &crate::LoadedCampaign, gift: &str) -> String {
-    let file = &loaded.campaign.file;
-    file.prizes
-        .iter()
-        .find(|p| p.id == gift)
-        .map(|p| p.name.clone())
-        .or_else(|| {
-            file.mall
-                .iter()
-                .find(|m| m.id == gift)
-                .map(|m| m.name.clone())
-        })
-        .unwrap_or_else(|| gift.to_string())
+    loaded.campaign.gift_name(gift).unwrap_or(gift).to_string()
 }
 
 /// Claims in one state, oldest first.
@@ -398,15 +387,9 @@ fn read_shipments(text: &str) -> Result<Vec<(i64, String, String)>, Vec<yima_cam
 }
 
 fn check_shipment(carrier: &str, tracking: &str) -> Result<(), String> {
-    if carrier.is_empty()
-        || carrier.chars().count() > 32
-        || carrier.chars().any(char::is_control)
-        || carrier.trim() != carrier
-    {
-        return Err(
-            "carrier must be 1 to 32 characters, none a control character, no space at either end"
-                .into(),
-        );
+    yima_identity::profile::check_text(carrier, "carrier", 32).map_err(|bad| bad.0)?;
+    if carrier.trim() != carrier {
+        return Err("carrier must have no space at either end".into());
     }
     if tracking.is_empty() || tracking.len() > 64 || !tracking.bytes().all(|b| b.is_ascii_graphic())
     {

@@ -129,16 +129,24 @@ pub async fn scan_page(
         request_id: None,
         region: region.map(str::to_string),
     };
-    let scanned = match check_client(&gateway, &http) {
-        Ok(()) => redeem(&gateway, &member, &request).await,
-        Err(error) => Err(error),
+    let rendered = async {
+        check_client(&gateway, &http)?;
+        let redeemed = redeem(&gateway, &member, &request).await?;
+        render_scan(&gateway, &member, &redeemed, lang.0, &here).await
     };
-    match scanned {
-        Ok(redeemed) => match render_scan(&gateway, &member, &redeemed, lang.0, &here).await {
-            Ok(body) => html(&http, StatusCode::OK, lang, body),
-            Err(error) => trouble(&http, lang, &here, &error),
-        },
-        Err(error) => trouble(&http, lang, &here, &error),
+    answered(&http, lang, &here, rendered.await)
+}
+
+/// A rendered page, or the page saying why it could not be.
+fn answered(
+    http: &HttpRequest,
+    lang: (Lang, bool),
+    here: &str,
+    rendered: Result<String, ApiError>,
+) -> HttpResponse {
+    match rendered {
+        Ok(body) => html(http, StatusCode::OK, lang, body),
+        Err(error) => trouble(http, lang, here, &error),
     }
 }
 
@@ -195,27 +203,44 @@ async fn render_scan(
         ("blocked", _) => Outcome::Blocked,
         _ => Outcome::NoPrize,
     };
-    let rules = redeemed.rules;
-    let levels = loaded.campaign.levels_in(rules);
-    let (level, level_name) = loaded.level(rules, state.growth);
     Ok(yima_pages::scan_page(
         lang,
         &ScanPage {
             campaign: &loaded.campaign.file.name,
             outcome,
-            standing: Standing {
-                points_awarded: answer.points_awarded,
-                points: answer.points.max(state.points),
-                level,
-                level_name,
-                growth: state.growth,
-                level_floor: levels.get(level - 1).map_or(0, |l| l.min_growth),
-                next_level: levels.get(level).map(|l| l.min_growth),
-            },
+            standing: standing(
+                loaded,
+                redeemed.rules,
+                state.growth,
+                answer.points_awarded,
+                answer.points.max(state.points),
+            ),
             scan_id: &answer.scan_id,
             path: here,
         },
     ))
+}
+
+/// A member's points and level as the pages show them: the level in their
+/// architecture's levels, where it starts and where the next one begins.
+fn standing(
+    loaded: &crate::LoadedCampaign,
+    rules: usize,
+    growth: i64,
+    points_awarded: i64,
+    points: i64,
+) -> Standing<'_> {
+    let levels = loaded.campaign.levels_in(rules);
+    let (level, level_name) = loaded.level(rules, growth);
+    Standing {
+        points_awarded,
+        points,
+        level,
+        level_name,
+        growth,
+        level_floor: levels.get(level - 1).map_or(0, |l| l.min_growth),
+        next_level: levels.get(level).map(|l| l.min_growth),
+    }
 }
 
 /// The page for a scan (or a centre page) that could not be shown.
@@ -268,16 +293,14 @@ fn login(
     next: &str,
     refused: Option<&str>,
 ) -> HttpResponse {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
+    let Some(state) = random_hex::<16>() else {
         return html(
             http,
             StatusCode::SERVICE_UNAVAILABLE,
             lang,
             yima_pages::notice_page(lang.0, Notice::Unavailable, next),
         );
-    }
-    let state: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    };
     let brand = gateway.login_url.as_deref().map(|login| {
         let info = http.connection_info();
         let callback = format!("{}://{}/login/callback", info.scheme(), info.host());
@@ -315,6 +338,13 @@ fn login(
         tracing::warn!(%error, "the login state cookie could not be set");
     }
     response
+}
+
+/// `N` random bytes as hex: a login's state, a purchase's request id.
+fn random_hex<const N: usize>() -> Option<String> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
 }
 
 /// Everything but unreserved characters as `%XX`, for a URL in a query.
@@ -469,10 +499,8 @@ pub async fn centre(
     let Some(member) = session_member(&gateway, &http) else {
         return login(&gateway, &http, lang, "/me", None);
     };
-    match render_centre(&gateway, &member, &query, lang.0).await {
-        Ok(body) => html(&http, StatusCode::OK, lang, body),
-        Err(error) => trouble(&http, lang, "/me", &error),
-    }
+    let rendered = render_centre(&gateway, &member, &query, lang.0).await;
+    answered(&http, lang, "/me", rendered)
 }
 
 async fn render_centre(
@@ -490,9 +518,9 @@ async fn render_centre(
         .await?
         .unwrap_or_default();
     let rules = loaded.rules_for(gateway.catalog.standing(member));
-    let (level, level_name) = loaded.level(rules, state.growth);
-    let levels = campaign.levels_in(rules);
-    let month = campaign.month(gateway.clock.now());
+    let standing = standing(&loaded, rules, state.growth, 0, state.points);
+    let now = gateway.clock.now();
+    let month = campaign.month(now);
     let rank = gateway
         .store
         .board_rank(&campaign.lane_tags(), &tag, &month.period, member)
@@ -508,7 +536,7 @@ async fn render_centre(
         .mall
         .iter()
         .map(|item| {
-            let price = item.price_for(level - 1, u64::MAX).ok();
+            let price = item.price_for(standing.level - 1, u64::MAX).ok();
             yima_pages::Offer {
                 id: &item.id,
                 name: &item.name,
@@ -524,7 +552,7 @@ async fn render_centre(
         .iter()
         .map(|c| crate::claims::gift_name(&loaded, &c.gift))
         .collect();
-    let now_ms = gateway.clock.now().as_millisecond();
+    let now_ms = now.as_millisecond();
     let prizes = claimables
         .iter()
         .zip(&names)
@@ -542,15 +570,7 @@ async fn render_centre(
                 .and_then(|p| p.nickname.as_deref())
                 .unwrap_or(member),
             architecture,
-            standing: Standing {
-                points_awarded: 0,
-                points: state.points,
-                level,
-                level_name,
-                growth: state.growth,
-                level_floor: levels.get(level - 1).map_or(0, |l| l.min_growth),
-                next_level: levels.get(level).map(|l| l.min_growth),
-            },
+            standing,
             rank,
             sign_in: (sign_in > 0).then_some(sign_in),
             flash: query
@@ -714,16 +734,14 @@ pub async fn confirm(
     else {
         return to_centre("out_of_stock", None);
     };
-    let mut bytes = [0u8; 12];
-    if getrandom::fill(&mut bytes).is_err() {
+    let Some(request_id) = random_hex::<12>() else {
         return trouble(
             &http,
             lang,
             "/me",
             &ApiError::Unavailable("no randomness".into()),
         );
-    }
-    let request_id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    };
     let action = format!("/me/mall/{}", gift.id);
     let body = yima_pages::confirm_page(
         lang.0,
@@ -818,10 +836,8 @@ pub async fn history(
     let Some(member) = session_member(&gateway, &http) else {
         return login(&gateway, &http, lang, "/me", None);
     };
-    match render_history(&gateway, &member, &query, lang.0).await {
-        Ok(body) => html(&http, StatusCode::OK, lang, body),
-        Err(error) => trouble(&http, lang, "/me", &error),
-    }
+    let rendered = render_history(&gateway, &member, &query, lang.0).await;
+    answered(&http, lang, "/me", rendered)
 }
 
 async fn render_history(
@@ -855,14 +871,7 @@ async fn render_history(
             })
             .unwrap_or_default()
     };
-    let prize_name = |prize: &str| {
-        campaign
-            .file
-            .prizes
-            .iter()
-            .find(|p| p.id == prize)
-            .map_or_else(|| prize.to_string(), |p| p.name.clone())
-    };
+    let prize_name = |prize: &str| crate::claims::gift_name(&loaded, prize);
     let (lines, next) = match kind {
         HistoryKind::Scans => {
             let page = gateway

@@ -9,15 +9,21 @@ use hmac::{KeyInit, Mac};
 #[error("{0}")]
 pub struct BadProfile(pub String);
 
-/// A display name: 1 to 32 characters, none a control character.
-pub fn check_nickname(nickname: &str) -> Result<(), BadProfile> {
-    let count = nickname.chars().count();
-    if !(1..=32).contains(&count) || nickname.chars().any(char::is_control) {
-        return Err(BadProfile(
-            "nickname must be 1 to 32 characters, none a control character".into(),
-        ));
+/// Free text a person typed (a name, an address, a carrier): 1 to `most` characters,
+/// none a control character; `what` names the field in the refusal.
+pub fn check_text(value: &str, what: &str, most: usize) -> Result<(), BadProfile> {
+    let count = value.chars().count();
+    if !(1..=most).contains(&count) || value.chars().any(char::is_control) {
+        return Err(BadProfile(format!(
+            "{what} must be 1 to {most} characters, none a control character"
+        )));
     }
     Ok(())
+}
+
+/// A display name: 1 to 32 characters, none a control character.
+pub fn check_nickname(nickname: &str) -> Result<(), BadProfile> {
+    check_text(nickname, "nickname", 32)
 }
 
 /// A mainland mobile number as `1xxxxxxxxxx`, from `13812345678`, `+86 138 1234 5678`,
@@ -126,14 +132,7 @@ pub fn check_shipping(
 ) -> Result<ShippingAddress, BadProfile> {
     let text = |value: &str, what: &str, most: usize| {
         let value = value.trim();
-        let count = value.chars().count();
-        if count == 0 || count > most || value.chars().any(char::is_control) {
-            Err(BadProfile(format!(
-                "{what} must be 1 to {most} characters, none a control character"
-            )))
-        } else {
-            Ok(value.to_string())
-        }
+        check_text(value, what, most).map(|()| value.to_string())
     };
     Ok(ShippingAddress {
         name: text(name, "name", 32)?,
