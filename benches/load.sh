@@ -149,20 +149,12 @@ pg_latency=$(echo "$pgbench_out" | awk '/^latency average/ { print $4 }')
 # The same script, the same key layout and arguments as ScanCall sends.
 echo "ceiling: redis-benchmark EVALSHA scan.lua" >&2
 sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/lua/scan.lua)")
-tag="bench:{bench}"
 day=$(TZ=Asia/Shanghai date +%F)
-phone='{"id":"phone","kind":"item","name":"5G phone","value":299900}'
-cup='{"id":"cup","kind":"item","name":"Insulated cup","value":5900}'
+scan_script_arguments 999 "$day"
 script_rate=0
 for clients in "-c $connections" "-c 1 -P $connections"; do
     ceiling_out=$(redis-benchmark -p "$redis_port" $clients -n $((connections * 5000)) -r 100000000 -q \
-        EVALSHA "$sha" 9 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer" \
-        "$tag:member:m__rand_int__" "$tag:daily:$day:consumer:m__rand_int__" "$tag:awarded" \
-        "$tag:awarded:$day" "$tag:stats" "$tag:events" "$tag:board:${day%-*}" \
-        __rand_int__ m__rand_int__ s__rand_int__ 1000000 604800 10 10 __rand_int__ \
-        "0,100" "5000,105000;8000,208000" 0 2 \
-        phone 1000 -1 item 299900 "$phone" cup 1000000 -1 item 5900 "$cup" \
-        "\"v\":2,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10" __rand_int__ 0 "")
+        EVALSHA "$sha" "${scan_args[@]}")
     rate=$(echo "$ceiling_out" | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -n 1 | cut -d' ' -f1)
     echo "redis-benchmark $clients: $rate/s" >&2
     if [ "$(echo "$rate > $script_rate" | bc)" -eq 1 ]; then script_rate=$rate; fi

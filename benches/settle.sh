@@ -42,7 +42,7 @@ batch=$($yima batch create --campaign bench --sku BENCH --count "$events")
 echo "filling the stream with $events award events" >&2
 awk -v n="$events" -v batch="$batch" 'BEGIN {
     for (i = 0; i < n; i++)
-        printf "XADD bench:{bench}:events * event \047{\"v\":2,\"scan_id\":\"s%d\",\"campaign\":\"bench\",\"revision\":1,\"batch\":%d,\"serial\":%d,\"role\":\"consumer\",\"member\":\"m%d\",\"day\":\"2026-06-01\",\"at_ms\":1780286400000,\"draw\":1,\"growth\":10,\"status\":\"won\",\"level\":1,\"drawn\":\"cup\",\"prize\":\"cup\",\"kind\":\"item\",\"value\":5900,\"points\":10}\047\r\n", i, batch, i, i % 10007
+        printf "XADD bench:{bench}:events * event \"{\\\"v\\\":3,\\\"scan_id\\\":\\\"s%d\\\",\\\"campaign\\\":\\\"bench\\\",\\\"revision\\\":1,\\\"batch\\\":%d,\\\"serial\\\":%d,\\\"role\\\":\\\"consumer\\\",\\\"member\\\":\\\"m%d\\\",\\\"day\\\":\\\"2026-06-01\\\",\\\"at_ms\\\":1780286400000,\\\"draw\\\":1,\\\"growth\\\":10}\\n1 cup item 5900 won cup 10 10 1\"\r\n", i, batch, i, i % 10007
 }' | redis-cli -p "$redis_port" --pipe >/dev/null
 
 echo "settle: $workers worker(s), batches of $batch_size" >&2

@@ -63,6 +63,10 @@ pub struct RedisConfig {
     /// `YIMA_KEY_PREFIX` (or `YIMA_REDIS_KEY_PREFIX`): prefix of every key written.
     #[serde(deserialize_with = "text")]
     pub key_prefix: String,
+    /// `YIMA_REDIS_ANSWER_GRACE_SECONDS`: how long a settled scan's answer stays in
+    /// Redis for retries; after it a retry is answered from Postgres, the same bytes.
+    /// Redis holds about scans per second × (settlement lag + this) × 150 bytes.
+    pub answer_grace_seconds: u64,
 }
 
 impl Default for RedisConfig {
@@ -70,6 +74,7 @@ impl Default for RedisConfig {
         Self {
             url: Secret::new("redis://127.0.0.1:6379"),
             key_prefix: "yima".into(),
+            answer_grace_seconds: yima_settle::DEFAULT_ANSWER_GRACE.as_secs(),
         }
     }
 }

@@ -363,6 +363,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 consumer,
                 batch_size: batch_size as usize,
                 claim_idle: std::time::Duration::from_millis(claim_idle_ms),
+                answer_grace: std::time::Duration::from_secs(config.redis.answer_grace_seconds),
                 ..yima_settle::Settings::default()
             };
             tracing::info!(consumer = %settings.consumer, "settlement worker started");

@@ -92,16 +92,27 @@ async fn every_recorded_draw_is_re_derived_from_the_secret() {
     );
 
     let (_, fields) = &entries[0];
-    let mut forged: serde_json::Value =
-        serde_json::from_str(&fields["event"]).expect("a version 2 event");
-    forged["scan_id"] = "forgedforgedforgedforg".into();
-    forged["drawn"] = "phone".into();
-    forged["prize"] = "phone".into();
+    // A version 3 event: what the gateway knew (JSON), then what the script decided.
+    let (known, decided) = fields["event"].split_once('\n').expect("a version 3 event");
+    let mut known: serde_json::Value = serde_json::from_str(known).expect("JSON");
+    known["scan_id"] = "forgedforgedforgedforg".into();
+    let mut decided: Vec<&str> = decided.split(' ').collect();
+    // level drawn kind value, then the answer: status prize points_awarded points level
+    for (index, value) in [
+        (1, "phone"),
+        (2, "item"),
+        (3, "299900"),
+        (4, "won"),
+        (5, "phone"),
+    ] {
+        decided[index] = value;
+    }
+    let forged = format!("{known}\n{}", decided.join(" "));
     let _: String = redis::cmd("XADD")
         .arg(format!("{}:{{test}}:events", gateway.prefix))
         .arg("*")
         .arg("event")
-        .arg(forged.to_string())
+        .arg(&forged)
         .query_async(&mut gateway.redis().await)
         .await
         .expect("xadd");

@@ -41,21 +41,21 @@ pub enum Refusal {
 }
 
 impl crate::Campaign {
+    /// A prize by id: what a stored answer names is rendered from it.
+    pub fn prize(&self, id: &str) -> Option<&crate::Prize> {
+        self.file.prizes.iter().find(|p| p.id == id)
+    }
+
     /// The display name of a prize or mall item by id (what a member reads in their
     /// history, their prizes and ops' claims).
     pub fn gift_name(&self, id: &str) -> Option<&str> {
-        self.file
-            .prizes
-            .iter()
-            .find(|p| p.id == id)
-            .map(|p| p.name.as_str())
-            .or_else(|| {
-                self.file
-                    .mall
-                    .iter()
-                    .find(|m| m.id == id)
-                    .map(|m| m.name.as_str())
-            })
+        self.prize(id).map(|p| p.name.as_str()).or_else(|| {
+            self.file
+                .mall
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| m.name.as_str())
+        })
     }
 }
 

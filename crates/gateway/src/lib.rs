@@ -87,6 +87,10 @@ pub fn describe_metrics() {
         "yima_draw_outcomes_total",
         "First scans' draw results, by campaign and prize (`none`: no prize)."
     );
+    metrics::describe_counter!(
+        "yima_scan_answers_from_postgres_total",
+        "Scans of a redeemed code whose answer Redis had let go (settled, grace over), looked up in Postgres."
+    );
     metrics::describe_histogram!(
         "yima_scan_seconds",
         metrics::Unit::Seconds,

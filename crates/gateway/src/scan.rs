@@ -4,13 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use yima_campaign::request::ScanRequest;
 use yima_campaign::{Diversion, Role};
 use yima_ledger::BatchStatus;
-use yima_store::{ScanCall, ScanOutcome};
+use yima_store::{Answer, Recall, ScanCall, ScanOutcome, Stored};
 
 use crate::caller::Caller;
 use crate::catalog::LoadedCampaign;
 use crate::error::ApiError;
 use crate::status::ScanStatus;
-use crate::wire::{ErrorBody, ScanAnswer};
+use crate::wire::{ErrorBody, ScanAnswer, WonPrize};
 use crate::{Gateway, read_body};
 
 /// Scan bodies are a few hundred bytes; anything near this is not a scan.
@@ -268,49 +268,123 @@ async fn answer(
         rules,
         rebate: loaded.campaign.rebate_in(rules, &batch.sku),
     };
-    let level = |growth: i64| loaded.level(rules, growth).0;
-    let answer = |status: ScanStatus, points: i64, growth: i64| {
-        serde_json::to_string(&ScanAnswer {
-            status,
-            scan_id: &scan_id,
-            prize: None,
-            points_awarded: 0,
-            points,
-            level: level(growth),
-        })
-        .unwrap_or_default()
-    };
     let outcome = gateway
         .store
         .scan(loaded.table_on(campaign_day), &call)
         .await?;
-    let (body, status) = match outcome {
-        ScanOutcome::Redeemed {
-            body,
-            prize,
-            rebate,
-        } => {
-            let status = match (&prize, rebate) {
-                (Some(_), true) => ScanStatus::Rebate,
-                (Some(_), false) => ScanStatus::Won,
-                (None, _) => ScanStatus::NoPrize,
-            };
-            let outcome = prize.unwrap_or_else(|| "none".into());
+    let code = (batch.id, code.serial, role);
+    let refusal = |status: ScanStatus, points: i64, growth: i64| {
+        let body = refusal_body(loaded, rules, status, &scan_id, points, growth);
+        Ok((body, status))
+    };
+    match outcome {
+        ScanOutcome::Redeemed(answer) => {
+            let status = ScanStatus::of_finish(answer.finish);
+            let outcome = answer.prize.clone().unwrap_or_else(|| "none".into());
             metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => outcome)
                 .increment(1);
-            (body, status)
+            Ok((render(loaded, &scan_id, &Stored::Answer(answer))?, status))
         }
-        ScanOutcome::Retry(body) => (body, ScanStatus::Retry),
+        ScanOutcome::Retry(stored) => Ok((render(loaded, &scan_id, &stored)?, ScanStatus::Retry)),
         ScanOutcome::AlreadyRedeemed { points, growth } => {
-            let status = ScanStatus::AlreadyRedeemed;
-            (answer(status, points, growth), status)
+            refusal(ScanStatus::AlreadyRedeemed, points, growth)
         }
         ScanOutcome::DailyLimit { points, growth } => {
-            let status = ScanStatus::DailyLimit;
-            (answer(status, points, growth), status)
+            refusal(ScanStatus::DailyLimit, points, growth)
+        }
+        ScanOutcome::Forgotten { points, growth } => {
+            match settled_answer(gateway, loaded, member, code, &scan_id).await? {
+                Some(body) => Ok((body, ScanStatus::Retry)),
+                None => refusal(ScanStatus::AlreadyRedeemed, points, growth),
+            }
+        }
+    }
+}
+
+/// The body of a redemption's answer: the stored values with the campaign's prize
+/// (or a body an earlier build stored, as it is).
+pub(crate) fn render(
+    loaded: &LoadedCampaign,
+    scan_id: &str,
+    stored: &Stored,
+) -> Result<String, ApiError> {
+    let answer = match stored {
+        Stored::Body(body) => return Ok(body.clone()),
+        Stored::Answer(answer) => answer,
+    };
+    let prize = match answer.prize.as_deref() {
+        None => None,
+        // A started campaign's prizes are never removed, nor their kind or value changed.
+        Some(id) => {
+            let prize = loaded.campaign.prize(id).ok_or_else(|| {
+                ApiError::Unavailable(format!(
+                    "a stored answer names prize `{id}`, not the campaign's"
+                ))
+            })?;
+            Some(WonPrize {
+                id: &prize.id,
+                kind: prize.kind,
+                name: &prize.name,
+                value: prize.value,
+            })
         }
     };
-    Ok((body, status))
+    let body = ScanAnswer {
+        status: ScanStatus::of_finish(answer.finish),
+        scan_id,
+        prize,
+        points_awarded: answer.points_awarded,
+        points: answer.points,
+        level: answer.level,
+    };
+    serde_json::to_string(&body).map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// A refusal's body: nothing redeemed, the member's points and level.
+fn refusal_body(
+    loaded: &LoadedCampaign,
+    rules: usize,
+    status: ScanStatus,
+    scan_id: &str,
+    points: i64,
+    growth: i64,
+) -> String {
+    let (level, _) = loaded.level(rules, growth);
+    let body = ScanAnswer {
+        status,
+        scan_id,
+        prize: None,
+        points_awarded: 0,
+        points,
+        level,
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// A redeemed code whose answer Redis let go (settled, grace over): the answer
+/// Postgres kept, rendered as Redis's was, if `member` redeemed it. Unsettled scans
+/// never get here (their answers have no TTL), so this costs one indexed read only
+/// for retries older than the grace window and scans of codes others redeemed then.
+async fn settled_answer(
+    gateway: &Gateway,
+    loaded: &LoadedCampaign,
+    member: &str,
+    (batch, serial, role): (u32, u32, Role),
+    scan_id: &str,
+) -> Result<Option<String>, ApiError> {
+    metrics::counter!("yima_scan_answers_from_postgres_total").increment(1);
+    let Some((owner, Some(answer))) = gateway
+        .scan_ledger
+        .scan_answer(batch, serial, role.as_str())
+        .await?
+    else {
+        return Ok(None);
+    };
+    if owner != member {
+        return Ok(None);
+    }
+    let answer = Answer::parse(&answer).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    render(loaded, scan_id, &Stored::Answer(answer)).map(Some)
 }
 
 /// A refusal that redeems nothing: the member's current points and level, and the
@@ -326,27 +400,28 @@ async fn plain_answer(
     status: ScanStatus,
     scan_id: &str,
 ) -> Result<(String, ScanStatus), ApiError> {
+    let file = &loaded.campaign.file;
     let tag = loaded.campaign.member_tag(member);
-    if let Some(body) = gateway
+    let code = (file.id.as_str(), batch, serial, role);
+    match gateway
         .store
-        .stored_answer(&tag, batch, serial, role, member)
+        .recall((&tag, file.lanes), code, member)
         .await?
     {
-        return Ok((body, ScanStatus::Retry));
+        Recall::Own(stored) => return Ok((render(loaded, scan_id, &stored)?, ScanStatus::Retry)),
+        Recall::Forgotten => {
+            let code = (batch, serial, role);
+            if let Some(body) = settled_answer(gateway, loaded, member, code, scan_id).await? {
+                return Ok((body, ScanStatus::Retry));
+            }
+        }
+        Recall::Nothing => {}
     }
     let state = gateway
         .store
         .member(&tag, member)
         .await?
         .unwrap_or_default();
-    let (level, _) = loaded.level(rules, state.growth);
-    let body = ScanAnswer {
-        status,
-        scan_id,
-        prize: None,
-        points_awarded: 0,
-        points: state.points,
-        level,
-    };
-    Ok((serde_json::to_string(&body).unwrap_or_default(), status))
+    let body = refusal_body(loaded, rules, status, scan_id, state.points, state.growth);
+    Ok((body, status))
 }

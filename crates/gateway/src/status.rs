@@ -51,6 +51,15 @@ pub enum ScanStatus {
 }
 
 impl ScanStatus {
+    /// The status of a first scan that ended so.
+    pub fn of_finish(finish: yima_store::Finish) -> Self {
+        match finish {
+            yima_store::Finish::Won => Self::Won,
+            yima_store::Finish::NoPrize => Self::NoPrize,
+            yima_store::Finish::Rebate => Self::Rebate,
+        }
+    }
+
     /// The name in answers and in the metric's `status` label.
     pub fn as_str(self) -> &'static str {
         self.into()

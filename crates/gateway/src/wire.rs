@@ -129,21 +129,23 @@ impl ErrorBody<'_> {
     }
 }
 
-/// A prize a scan won, as the scan script writes it into the answer.
+/// A prize a scan won, from the campaign's prize list (its current name). In the order
+/// answers stored by earlier builds have it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WonPrize {
+pub struct WonPrize<'a> {
     /// The prize id.
-    pub id: String,
-    /// Its display name.
-    pub name: String,
+    pub id: &'a str,
     /// Item, cash or points.
     pub kind: PrizeKind,
+    /// Its display name.
+    pub name: &'a str,
     /// Fen for items and cash, points for points.
     pub value: u64,
 }
 
-/// Every `200` answer to a scan. A first scan's (`won`, `no_prize`) is written by the
-/// scan script and stored, so a retry answers the same bytes; refusals come from here.
+/// Every `200` answer to a scan. A first scan's (`won`, `rebate`, `no_prize`) is
+/// rendered from the values the scan script stores (Redis, then Postgres), so a retry
+/// answers the same bytes.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScanAnswer<'a> {
     /// How the scan ended (a retry answers the first scan's status).
@@ -151,7 +153,7 @@ pub struct ScanAnswer<'a> {
     /// The scan's id: one per code and role, the award's idempotency key.
     pub scan_id: &'a str,
     /// The prize won, or `null`.
-    pub prize: Option<WonPrize>,
+    pub prize: Option<WonPrize<'a>>,
     /// Points this scan credited.
     pub points_awarded: i64,
     /// The member's points after it.

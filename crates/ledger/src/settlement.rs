@@ -24,18 +24,19 @@ macro_rules! settle_statement {
                                       $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
                                       $11::bigint[], $12::bigint[], $13::text[], $14::text[],
                                       $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
-                                      $19::text[], $20::text[], $21::text[], $22::text[])
+                                      $19::text[], $20::text[], $21::text[], $22::text[],
+                                      $23::text[])
                    AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
-                        region, batch_region, request_id, architecture)
+                        region, batch_region, request_id, architecture, answer)
              ), scanned AS (
                  INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
                                     member, day, scanned_at, level, draw, drawn, prize, points,
-                                    growth, region, batch_region, request_id, architecture)
+                                    growth, region, batch_region, request_id, architecture, answer)
                  SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
                         nullif(prize, ''), points, growth, region, batch_region, request_id,
-                        architecture
+                        architecture, answer
                    FROM input
                  ", $on_conflict, "
                  RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
@@ -110,6 +111,8 @@ pub struct Redemption {
     pub request_id: Option<String>,
     /// The architecture whose rules applied (`None`: the campaign's own).
     pub architecture: Option<String>,
+    /// The answer the member got (see `scans.answer`); `None` from older gateways.
+    pub answer: Option<String>,
 }
 
 /// A prize awarded by a redemption.
@@ -220,6 +223,25 @@ impl Ledger {
         })
     }
 
+    /// Who redeemed a code in a role and the answer they got (`None` for scans settled
+    /// before answers were kept), if the redemption is settled: a retry after Redis let
+    /// the answer go. One look-up in the unique index of (batch, serial, role).
+    pub async fn scan_answer(
+        &self,
+        batch: u32,
+        serial: u32,
+        role: &str,
+    ) -> Result<Option<(String, Option<String>)>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT member, answer FROM scans WHERE batch_id = $1 AND serial = $2 AND role = $3",
+        )
+        .bind(i64::from(batch))
+        .bind(i64::from(serial))
+        .bind(role)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Runs one form of the batch statement in a new transaction, left open for the
     /// rest of the batch; answers the (scan id, stream id) pairs it inserted.
     async fn write_new(
@@ -263,6 +285,7 @@ impl Ledger {
             .bind(optional(&|r| r.batch_region.as_deref()))
             .bind(optional(&|r| r.request_id.as_deref()))
             .bind(optional(&|r| r.architecture.as_deref()))
+            .bind(optional(&|r| r.answer.as_deref()))
             .fetch_all(&mut *tx)
             .await?;
         Ok((tx, inserted))

@@ -13,7 +13,7 @@ use metrics::{counter, gauge, histogram};
 
 use tokio::sync::watch;
 use yima_ledger::{Award, DeadLetter, Ledger, LedgerError, Redemption, Settled};
-use yima_store::{Entry, ScanEvent, StoreError, StreamReader};
+use yima_store::{Entry, ScanEvent, SettledAnswer, StoreError, StreamReader};
 
 /// Registers the worker's metrics with their help text, so they are listed (at zero)
 /// before the first event arrives.
@@ -79,7 +79,14 @@ pub struct Settings {
     /// How long after a month ends its leaderboards are frozen into Postgres: room for
     /// the month's last scans to settle.
     pub freeze_boards_after: Duration,
+    /// How long a settled scan's answer stays in Redis for retries
+    /// (`redis.answer_grace_seconds`); later retries are answered from Postgres.
+    pub answer_grace: Duration,
 }
+
+/// Covers a client's retries and a page reloaded a few minutes later; at 40,000 scans
+/// a second it keeps about 1.6 GiB of answers in Redis (docs/operations.md).
+pub const DEFAULT_ANSWER_GRACE: Duration = Duration::from_secs(300);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -91,6 +98,7 @@ impl Default for Settings {
             campaign_refresh: Duration::from_secs(10),
             forget_consumers_after: Duration::from_secs(3600),
             freeze_boards_after: Duration::from_secs(3600),
+            answer_grace: DEFAULT_ANSWER_GRACE,
         }
     }
 }
@@ -114,6 +122,8 @@ pub struct Worker {
     ledger: Ledger,
     settings: Settings,
     campaigns: Vec<String>,
+    /// Lanes per campaign id, from the same refresh.
+    lanes: std::collections::HashMap<String, u16>,
     refreshed: Option<Instant>,
     lag_measured: Option<Instant>,
     claimed: Option<Instant>,
@@ -131,6 +141,7 @@ impl Worker {
             ledger,
             settings,
             campaigns: Vec::new(),
+            lanes: std::collections::HashMap::new(),
             refreshed: None,
             lag_measured: None,
             claimed: None,
@@ -214,13 +225,12 @@ impl Worker {
             .is_none_or(|at| at.elapsed() >= self.settings.campaign_refresh)
         {
             // A stream per campaign, or per lane of a laned one.
-            let mut campaigns: Vec<String> = self
-                .ledger
-                .campaign_lanes()
-                .await?
-                .into_iter()
-                .flat_map(|(id, lanes)| yima_campaign::lanes::lane_tags(&id, lanes))
+            let lanes = self.ledger.campaign_lanes().await?;
+            let mut campaigns: Vec<String> = lanes
+                .iter()
+                .flat_map(|(id, lanes)| yima_campaign::lanes::lane_tags(id, *lanes))
                 .collect();
+            self.lanes = lanes.into_iter().collect();
             campaigns.sort();
             for campaign in campaigns.iter().filter(|c| !self.campaigns.contains(c)) {
                 self.reader.ensure_group(campaign).await?;
@@ -300,6 +310,9 @@ impl Worker {
             }
             Err(error) => Err(SettleError::Store(error)),
         };
+        self.reader
+            .forget_answers(&batch.answers, self.settings.answer_grace)
+            .await?;
         self.ack(batch.acks).await?;
         read?;
         Ok(written)
@@ -332,6 +345,9 @@ impl Worker {
         let started = Instant::now();
         let settled = self.ledger.settle(&batch.redemptions).await?;
         self.record(settled, batch.redemptions.len(), started);
+        self.reader
+            .forget_answers(&batch.answers, self.settings.answer_grace)
+            .await?;
         self.ack(batch.acks).await
     }
 
@@ -342,7 +358,12 @@ impl Worker {
         let mut batch = Batch::with_capacity(entries.len());
         for entry in entries {
             match entry.event {
-                Ok(event) => batch.redemptions.push(redemption(entry.id.clone(), event)),
+                Ok(event) => {
+                    if let Some(answer) = self.settled_answer(&entry.campaign, &event) {
+                        batch.answers.push(answer);
+                    }
+                    batch.redemptions.push(redemption(entry.id.clone(), event));
+                }
                 Err(unreadable) => {
                     tracing::error!(stream = %entry.campaign, id = %entry.id, reason = %unreadable.reason, "unreadable stream entry set aside in dead_letters");
                     batch.dead.push(DeadLetter {
@@ -357,6 +378,25 @@ impl Worker {
             batch.acks.push((entry.campaign, entry.id));
         }
         batch
+    }
+
+    /// Where a settled scan's answer (and its claim) is, once it may be let go: only
+    /// for events that carry their answer (Postgres can then answer a retry), and only
+    /// for campaigns whose lanes are known (a laned claim must go before its answer).
+    fn settled_answer(&self, tag: &str, event: &ScanEvent) -> Option<SettledAnswer> {
+        event.answer.as_ref()?;
+        let lanes = *self.lanes.get(&event.campaign)?;
+        let claim_tag = (lanes > 1).then(|| {
+            let (lane, _) = yima_campaign::lanes::code_lane(event.serial, lanes);
+            yima_campaign::lanes::lane_tag(&event.campaign, lanes, lane).into_owned()
+        });
+        Some(SettledAnswer {
+            tag: tag.to_string(),
+            claim_tag,
+            batch: event.batch,
+            serial: event.serial,
+            role: event.role,
+        })
     }
 
     /// Stores the batch's dead letters, before anything of the batch is acknowledged.
@@ -407,6 +447,8 @@ struct Batch {
     dead: Vec<DeadLetter>,
     /// (stream, entry id), acknowledged after the commit.
     acks: Vec<(String, String)>,
+    /// Answers Redis may let go once the batch is committed.
+    answers: Vec<SettledAnswer>,
 }
 
 impl Batch {
@@ -415,6 +457,7 @@ impl Batch {
             redemptions: Vec::with_capacity(capacity),
             dead: Vec::new(),
             acks: Vec::with_capacity(capacity),
+            answers: Vec::with_capacity(capacity),
         }
     }
 
@@ -426,6 +469,7 @@ impl Batch {
         self.redemptions.append(&mut other.redemptions);
         self.dead.append(&mut other.dead);
         self.acks.append(&mut other.acks);
+        self.answers.append(&mut other.answers);
     }
 }
 
@@ -455,5 +499,6 @@ fn redemption(stream_id: String, event: ScanEvent) -> Redemption {
         batch_region: event.batch_region,
         request_id: event.request_id,
         architecture: event.architecture,
+        answer: event.answer,
     }
 }

@@ -1,8 +1,12 @@
 //! The settlement event: the one thing that passes from the gateway to the worker.
 //!
-//! Written by `scan.lua` as a stream entry with one field, `event`, holding a JSON
-//! object; read by the settlement worker and by `yima audit`. Its `v` versions the
-//! layout: a reader refuses a version it does not know rather than guessing.
+//! Written by `scan.lua` as a stream entry with one field, `event`: since version 3 the
+//! JSON object the gateway knew before the script ran, a newline, and what the script
+//! decided as values joined by spaces (the level, the drawn prize, the awarded prize's
+//! kind and value, then the answer of answer.rs); read by the settlement worker and by
+//! `yima audit`. Its `v` versions the layout: a reader refuses a version it does not
+//! know rather than guessing. Version 2 entries (the script completed the JSON object)
+//! are still read.
 //!
 //! One field rather than one per value: the worker decodes every entry, and a reply of
 //! twenty-one field/value pairs per entry cost it more CPU than all its other work.
@@ -13,8 +17,10 @@ use std::borrow::Cow;
 
 use yima_campaign::{RecordedDraw, Role};
 
+use crate::answer::Answer;
+
 /// The layout version written by this build.
-pub const EVENT_VERSION: u32 = 2;
+pub const EVENT_VERSION: u32 = 3;
 
 /// The stream field that holds the event of version 2 and later.
 pub const EVENT_FIELD: &str = "event";
@@ -64,6 +70,9 @@ pub struct ScanEvent {
     pub request_id: Option<String>,
     /// The architecture whose rules applied (`None`: the campaign's own).
     pub architecture: Option<String>,
+    /// The answer the member got, as answer.rs writes it (`None` before version 3):
+    /// settlement keeps it, so a retry after the grace window is answered the same.
+    pub answer: Option<String>,
 }
 
 /// The entry lacks a field or has one this build cannot read.
@@ -139,16 +148,23 @@ impl ScanEvent {
             batch_region: fields.optional("batch_region").map(str::to_string),
             request_id: fields.optional("request_id").map(str::to_string),
             architecture: None,
+            answer: None,
         })
     }
 
-    /// Reads the `event` field of a version 2 entry.
-    fn from_json(json: &str) -> Result<Self, MalformedEvent> {
+    /// Reads the `event` field of a version 2 or 3 entry.
+    fn from_json(field: &str) -> Result<Self, MalformedEvent> {
+        let (json, tail) = match field.split_once('\n') {
+            Some((json, tail)) => (json, Some(tail)),
+            None => (field, None),
+        };
         let wire: Wire<'_> =
             serde_json::from_str(json).map_err(|e| MalformedEvent(e.to_string()))?;
-        if wire.v != EVENT_VERSION {
-            return Err(MalformedEvent(format!("unknown version {}", wire.v)));
-        }
+        let outcome = match (wire.v, tail) {
+            (3, Some(tail)) => Outcome::of_tail(tail)?,
+            (2, None) => Outcome::of_v2(&wire)?,
+            (v, _) => return Err(MalformedEvent(format!("unknown version {v}"))),
+        };
         let role = Role::from_name(&wire.role)
             .ok_or_else(|| MalformedEvent(format!("bad `role`: {}", wire.role)))?;
         let day = wire
@@ -165,23 +181,83 @@ impl ScanEvent {
             member: wire.member.into_owned(),
             day,
             at_ms: wire.at_ms,
-            level: wire.level,
+            level: outcome.level,
             draw: wire.draw,
-            drawn: wire.drawn.into_owned(),
-            prize: wire.prize.into_owned(),
-            kind: wire.kind.into_owned(),
-            value: wire.value,
-            points: wire.points,
+            drawn: outcome.drawn,
+            prize: outcome.prize,
+            kind: outcome.kind,
+            value: outcome.value,
+            points: outcome.points,
             growth: wire.growth,
             region: wire.region.map(Cow::into_owned),
             batch_region: wire.batch_region.map(Cow::into_owned),
             request_id: wire.request_id.map(Cow::into_owned),
             architecture: wire.architecture.map(Cow::into_owned),
+            answer: outcome.answer,
         })
     }
 }
 
-/// A version 2 event as JSON carries it. Strings borrow from the reply unless escaped.
+/// What the script decided, from either layout.
+struct Outcome {
+    level: u32,
+    drawn: String,
+    prize: String,
+    kind: String,
+    value: i64,
+    points: i64,
+    answer: Option<String>,
+}
+
+impl Outcome {
+    /// `level drawn kind value` and the answer (`status prize points_awarded points
+    /// level`), space-separated.
+    fn of_tail(tail: &str) -> Result<Self, MalformedEvent> {
+        let bad = |what: &str| MalformedEvent(format!("bad {what} in `{tail}`"));
+        let mut parts = tail.splitn(5, ' ');
+        let mut next = |what: &str| parts.next().ok_or_else(|| bad(what));
+        let level = next("level")?.parse().map_err(|_| bad("level"))?;
+        let drawn = next("drawn")?;
+        let kind = next("kind")?;
+        let value = next("value")?.parse().map_err(|_| bad("value"))?;
+        let answer_text = next("answer")?;
+        let answer = Answer::parse(answer_text).map_err(|_| bad("answer"))?;
+        Ok(Self {
+            level,
+            drawn: drawn.to_string(),
+            prize: answer.prize.unwrap_or_default(),
+            kind: kind.to_string(),
+            value,
+            points: answer.points_awarded,
+            answer: Some(answer_text.to_string()),
+        })
+    }
+
+    fn of_v2(wire: &Wire<'_>) -> Result<Self, MalformedEvent> {
+        fn need<T: Copy>(value: Option<T>, name: &str) -> Result<T, MalformedEvent> {
+            value.ok_or_else(|| MalformedEvent(format!("missing field `{name}`")))
+        }
+        let text = |value: &Option<Cow<'_, str>>, name: &str| {
+            value
+                .as_deref()
+                .map(str::to_string)
+                .ok_or_else(|| MalformedEvent(format!("missing field `{name}`")))
+        };
+        Ok(Self {
+            level: need(wire.level, "level")?,
+            drawn: text(&wire.drawn, "drawn")?,
+            prize: text(&wire.prize, "prize")?,
+            kind: text(&wire.kind, "kind")?,
+            value: need(wire.value, "value")?,
+            points: need(wire.points, "points")?,
+            answer: None,
+        })
+    }
+}
+
+/// An event's JSON object: version 3's whole (what the gateway knew), version 2's with
+/// what the script added (`level` to `points`). Strings borrow from the reply unless
+/// escaped.
 #[derive(serde::Deserialize)]
 struct Wire<'a> {
     v: u32,
@@ -199,16 +275,16 @@ struct Wire<'a> {
     #[serde(borrow)]
     day: Cow<'a, str>,
     at_ms: i64,
-    level: u32,
+    level: Option<u32>,
     draw: u32,
     #[serde(borrow)]
-    drawn: Cow<'a, str>,
+    drawn: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    prize: Cow<'a, str>,
+    prize: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    kind: Cow<'a, str>,
-    value: i64,
-    points: i64,
+    kind: Option<Cow<'a, str>>,
+    value: Option<i64>,
+    points: Option<i64>,
     growth: i64,
     #[serde(borrow)]
     region: Option<Cow<'a, str>>,
@@ -260,18 +336,6 @@ pub(crate) struct EventContext<'a> {
     /// Client request id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
-}
-
-impl EventContext<'_> {
-    /// The object's members without its braces, for the script to append its own.
-    pub(crate) fn members(&self) -> Result<String, serde_json::Error> {
-        let object = serde_json::to_string(self)?;
-        Ok(object
-            .strip_prefix('{')
-            .and_then(|rest| rest.strip_suffix('}'))
-            .unwrap_or_default()
-            .to_string())
-    }
 }
 
 /// An entry's values by field, borrowed from the reply: the worker reads thousands a
@@ -406,11 +470,9 @@ mod tests {
         );
     }
 
-    /// A version 2 entry as `scan.lua` writes it: the gateway's members, then the
-    /// script's.
-    fn json_entry(changes: &[(&str, Option<serde_json::Value>)]) -> String {
-        let context = EventContext {
-            v: EVENT_VERSION,
+    fn context(v: u32) -> EventContext<'static> {
+        EventContext {
+            v,
             scan_id: "s1",
             campaign: "spring",
             revision: 2,
@@ -426,12 +488,19 @@ mod tests {
             region: Some("GD"),
             batch_region: None,
             request_id: Some(r#"req "1" \ 2"#),
-        };
-        let members = context.members().expect("encodes");
-        let script = r#""status":"won","level":1,"drawn":"cup","prize":"cup","kind":"item","value":5900,"points":10"#;
+        }
+    }
+
+    /// A version 2 entry as `scan.lua` wrote it: the gateway's members, then the
+    /// script's.
+    fn json_entry(changes: &[(&str, Option<serde_json::Value>)]) -> String {
         let mut object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&format!("{{{members},{script}}}"))
-                .expect("the script's JSON parses");
+            serde_json::from_value(serde_json::to_value(context(2)).expect("encodes"))
+                .expect("an object");
+        let script = r#"{"status":"won","level":1,"drawn":"cup","prize":"cup","kind":"item","value":5900,"points":10}"#;
+        let script: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(script).expect("the script's JSON parses");
+        object.extend(script);
         for (name, value) in changes {
             match value {
                 Some(value) => object.insert((*name).to_string(), value.clone()),
@@ -439,6 +508,57 @@ mod tests {
             };
         }
         serde_json::Value::Object(object).to_string()
+    }
+
+    /// A version 3 entry as `scan.lua` writes it.
+    fn entry_of(tail: &str) -> String {
+        let json = serde_json::to_string(&context(EVENT_VERSION)).expect("encodes");
+        format!("{json}\n{tail}")
+    }
+
+    #[test]
+    fn a_version_3_entry_reads_the_same_event_and_keeps_its_answer() {
+        let v3 = entry_of("1 cup item 5900 won cup 10 110 1");
+        let event = ScanEvent::from_pairs([(EVENT_FIELD, v3.as_str())]).expect("event");
+        let v2 = json_entry(&[]);
+        let older = ScanEvent::from_pairs([(EVENT_FIELD, v2.as_str())]).expect("event");
+        assert_eq!(event.answer.as_deref(), Some("won cup 10 110 1"));
+        assert_eq!(
+            event,
+            ScanEvent {
+                answer: Some("won cup 10 110 1".into()),
+                ..older
+            }
+        );
+        let none = entry_of("2  item 0 no_prize  10 20 2");
+        let event = ScanEvent::from_pairs([(EVENT_FIELD, none.as_str())]).expect("event");
+        assert_eq!(
+            (event.level, event.drawn.as_str(), event.prize.as_str()),
+            (2, "", "")
+        );
+        for tail in [
+            "",
+            "1 cup item",
+            "x cup item 5900 won cup 10 110 1",
+            "1 cup item lots won cup 10 110 1",
+            "1 cup item 5900 won cup 10 110",
+        ] {
+            let entry = entry_of(tail);
+            let error = ScanEvent::from_pairs([(EVENT_FIELD, entry.as_str())])
+                .expect_err("malformed")
+                .to_string();
+            assert!(
+                error.starts_with("malformed scan event: bad "),
+                "{tail}: {error}"
+            );
+        }
+        let without_tail = serde_json::to_string(&context(3)).expect("encodes");
+        assert_eq!(
+            ScanEvent::from_pairs([(EVENT_FIELD, without_tail.as_str())])
+                .expect_err("no tail")
+                .to_string(),
+            "malformed scan event: unknown version 3"
+        );
     }
 
     fn json_error(changes: &[(&str, Option<serde_json::Value>)]) -> String {

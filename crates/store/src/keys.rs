@@ -49,7 +49,7 @@ impl Keys {
     }
 
     /// Who claimed a code of a laned campaign, in the code's lane (see `claim` in
-    /// scan.rs); expires with the stored answer.
+    /// scan.rs); let go by settlement just before the stored answer.
     pub fn claim(&self, tag: &str, batch: u32, serial: u32, role: Role) -> String {
         format!(
             "{}:claim:{batch}:{serial}:{}",
@@ -71,15 +71,6 @@ impl Keys {
     /// What every member key of a campaign starts with; the rest is the member id.
     pub fn member_prefix(&self, campaign: &str) -> String {
         format!("{}:member:", self.campaign(campaign))
-    }
-
-    /// A member's scans on a campaign day in a role.
-    pub fn daily(&self, campaign: &str, day: &str, role: Role, member: &str) -> String {
-        format!(
-            "{}:daily:{day}:{}:{member}",
-            self.campaign(campaign),
-            role.as_str()
-        )
     }
 
     /// Awards per prize, all time.

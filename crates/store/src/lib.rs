@@ -10,6 +10,7 @@
 //! Methods about a member take the member's tag (`Campaign::member_tag`); methods
 //! about a whole campaign take all its tags (`Campaign::lane_tags`).
 
+mod answer;
 mod connection;
 mod event;
 mod keys;
@@ -19,12 +20,13 @@ mod stream;
 
 use std::time::Duration;
 
+pub use answer::{Answer, Finish, MalformedAnswer, Stored};
 pub use connection::Connection;
 pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
 pub use snapshot::{BoardEntry, PIPELINE, TagState};
-pub use stream::{Entry, SETTLE_GROUP, StreamReader, Unreadable};
+pub use stream::{Entry, SETTLE_GROUP, SettledAnswer, StreamReader, Unreadable};
 
 /// Failures talking to Redis.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,17 @@ pub struct MemberState {
     pub growth: i64,
     /// Redeemed scans.
     pub scans: i64,
+}
+
+/// What [`Store::recall`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recall {
+    /// The member's own redemption, answered again.
+    Own(Stored),
+    /// Redeemed, and its answer let go after settlement: Postgres knows whose it was.
+    Forgotten,
+    /// Not redeemed, or someone else's.
+    Nothing,
 }
 
 /// Campaign-wide counters.
@@ -241,25 +254,43 @@ impl Store {
         }))
     }
 
-    /// The answer stored when `member` redeemed this code in this role, if it did:
-    /// a retry gets it byte for byte even once the campaign has closed or the batch
-    /// was voided. `tag` is the member's tag (where the scan script stores it).
-    pub async fn stored_answer(
+    /// What Redis remembers of `member`'s redemption of this code in this role, for
+    /// the refusals that come before the scan script (a closed campaign, a voided
+    /// batch): a retry gets its answer even then. `tag` is the member's tag (where the
+    /// scan script stores it); `lanes` the campaign's, to find the code's bit.
+    pub async fn recall(
         &self,
-        tag: &str,
-        batch: u32,
-        serial: u32,
-        role: yima_campaign::Role,
+        (tag, lanes): (&str, u16),
+        (campaign, batch, serial, role): (&str, u32, u32, yima_campaign::Role),
         member: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Recall, StoreError> {
         let mut connection = self.connection.clone();
         let stored: Option<String> =
             redis::AsyncCommands::get(&mut connection, self.keys.result(tag, batch, serial, role))
                 .await?;
-        Ok(stored.and_then(|stored| {
-            let (owner, body) = stored.split_once('\n')?;
-            (owner == member).then(|| body.to_string())
-        }))
+        if let Some(stored) = stored {
+            let (owner, answer) = stored
+                .split_once('\n')
+                .ok_or_else(|| StoreError::Protocol(format!("stored answer `{stored}`")))?;
+            if owner != member {
+                return Ok(Recall::Nothing);
+            }
+            let answer = Stored::parse(answer).map_err(|e| StoreError::Protocol(e.to_string()))?;
+            return Ok(Recall::Own(answer));
+        }
+        let (lane, bit) = yima_campaign::lanes::code_lane(serial, lanes);
+        let code_tag = yima_campaign::lanes::lane_tag(campaign, lanes, lane);
+        let redeemed: u8 = redis::AsyncCommands::getbit(
+            &mut connection,
+            self.keys.redeemed(&code_tag, batch, role),
+            usize::try_from(bit).unwrap_or(usize::MAX),
+        )
+        .await?;
+        Ok(if redeemed == 1 {
+            Recall::Forgotten
+        } else {
+            Recall::Nothing
+        })
     }
 
     /// The stream entry of a scan, searched from the oldest entry: a tool for audits

@@ -1,8 +1,9 @@
 //! The typed face of `scan.lua`.
 
 use yima_campaign::lanes::{code_lane, lane_share, lane_tag, member_lane};
-use yima_campaign::{Campaign, Multipliers, PrizeKind, Role};
+use yima_campaign::{Campaign, Multipliers, OddsTable, PrizeKind, Role};
 
+use crate::answer::{Answer, Stored};
 use crate::event::EventContext;
 use crate::{EVENT_VERSION, Store, StoreError};
 
@@ -26,7 +27,6 @@ struct PrizeArgs {
     daily_cap: i64,
     kind: &'static str,
     value: u64,
-    json: String,
 }
 
 /// What differs between rule sets: levels, odds, points and growth.
@@ -35,7 +35,9 @@ struct RuleArgs {
     /// The architecture, for the event (`None`: the campaign's own rules).
     architecture: Option<String>,
     thresholds: String,
-    bounds: String,
+    /// The draw per level, done in the gateway: the script gets what it drew.
+    odds: OddsTable,
+    levels: usize,
     points_per_scan: u32,
     growth_per_scan: u32,
     daily_limit: u32,
@@ -60,12 +62,8 @@ impl ScanTable {
                 RuleArgs {
                     architecture: campaign.rules_name(rules).map(str::to_string),
                     thresholds: join(&mut levels.iter().map(|l| l.min_growth.to_string()), ","),
-                    bounds: join(
-                        &mut (0..levels.len()).map(|level| {
-                            join(&mut table.bounds(level).iter().map(u32::to_string), ",")
-                        }),
-                        ";",
-                    ),
+                    odds: table,
+                    levels: levels.len(),
                     points_per_scan: campaign.points_per_scan(rules, multipliers),
                     growth_per_scan: campaign.growth_per_scan_in(rules),
                     daily_limit: campaign.daily_scan_limit_in(rules),
@@ -94,10 +92,6 @@ impl ScanTable {
                         .map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX)),
                     kind,
                     value: prize.value,
-                    json: serde_json::json!({
-                        "id": prize.id, "name": prize.name, "kind": kind, "value": prize.value,
-                    })
-                    .to_string(),
                 }
             })
             .collect();
@@ -173,20 +167,21 @@ pub struct ScanCall<'a> {
     pub rebate: Option<usize>,
 }
 
+impl ScanCall<'_> {
+    /// What the member's daily counter counts: the campaign day and the role, so a new
+    /// day (or a role changed mid-day) starts from zero without a key per day.
+    fn counted_day(&self) -> String {
+        format!("{}:{}", self.day, self.role.as_str())
+    }
+}
+
 /// What the script decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanOutcome {
-    /// A new redemption; the body is the response, also stored for retries.
-    Redeemed {
-        /// The response.
-        body: String,
-        /// The prize awarded, if any (for metrics).
-        prize: Option<String>,
-        /// The prize was the SKU's rebate, paid without a draw.
-        rebate: bool,
-    },
-    /// The same member and role again: the stored response, byte for byte.
-    Retry(String),
+    /// A new redemption; its answer is also stored for retries.
+    Redeemed(Answer),
+    /// The same member and role again: the stored answer.
+    Retry(Stored),
     /// Someone else redeemed this code in this role.
     AlreadyRedeemed {
         /// The asking member's points.
@@ -201,11 +196,15 @@ pub enum ScanOutcome {
         /// The asking member's growth.
         growth: i64,
     },
+    /// The code is redeemed and its answer settled and let go after the grace window:
+    /// Postgres knows whose it was (a retry) or not (`already_redeemed`).
+    Forgotten {
+        /// The asking member's points.
+        points: i64,
+        /// The asking member's growth.
+        growth: i64,
+    },
 }
-
-/// How long a redemption's answer is kept for retries: a week covers any client
-/// retry policy; later retries get `already_redeemed`.
-const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Times a laned scan borrows stock for its drawn prize before taking what its lane has.
 const MAX_BORROWS: usize = 3;
@@ -302,9 +301,8 @@ impl Store {
         let claim_key = self
             .keys
             .claim(&code_tag, call.batch, call.serial, call.role);
-        let daily = self
-            .keys
-            .daily(&member_tag, call.day, call.role, call.member);
+        let member_key = self.keys.member(&member_tag, call.member);
+        let counted = call.counted_day();
         let mut connection = self.connection.clone();
         let reserved: Vec<redis::Value> = self
             .lane_scripts
@@ -313,17 +311,17 @@ impl Store {
                 self.keys
                     .result(&member_tag, call.batch, call.serial, call.role),
             )
-            .key(&daily)
-            .key(self.keys.member(&member_tag, call.member))
+            .key(&member_key)
             .arg(call.member)
             .arg(rules.daily_limit)
+            .arg(&counted)
             .invoke_async(&mut connection)
             .await?;
         match parse_reply(reserved)? {
             Reply::Outcome(outcome @ (ScanOutcome::Retry(_) | ScanOutcome::DailyLimit { .. })) => {
                 return Ok(outcome);
             }
-            Reply::Taken => return self.taken(&member_tag, call.member).await,
+            Reply::Taken => return self.taken(&member_tag, call.member, false).await,
             Reply::Reserved => {}
             other => {
                 return Err(StoreError::Protocol(format!(
@@ -335,7 +333,8 @@ impl Store {
             let _: i64 = self
                 .lane_scripts
                 .unreserve
-                .key(&daily)
+                .key(&member_key)
+                .arg(&counted)
                 .invoke_async(&mut self.connection.clone())
                 .await?;
             Ok::<_, StoreError>(())
@@ -347,12 +346,13 @@ impl Store {
             .key(&claim_key)
             .arg(bit)
             .arg(call.member)
-            .arg(RESULT_TTL_SECONDS)
             .invoke_async(&mut connection)
             .await?;
-        if claim == "taken" {
+        if claim == "taken" || claim == "forgotten" {
             unreserve().await?;
-            return self.taken(&member_tag, call.member).await;
+            return self
+                .taken(&member_tag, call.member, claim == "forgotten")
+                .await;
         }
         // Borrowing while allowed and useful; the last attempt takes what the lane has.
         let mut may_borrow = true;
@@ -382,12 +382,20 @@ impl Store {
         ))
     }
 
-    /// `already_redeemed`, with the asking member's balance.
-    async fn taken(&self, member_tag: &str, member: &str) -> Result<ScanOutcome, StoreError> {
+    /// `already_redeemed` (or `forgotten`: whose it was is for Postgres to say), with
+    /// the asking member's balance.
+    async fn taken(
+        &self,
+        member_tag: &str,
+        member: &str,
+        forgotten: bool,
+    ) -> Result<ScanOutcome, StoreError> {
         let state = self.member(member_tag, member).await?.unwrap_or_default();
-        Ok(ScanOutcome::AlreadyRedeemed {
-            points: state.points,
-            growth: state.growth,
+        let (points, growth) = (state.points, state.growth);
+        Ok(if forgotten {
+            ScanOutcome::Forgotten { points, growth }
+        } else {
+            ScanOutcome::AlreadyRedeemed { points, growth }
         })
     }
 
@@ -588,7 +596,6 @@ impl Store {
             .key(keys.redeemed(tag, call.batch, call.role))
             .key(keys.result(tag, call.batch, call.serial, call.role))
             .key(keys.member(tag, call.member))
-            .key(keys.daily(tag, call.day, call.role, call.member))
             .key(keys.awarded(tag))
             .key(keys.awarded_on(tag, call.day))
             .key(keys.stats(tag))
@@ -598,28 +605,7 @@ impl Store {
         if let Some(region) = call.region.or(call.batch_region) {
             invocation.key(keys.board(tag, call.period, Some(region)));
         }
-        invocation
-            .arg(call.serial)
-            .arg(call.member)
-            .arg(call.scan_id)
-            .arg(rules.daily_limit)
-            .arg(RESULT_TTL_SECONDS)
-            .arg(rules.points_per_scan)
-            .arg(rules.growth_per_scan)
-            .arg(call.draw_number)
-            .arg(&rules.thresholds)
-            .arg(&rules.bounds)
-            .arg(table.fallback)
-            .arg(table.prizes.len());
-        for (prize, available) in table.prizes.iter().zip(call.available) {
-            invocation
-                .arg(&prize.id)
-                .arg(*available)
-                .arg(prize.daily_cap)
-                .arg(prize.kind)
-                .arg(prize.value)
-                .arg(&prize.json);
-        }
+        let draw = Candidates::of(table, rules, call);
         let event = EventContext {
             v: EVENT_VERSION,
             scan_id: call.scan_id,
@@ -638,21 +624,88 @@ impl Store {
             batch_region: call.batch_region,
             request_id: call.request_id,
         };
-        invocation.arg(
-            event
-                .members()
-                .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
-        );
         invocation
+            .arg(call.serial)
+            .arg(call.member)
+            .arg(call.counted_day())
+            .arg(rules.daily_limit)
+            .arg(rules.points_per_scan)
+            .arg(rules.growth_per_scan)
+            .arg(&rules.thresholds)
+            .arg(draw.per_level)
+            .arg(draw.fallback)
+            .arg(draw.rebate)
+            .arg(
+                serde_json::to_string(&event)
+                    .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
+            )
             .arg(call.ms_into_month)
             .arg(u8::from(call.diverted))
-            .arg(call.region.or(call.batch_region).unwrap_or(""));
-        invocation
+            .arg(call.region.or(call.batch_region).unwrap_or(""))
             .arg(lanes.unwrap_or(""))
-            .arg(call.rebate.map_or(0, |index| index + 1));
+            .arg(draw.prizes.len());
+        for index in draw.prizes {
+            let (Some(prize), Some(available)) =
+                (table.prizes.get(index), call.available.get(index))
+            else {
+                return Err(StoreError::Protocol(format!("no prize {index}")));
+            };
+            invocation
+                .arg(&prize.id)
+                .arg(*available)
+                .arg(prize.daily_cap)
+                .arg(prize.kind)
+                .arg(prize.value);
+        }
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
+    }
+}
+
+/// The prizes one scan can award, found in the gateway so the script reads five
+/// arguments per prize it may give rather than per prize of the campaign, and does
+/// no draw: which prize the draw number picks at each level, the fallback for an
+/// unavailable one, and the SKU's rebate. Positions are 1-based into `prizes`.
+#[derive(Debug, PartialEq, Eq)]
+struct Candidates {
+    /// Campaign prize indexes, each once.
+    prizes: Vec<usize>,
+    /// Per level, the position the draw picked (0: nothing), comma-separated.
+    per_level: String,
+    fallback: usize,
+    rebate: usize,
+}
+
+impl Candidates {
+    fn of(table: &ScanTable, rules: &RuleArgs, call: &ScanCall<'_>) -> Self {
+        let mut prizes: Vec<usize> = Vec::new();
+        let mut position = |index: Option<usize>| match index {
+            None => 0,
+            Some(index) => match prizes.iter().position(|&p| p == index) {
+                Some(found) => found + 1,
+                None => {
+                    prizes.push(index);
+                    prizes.len()
+                }
+            },
+        };
+        let rebate = position(call.rebate);
+        let per_level = if rebate > 0 {
+            String::new()
+        } else {
+            (0..rules.levels)
+                .map(|level| position(rules.odds.pick(level, call.draw_number)).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let fallback = position(table.fallback.checked_sub(1));
+        Self {
+            prizes,
+            per_level,
+            fallback,
+            rebate,
+        }
     }
 }
 
@@ -694,12 +747,16 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
         "reserved" => return Ok(Reply::Reserved),
         "owed" => return Ok(Reply::Owed(number(reply.get(1))?)),
         "unbanked" => return Ok(Reply::Unbanked),
-        "new" => ScanOutcome::Redeemed {
-            body: text(reply.get(1))?,
-            prize: text(reply.get(2)).ok().filter(|prize| !prize.is_empty()),
-            rebate: text(reply.get(3))? == "rebate",
+        "new" => ScanOutcome::Redeemed(
+            Answer::parse(&text(reply.get(1))?).map_err(|e| StoreError::Protocol(e.to_string()))?,
+        ),
+        "retry" => ScanOutcome::Retry(
+            Stored::parse(&text(reply.get(1))?).map_err(|e| StoreError::Protocol(e.to_string()))?,
+        ),
+        "forgotten" => ScanOutcome::Forgotten {
+            points: number(reply.get(1))?,
+            growth: number(reply.get(2))?,
         },
-        "retry" => ScanOutcome::Retry(text(reply.get(1))?),
         "already_redeemed" => ScanOutcome::AlreadyRedeemed {
             points: number(reply.get(1))?,
             growth: number(reply.get(2))?,
@@ -721,7 +778,7 @@ mod tests {
     use super::*;
 
     /// Every reply a script can begin with, as `parse_reply` reads them.
-    const REPLY_TAGS: [&str; 9] = [
+    const REPLY_TAGS: [&str; 10] = [
         "dry",
         "taken",
         "reserved",
@@ -731,6 +788,7 @@ mod tests {
         "retry",
         "already_redeemed",
         "daily_limit",
+        "forgotten",
     ];
 
     fn tags_returned(script: &str) -> Vec<&str> {
@@ -745,7 +803,7 @@ mod tests {
     fn every_reply_a_script_can_give_is_one_the_parser_reads() {
         let scripts = [include_str!("lua/scan.lua"), RESERVE, CLAIM, BANK];
         let returned: Vec<&str> = scripts.iter().flat_map(|s| tags_returned(s)).collect();
-        assert!(returned.len() >= 9, "{returned:?}");
+        assert!(returned.len() >= 10, "{returned:?}");
         for tag in &returned {
             assert!(REPLY_TAGS.contains(tag), "a script returns `{tag}`");
         }

@@ -36,7 +36,7 @@ pub struct TagState<'a> {
     pub bitmaps: Vec<(u32, Role, &'a [u8])>,
     /// Balances per member.
     pub members: Vec<(&'a str, MemberState)>,
-    /// Scans per (campaign day, role, member).
+    /// Scans per (campaign day, role, member), in day order.
     pub daily: Vec<(&'a str, Role, &'a str, i64)>,
 }
 
@@ -248,14 +248,17 @@ impl Store {
             pipe.query_async::<()>(&mut connection).await?;
         }
 
+        // The daily counter is two fields of the member hash (see scan.lua); `daily` is
+        // in day order, so a member's latest day is the one kept.
         for chunk in state.daily.chunks(PIPELINE) {
             let mut pipe = redis::pipe();
             for (day, role, member, count) in chunk {
-                pipe.cmd("SET")
-                    .arg(keys.daily(tag, day, *role, member))
+                pipe.cmd("HSET")
+                    .arg(keys.member(tag, member))
+                    .arg("day")
+                    .arg(format!("{day}:{}", role.as_str()))
+                    .arg("today")
                     .arg(*count)
-                    .arg("EX")
-                    .arg(DAY_TTL_SECONDS)
                     .ignore();
             }
             pipe.query_async::<()>(&mut connection).await?;

@@ -25,6 +25,21 @@ pub struct Entry {
     pub event: Result<ScanEvent, Unreadable>,
 }
 
+/// A settled scan whose answer Redis may let go (see [`StreamReader::forget_answers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledAnswer {
+    /// The tag the answer is stored under: the stream's.
+    pub tag: String,
+    /// The tag of the code's lane, where its claim is, for a laned campaign.
+    pub claim_tag: Option<String>,
+    /// Batch of the code.
+    pub batch: u32,
+    /// Serial of the code.
+    pub serial: u32,
+    /// The role it was redeemed in.
+    pub role: yima_campaign::Role,
+}
+
 /// A stream entry no worker can read: kept whole so that settlement can set it aside
 /// (acknowledged, stored with its payload) instead of letting it pin the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +246,45 @@ impl StreamReader {
             ids,
         )
         .await?;
+        Ok(())
+    }
+
+    /// Gives the stored answers of settled scans (and, for laned campaigns, their
+    /// codes' claims) `grace` to live: until then a retry is answered from Redis, after
+    /// it from Postgres (`scans.answer`). Claims go first, each pipeline within one tag
+    /// (one slot on a cluster): an owner must never outlive its answer, or the member
+    /// lane would take a retry for a new scan. Called after the commit and before the
+    /// ack, so a crash in between only repeats it.
+    pub async fn forget_answers(
+        &mut self,
+        answers: &[SettledAnswer],
+        grace: Duration,
+    ) -> Result<(), StoreError> {
+        let seconds = grace.as_secs();
+        let mut claims: Vec<(&str, String)> = answers
+            .iter()
+            .filter_map(|a| {
+                let tag = a.claim_tag.as_deref()?;
+                Some((tag, self.keys.claim(tag, a.batch, a.serial, a.role)))
+            })
+            .collect();
+        let mut results: Vec<(&str, String)> = answers
+            .iter()
+            .map(|a| {
+                let key = self.keys.result(&a.tag, a.batch, a.serial, a.role);
+                (a.tag.as_str(), key)
+            })
+            .collect();
+        for keys in [&mut claims, &mut results] {
+            keys.sort();
+            for chunk in keys.chunk_by(|a, b| a.0 == b.0) {
+                let mut pipe = redis::pipe();
+                for (_, key) in chunk {
+                    pipe.cmd("EXPIRE").arg(key).arg(seconds).ignore();
+                }
+                pipe.query_async::<()>(&mut self.connection).await?;
+            }
+        }
         Ok(())
     }
 

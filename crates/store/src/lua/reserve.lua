@@ -1,11 +1,12 @@
 -- First step of a laned scan, in the member's lane: a finished scan of this code by
--- this member is a retry (`{"retry", body}`), by a member of the same lane `taken`;
+-- this member is a retry (`{"retry", stored}`), by a member of the same lane `taken`;
 -- a member at the daily limit is refused (`{"daily_limit", points, growth}`) before
 -- the code is touched; otherwise the scan is counted against the limit now
 -- (`reserved`), so the claim that follows always becomes a redemption.
 --
--- KEYS[1] the code's stored answer, KEYS[2] the member's daily counter, KEYS[3] the member hash;
--- ARGV[1] the member, ARGV[2] the daily scan limit.
+-- KEYS[1] the code's stored answer, KEYS[2] the member hash (its `day` and `today`
+-- fields are the daily counter, as in scan.lua);
+-- ARGV[1] the member, ARGV[2] the daily scan limit, ARGV[3] the day and role counted.
 local stored = redis.call('GET', KEYS[1])
 if stored then
     local split = string.find(stored, '\n', 1, true)
@@ -14,10 +15,11 @@ if stored then
     end
     return {'taken'}
 end
-local today = tonumber(redis.call('GET', KEYS[2]) or '0')
+local state = redis.call('HMGET', KEYS[2], 'points', 'growth', 'day', 'today')
+local today = 0
+if state[3] == ARGV[3] then today = tonumber(state[4] or '0') end
 if today >= tonumber(ARGV[2]) then
-    local state = redis.call('HMGET', KEYS[3], 'points', 'growth')
     return {'daily_limit', tonumber(state[1] or '0'), tonumber(state[2] or '0')}
 end
-if today == 0 then redis.call('SET', KEYS[2], 1, 'EX', 172800) else redis.call('INCR', KEYS[2]) end
+redis.call('HSET', KEYS[2], 'day', ARGV[3], 'today', today + 1)
 return {'reserved'}

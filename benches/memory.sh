@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# What a scan costs Redis at national scale, this tree beside a base tree built side by
+# side (default: the tree before the scan script's last change), in one table. For each,
+# on the same private Redis (flushed between) and Postgres (a database each):
+#   scan:    yima-load scans CODES (1,000,000) fresh codes closed-loop through the
+#            gateway, spread over MEMBERS (50,000) members (20 scans each, as tradesmen
+#            scan), service key; `INFO commandstats` gives the scan script's
+#            usec_per_call (the only script a one-lane campaign runs);
+#   settle:  `yima settle` drains the stream, then the run waits out the answer grace
+#            window (GRACE seconds, 5) until Redis has expired every settled answer;
+#   memory:  `used_memory` after MEMORY PURGE, before the scans, right after them (the
+#            answers live) and at the end (steady state), per scan; and Redis CPU per
+#            scan over both phases (the worker's commands included).
+# Starts its own private Postgres/Redis and removes them after. The base is built once
+# under target/bench-base (its own target directory: a first run builds it, ~10 min).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${CODES:-1000000}
+members=${MEMBERS:-50000}
+grace=${GRACE:-5}
+connections=${CONNECTIONS:-64}
+base=${BASE:-$(git log -1 --format=%H -- crates/store/src/lua/scan.lua)^}
+base=$(git rev-parse --short "$base")
+
+. benches/common.sh
+export YIMA_LIMITS_IP_PER_MINUTE=0 YIMA_LIMITS_MEMBER_PER_MINUTE=0
+tick=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+rcli() { redis-cli -p "$redis_port" "$@"; }
+used_memory() { rcli memory purge >/dev/null; rcli info memory | awk -F: '/^used_memory:/ { print $2 + 0 }'; }
+expiring() { rcli info keyspace | grep -o 'expires=[0-9]*' | cut -d= -f2 || echo 0; }
+
+echo "building this tree and base $base" >&2
+cargo build --release --locked --quiet -p yima -p yima-load
+base_dir=target/bench-base
+if [ "$(git -C "$base_dir" rev-parse --short HEAD 2>/dev/null)" != "$base" ]; then
+    git worktree remove --force "$base_dir" 2>/dev/null || rm -rf "$base_dir"
+    git worktree add --detach --force "$base_dir" "$base" >/dev/null
+fi
+(cd "$base_dir" && CARGO_TARGET_DIR=../bench-base-target cargo build --release --locked --quiet -p yima)
+load=target/release/yima-load
+
+# run NAME YIMA: one tree's phases; sets the results as NAME_<measure>.
+run() {
+    local name=$1 yima=$2 report gateway_pid worker_pid ticks before live after started
+    rcli flushall >/dev/null
+    yima_create_db "$run_dir" "yima_$name"
+    export YIMA_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/yima_$name"
+    $yima migrate
+    $yima campaign apply benches/scan-campaign.toml 2>/dev/null
+    local batch
+    batch=$($yima batch create --campaign bench --sku BENCH --count "$count")
+    [ -s "$run_dir/codes-$batch.txt" ] || $yima gen --batch "$batch" --out "$run_dir/codes-$batch.txt"
+    $yima gateway &
+    gateway_pid=$!; pids+=("$gateway_pid")
+    wait_http "http://$YIMA_HTTP_LISTEN/readyz"
+    before=$(used_memory)
+    local expiring_before
+    expiring_before=$(expiring)
+    rcli config resetstat >/dev/null
+    ticks=$(cpu_ticks "$redis_pid")
+    echo "$name: scanning $count codes" >&2
+    report=$($load scan --target "$YIMA_HTTP_LISTEN" --codes "$run_dir/codes-$batch.txt" \
+        --connections "$connections" --duration 3600 --members "$members" \
+        --bearer "$YIMA_SERVICE_TOKEN")
+    echo "$report" >&2
+    local scanned
+    scanned=$(field ok "$report")
+    local stats
+    stats=$(rcli info commandstats | grep '^cmdstat_evalsha:')
+    live=$(used_memory)
+    echo "$name: settling, then waiting out the grace window" >&2
+    # (A base from before the grace window knows no such setting and refuses it.)
+    if [ "$name" = this ]; then export YIMA_REDIS_ANSWER_GRACE_SECONDS=$grace; fi
+    $yima settle --consumer bench &
+    unset YIMA_REDIS_ANSWER_GRACE_SECONDS
+    worker_pid=$!; pids+=("$worker_pid")
+    while [ "$(lag)" -gt 0 ]; do sleep 0.5; done
+    # The worker trims what it acknowledged once a second.
+    while [ "$(rcli xlen 'bench:{bench}:events')" -gt 1000 ]; do sleep 0.5; done
+    if [ "$name" = this ]; then
+        started=$(date +%s)
+        while [ "$(expiring)" -gt $((expiring_before + 10)) ]; do
+            [ $(($(date +%s) - started)) -lt $((grace + 300)) ] || { echo "answers never expired" >&2; exit 1; }
+            sleep 1
+        done
+    fi
+    stop "$worker_pid"; stop "$gateway_pid"
+    after=$(used_memory)
+    local cpu_us
+    cpu_us=$(echo "($(cpu_ticks "$redis_pid") - $ticks) * 1000000 / $tick / $scanned" | bc -l)
+    printf -v "${name}_rate" '%.0f' "$(field rate "$report")"
+    printf -v "${name}_scanned" '%s' "$scanned"
+    printf -v "${name}_usec" '%s' "$(echo "$stats" | grep -o 'usec_per_call=[0-9.]*' | cut -d= -f2)"
+    printf -v "${name}_live" '%.0f' "$(echo "($live - $before) / $scanned" | bc -l)"
+    printf -v "${name}_steady" '%.1f' "$(echo "($after - $before) / $scanned" | bc -l)"
+    printf -v "${name}_cpu" '%.1f' "$cpu_us"
+}
+
+run base "$base_dir/../bench-base-target/release/yima"
+run this target/release/yima
+
+row() { printf '%-52s %12s %12s %10s\n' "$@"; }
+echo
+row "measure ($count codes, $members members)" "base $base" "this tree" "target"
+row "scans answered 200 (closed loop, $connections conn)" "$base_scanned" "$this_scanned" ""
+row "  scans/s" "$base_rate" "$this_rate" ""
+row "scan script usec_per_call (INFO commandstats)" "$base_usec" "$this_usec" "<= 12"
+row "Redis CPU us per scan (scans + settlement)" "$base_cpu" "$this_cpu" ""
+row "Redis bytes per scan, answers live (unsettled)" "$base_live" "$this_live" ""
+row "Redis bytes per scan, settled + ${grace}s grace" "$base_steady" "$this_steady" "<= 32"
