@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod answers;
 mod architectures;
 mod audit;
 mod boosts;

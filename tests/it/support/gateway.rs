@@ -402,9 +402,20 @@ pub fn json(body: &str) -> serde_json::Value {
 impl TestGateway {
     /// A settlement worker on this gateway's Redis keys, reading briefly.
     pub async fn worker(&self, consumer: &str) -> yima_settle::Worker {
+        self.worker_with_grace(consumer, yima_settle::DEFAULT_ANSWER_GRACE)
+            .await
+    }
+
+    /// The same, letting settled answers go from Redis after `grace`.
+    pub async fn worker_with_grace(
+        &self,
+        consumer: &str,
+        grace: std::time::Duration,
+    ) -> yima_settle::Worker {
         let settings = yima_settle::Settings {
             consumer: consumer.into(),
             block: std::time::Duration::from_millis(50),
+            answer_grace: grace,
             ..yima_settle::Settings::default()
         };
         yima::app::worker(&self.config, self.ledger.clone(), settings)
