@@ -48,10 +48,10 @@ lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_la
 # a no-prize scan), with redis-benchmark's __rand_int__ for the serial and the member.
 scan_script_arguments() {
     local tag="bench:{bench}" batch=$1 day=$2
-    scan_args=(8 "$tag:redeemed:$batch:consumer" "$tag:result:$batch:__rand_int__:consumer"
+    scan_args=(7 "$tag:redeemed:$batch:consumer" "$tag:result:$batch:__rand_int__:consumer"
         "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
-        "$tag:events" "$tag:board:${day%-*}"
+        "$tag:events"
         __rand_int__ m__rand_int__ "$day:consumer" 1000000 10 10 "0,100" "0,0" 0 0
-        "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":$batch,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10}"
-        __rand_int__ 0 "" "" 1 phone 1000 -1 item 299900)
+        "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":$batch,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
+        0 "" "" 1 phone 1000 -1 item 299900)
 }

@@ -41,7 +41,8 @@ fi
 (cd "$base_dir" && CARGO_TARGET_DIR=../bench-base-target cargo build --release --locked --quiet -p yima)
 load=target/release/yima-load
 
-# run NAME YIMA: one tree's phases; sets the results as NAME_<measure>.
+# run NAME YIMA: one tree's phases (YIMA: the binary and its global options); sets the
+# results as NAME_<measure>.
 run() {
     local name=$1 yima=$2 report gateway_pid worker_pid ticks before live after started
     rcli flushall >/dev/null
@@ -98,7 +99,8 @@ run() {
     printf -v "${name}_cpu" '%.1f' "$cpu_us"
 }
 
-run base "$base_dir/../bench-base-target/release/yima"
+# The base reads its own configuration file (a newer one has keys it does not know).
+run base "target/bench-base-target/release/yima --config $base_dir/config/yima.toml"
 run this target/release/yima
 
 row() { printf '%-52s %12s %12s %10s\n' "$@"; }

@@ -103,6 +103,10 @@ async fn more_scans_rank_first_and_ties_go_to_whoever_got_there_first() {
     .await;
     // 00:30 on July 1 in Shanghai is still June 30 in UTC: July's board.
     scan_at(&gateway, "2026-06-30T16:30:00Z", &next(), "dai", Some("GD")).await;
+    // Boards count settled scans: nothing is on them until settlement has run.
+    assert_eq!(board(&gateway, "?period=2026-06").await, owned(&[]));
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
 
     let june = owned(&[("bai", 2), ("ai", 2), ("cai", 2), ("dai", 1)]);
     assert_eq!(board(&gateway, "?period=2026-06").await, june);
@@ -129,13 +133,12 @@ async fn more_scans_rank_first_and_ties_go_to_whoever_got_there_first() {
     for _ in 0..3 {
         assert_eq!(gateway.scan(&codes2[0], "dai", "consumer").await.0, 200);
     }
+    gateway.drain(&mut worker).await;
     let june = owned(&[("bai", 2), ("ai", 2), ("cai", 2), ("dai", 2)]);
     assert_eq!(board(&gateway, "?period=2026-06").await, june);
 
     // Boards are rebuilt from the settled scans, ties and all, when Redis is lost
     // (this month's and last month's: the clock says July 1 in Shanghai).
-    let mut worker = gateway.worker("w1").await;
-    gateway.drain(&mut worker).await;
     gateway.lose_redis().await;
     let now = at("2026-07-01T09:00:00+08:00");
     yima_reconcile::restore(&gateway.store().await, &gateway.ledger, "test", now)
@@ -205,4 +208,78 @@ async fn bad_leaderboard_queries_get_precise_errors() {
         (status, body.as_str()),
         (404, r#"{"error":"unknown_campaign"}"#)
     );
+}
+
+/// Several workers settle at once, so a member's scans reach the boards in any order:
+/// the scores are the same in every order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boards_count_settled_scans_the_same_in_any_order() {
+    let redis_url = redis_url();
+    let scans: Vec<yima_store::BoardScan> =
+        [("ai", 5), ("bai", 7), ("ai", 9), ("bai", 3), ("cai", 1)]
+            .into_iter()
+            .map(|(member, ms)| yima_store::BoardScan {
+                tag: "c".into(),
+                period: "2026-06".into(),
+                region: (member != "cai").then(|| "GD".into()),
+                member: member.into(),
+                ms_into_month: ms,
+            })
+            .collect();
+    let mut orders = vec![scans.clone(), scans.iter().rev().cloned().collect()];
+    orders.push(scans[2..].iter().chain(&scans[..2]).cloned().collect());
+    let mut boards = Vec::new();
+    for (index, order) in orders.iter().enumerate() {
+        let prefix = format!("boards-{}-{index}", std::process::id());
+        let mut reader = yima_store::StreamReader::connect(
+            &redis_url,
+            &prefix,
+            "test",
+            std::time::Duration::from_millis(10),
+        )
+        .await
+        .expect("redis");
+        reader.count_on_boards(order).await.expect("counted");
+        let mut connection = redis::Client::open(redis_url.as_str())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let mut read = Vec::new();
+        for key in [
+            format!("{prefix}:{{c}}:board:2026-06"),
+            format!("{prefix}:{{c}}:board:2026-06:region:GD"),
+        ] {
+            let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut connection)
+                .await
+                .expect("zrange");
+            read.push(entries);
+            let () = redis::cmd("DEL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .expect("del");
+        }
+        boards.push(read);
+    }
+    // Two scans each for ai and bai; the latest (ai at 9 ms) ranks after the earlier
+    // (bai at 7 ms) among equals: a smaller low half is a later arrival.
+    let two = |ms: f64| 2.0 * 4_294_967_296.0 + 4_294_967_295.0 - ms;
+    assert_eq!(
+        boards[0][0],
+        vec![
+            ("cai".to_string(), 4_294_967_296.0 + 4_294_967_295.0 - 1.0),
+            ("ai".to_string(), two(9.0)),
+            ("bai".to_string(), two(7.0)),
+        ]
+    );
+    assert_eq!(boards[0][1].len(), 2, "cai scanned in no region");
+    for other in &boards[1..] {
+        assert_eq!(other, &boards[0]);
+    }
 }

@@ -145,8 +145,17 @@ impl Ledger {
     /// payouts, ledger entries and balances, so the batch crosses the wire once. Entries
     /// it did not insert are then sorted into redeliveries and double redemptions.
     pub async fn settle(&self, batch: &[Redemption]) -> Result<Settled, LedgerError> {
+        Ok(self.settle_fresh(batch).await?.0)
+    }
+
+    /// [`Ledger::settle`], also answering which entries this call newly wrote (scan id,
+    /// stream id): what settlement counts once more, on the leaderboards.
+    pub async fn settle_fresh(
+        &self,
+        batch: &[Redemption],
+    ) -> Result<(Settled, HashSet<(String, String)>), LedgerError> {
         if batch.is_empty() {
-            return Ok(Settled::default());
+            return Ok((Settled::default(), HashSet::new()));
         }
         // The same stream entry twice is one redemption (and would pair twice below).
         // Entry ids are only unique within a stream: entries of two campaigns (or lanes)
@@ -216,11 +225,16 @@ impl Ledger {
         }
 
         tx.commit().await?;
-        Ok(Settled {
+        let settled = Settled {
             settled: fresh.len(),
             redelivered: others.len() - rejected.len() + repeated,
             rejected: rejected.len(),
-        })
+        };
+        let fresh = fresh
+            .iter()
+            .map(|r| (r.scan_id.clone(), r.stream_id.clone()))
+            .collect();
+        Ok((settled, fresh))
     }
 
     /// Who redeemed a code in a role and the answer they got (`None` for scans settled

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 
+use std::collections::HashSet;
 use tokio::sync::watch;
 use yima_ledger::{Award, DeadLetter, Ledger, LedgerError, Redemption, Settled};
-use yima_store::{Entry, ScanEvent, SettledAnswer, StoreError, StreamReader};
+
+use yima_store::{BoardScan, Entry, ScanEvent, SettledAnswer, StoreError, StreamReader};
 
 /// Registers the worker's metrics with their help text, so they are listed (at zero)
 /// before the first event arrives.
@@ -285,14 +287,14 @@ impl Worker {
         }
         let started = Instant::now();
         let (written, next) = tokio::join!(
-            self.ledger.settle(&batch.redemptions),
+            self.ledger.settle_fresh(&batch.redemptions),
             self.reader.read(&self.campaigns, size, Duration::ZERO)
         );
         // Entries read are delivered to this consumer whatever happened to the write:
         // keep them in hand.
         let next = next.map(|entries| self.parse(entries));
-        let settled = match written {
-            Ok(settled) => settled,
+        let (settled, fresh) = match written {
+            Ok(written) => written,
             Err(error) => {
                 self.in_hand = batch;
                 if let Ok(next) = next {
@@ -310,10 +312,7 @@ impl Worker {
             }
             Err(error) => Err(SettleError::Store(error)),
         };
-        self.reader
-            .forget_answers(&batch.answers, self.settings.answer_grace)
-            .await?;
-        self.ack(batch.acks).await?;
+        self.after_commit(batch, &fresh).await?;
         read?;
         Ok(written)
     }
@@ -343,8 +342,29 @@ impl Worker {
         }
         self.set_aside(&batch.dead).await?;
         let started = Instant::now();
-        let settled = self.ledger.settle(&batch.redemptions).await?;
+        let (settled, fresh) = self.ledger.settle_fresh(&batch.redemptions).await?;
         self.record(settled, batch.redemptions.len(), started);
+        self.after_commit(batch, &fresh).await
+    }
+
+    /// What follows a batch's commit, before its entries are acknowledged: the newly
+    /// settled scans counted on the leaderboards, the answers given their grace
+    /// window, then the acks. A crash in between repeats the last two (harmless) and
+    /// skips the first for those scans (see `StreamReader::count_on_boards`).
+    async fn after_commit(
+        &mut self,
+        batch: Batch,
+        fresh: &HashSet<(String, String)>,
+    ) -> Result<(), SettleError> {
+        let boards: Vec<BoardScan> = batch
+            .boards
+            .into_iter()
+            .filter(|(entry, _)| fresh.contains(entry))
+            .map(|(_, scan)| scan)
+            .collect();
+        if !boards.is_empty() {
+            self.reader.count_on_boards(&boards).await?;
+        }
         self.reader
             .forget_answers(&batch.answers, self.settings.answer_grace)
             .await?;
@@ -361,6 +381,18 @@ impl Worker {
                 Ok(event) => {
                     if let Some(answer) = self.settled_answer(&entry.campaign, &event) {
                         batch.answers.push(answer);
+                    }
+                    if let Some((period, ms_into_month)) = &event.board {
+                        let scan = BoardScan {
+                            tag: entry.campaign.clone(),
+                            period: period.clone(),
+                            region: event.region.clone().or_else(|| event.batch_region.clone()),
+                            member: event.member.clone(),
+                            ms_into_month: *ms_into_month,
+                        };
+                        batch
+                            .boards
+                            .push(((event.scan_id.clone(), entry.id.clone()), scan));
                     }
                     batch.redemptions.push(redemption(entry.id.clone(), event));
                 }
@@ -449,6 +481,8 @@ struct Batch {
     acks: Vec<(String, String)>,
     /// Answers Redis may let go once the batch is committed.
     answers: Vec<SettledAnswer>,
+    /// Scans to count on the boards if the commit wrote them, by (scan id, entry id).
+    boards: Vec<((String, String), BoardScan)>,
 }
 
 impl Batch {
@@ -458,6 +492,7 @@ impl Batch {
             dead: Vec::new(),
             acks: Vec::with_capacity(capacity),
             answers: Vec::with_capacity(capacity),
+            boards: Vec::with_capacity(capacity),
         }
     }
 
@@ -470,6 +505,7 @@ impl Batch {
         self.dead.append(&mut other.dead);
         self.acks.append(&mut other.acks);
         self.answers.append(&mut other.answers);
+        self.boards.append(&mut other.boards);
     }
 }
 

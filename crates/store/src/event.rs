@@ -73,6 +73,9 @@ pub struct ScanEvent {
     /// The answer the member got, as answer.rs writes it (`None` before version 3):
     /// settlement keeps it, so a retry after the grace window is answered the same.
     pub answer: Option<String>,
+    /// The leaderboard month and the milliseconds into it, for settlement to count the
+    /// scan on its boards (`None` before version 3: the script counted it).
+    pub board: Option<(String, u32)>,
 }
 
 /// The entry lacks a field or has one this build cannot read.
@@ -149,6 +152,7 @@ impl ScanEvent {
             request_id: fields.optional("request_id").map(str::to_string),
             architecture: None,
             answer: None,
+            board: None,
         })
     }
 
@@ -194,6 +198,7 @@ impl ScanEvent {
             request_id: wire.request_id.map(Cow::into_owned),
             architecture: wire.architecture.map(Cow::into_owned),
             answer: outcome.answer,
+            board: wire.period.map(Cow::into_owned).zip(wire.ms_into_month),
         })
     }
 }
@@ -294,6 +299,10 @@ struct Wire<'a> {
     request_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     architecture: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    period: Option<Cow<'a, str>>,
+    #[serde(default)]
+    ms_into_month: Option<u32>,
 }
 
 /// What the gateway knows of an event before the script decides the rest: serialized
@@ -336,6 +345,10 @@ pub(crate) struct EventContext<'a> {
     /// Client request id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
+    /// The leaderboard month in the campaign's zone, `YYYY-MM`.
+    pub period: &'a str,
+    /// Milliseconds into it.
+    pub ms_into_month: u32,
 }
 
 /// An entry's values by field, borrowed from the reply: the worker reads thousands a
@@ -488,6 +501,8 @@ mod tests {
             region: Some("GD"),
             batch_region: None,
             request_id: Some(r#"req "1" \ 2"#),
+            period: "2026-06",
+            ms_into_month: 43_200_000,
         }
     }
 
@@ -497,6 +512,9 @@ mod tests {
         let mut object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::to_value(context(2)).expect("encodes"))
                 .expect("an object");
+        // Version 2 knew no board month: the script counted the boards.
+        object.remove("period");
+        object.remove("ms_into_month");
         let script = r#"{"status":"won","level":1,"drawn":"cup","prize":"cup","kind":"item","value":5900,"points":10}"#;
         let script: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(script).expect("the script's JSON parses");
@@ -527,6 +545,7 @@ mod tests {
             event,
             ScanEvent {
                 answer: Some("won cup 10 110 1".into()),
+                board: Some(("2026-06".into(), 43_200_000)),
                 ..older
             }
         );

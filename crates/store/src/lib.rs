@@ -26,7 +26,7 @@ pub use event::{EVENT_VERSION, MalformedEvent, ScanEvent};
 pub use keys::Keys;
 pub use scan::{ScanCall, ScanOutcome, ScanTable};
 pub use snapshot::{BoardEntry, PIPELINE, TagState};
-pub use stream::{Entry, SETTLE_GROUP, SettledAnswer, StreamReader, Unreadable};
+pub use stream::{BoardScan, Entry, SETTLE_GROUP, SettledAnswer, StreamReader, Unreadable};
 
 /// Failures talking to Redis.
 #[derive(Debug, thiserror::Error)]

@@ -154,7 +154,8 @@ pub struct ScanCall<'a> {
     pub batch_region: Option<&'a str>,
     /// The client's request id, kept for support.
     pub request_id: Option<&'a str>,
-    /// The leaderboard month, `YYYY-MM` in the campaign's zone.
+    /// The leaderboard month, `YYYY-MM` in the campaign's zone (for settlement, which
+    /// counts the scan on the boards).
     pub period: &'a str,
     /// Milliseconds into that month: breaks leaderboard ties.
     pub ms_into_month: u32,
@@ -599,12 +600,7 @@ impl Store {
             .key(keys.awarded(tag))
             .key(keys.awarded_on(tag, call.day))
             .key(keys.stats(tag))
-            .key(keys.events(tag))
-            .key(keys.board(tag, call.period, None));
-        // The scanner's region if sent, else the batch's.
-        if let Some(region) = call.region.or(call.batch_region) {
-            invocation.key(keys.board(tag, call.period, Some(region)));
-        }
+            .key(keys.events(tag));
         let draw = Candidates::of(table, rules, call);
         let event = EventContext {
             v: EVENT_VERSION,
@@ -623,6 +619,8 @@ impl Store {
             region: call.region,
             batch_region: call.batch_region,
             request_id: call.request_id,
+            period: call.period,
+            ms_into_month: call.ms_into_month,
         };
         invocation
             .arg(call.serial)
@@ -639,7 +637,6 @@ impl Store {
                 serde_json::to_string(&event)
                     .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
             )
-            .arg(call.ms_into_month)
             .arg(u8::from(call.diverted))
             .arg(call.region.or(call.batch_region).unwrap_or(""))
             .arg(lanes.unwrap_or(""))

@@ -40,6 +40,21 @@ pub struct SettledAnswer {
     pub role: yima_campaign::Role,
 }
 
+/// A settled scan to count on its month's leaderboards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardScan {
+    /// The member's tag (the stream's), where their boards are.
+    pub tag: String,
+    /// The month, `YYYY-MM` in the campaign's zone.
+    pub period: String,
+    /// The region board it also counts on (the scanner's region, else the batch's).
+    pub region: Option<String>,
+    /// Who scanned.
+    pub member: String,
+    /// Milliseconds into the month: whoever got there first ranks first among equals.
+    pub ms_into_month: u32,
+}
+
 /// A stream entry no worker can read: kept whole so that settlement can set it aside
 /// (acknowledged, stored with its payload) instead of letting it pin the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +92,8 @@ pub struct StreamReader {
     connection: Connection,
     keys: Keys,
     consumer: String,
+    /// `lua/board.lua`, hashed once.
+    board_script: redis::Script,
     /// Where the next round of per-stream reads starts (cluster only), so one busy
     /// campaign does not starve the others.
     next_first: usize,
@@ -99,6 +116,7 @@ impl StreamReader {
             connection: Connection::open(url, block + Duration::from_secs(5)).await?,
             keys: Keys::new(key_prefix),
             consumer: consumer.to_string(),
+            board_script: redis::Script::new(include_str!("lua/board.lua")),
             next_first: 0,
         })
     }
@@ -284,6 +302,42 @@ impl StreamReader {
                 }
                 pipe.query_async::<()>(&mut self.connection).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Counts settled scans on their months' leaderboards (campaign-wide and the scan's
+    /// region's), one script call per tag (`lua/board.lua`). Called once per batch after
+    /// the commit, for the scans that batch newly settled: a crash before it leaves
+    /// those scans off the live boards until `yima restore` rebuilds them (boards are
+    /// for display; a month's prizes go by the board frozen from Postgres).
+    pub async fn count_on_boards(&mut self, scans: &[BoardScan]) -> Result<(), StoreError> {
+        let mut by_tag: Vec<&BoardScan> = scans.iter().collect();
+        by_tag.sort_by(|a, b| a.tag.cmp(&b.tag));
+        for chunk in by_tag.chunk_by(|a, b| a.tag == b.tag) {
+            let mut boards: Vec<String> = Vec::new();
+            let mut invocation = self.board_script.prepare_invoke();
+            for scan in chunk {
+                let regions = std::iter::once(None).chain(scan.region.as_deref().map(Some));
+                for region in regions {
+                    let key = self.keys.board(&scan.tag, &scan.period, region);
+                    let index = match boards.iter().position(|k| *k == key) {
+                        Some(index) => index,
+                        None => {
+                            boards.push(key);
+                            boards.len() - 1
+                        }
+                    };
+                    invocation
+                        .arg(index + 1)
+                        .arg(&scan.member)
+                        .arg(scan.ms_into_month);
+                }
+            }
+            for key in &boards {
+                invocation.key(key);
+            }
+            let _: i64 = invocation.invoke_async(&mut self.connection).await?;
         }
         Ok(())
     }

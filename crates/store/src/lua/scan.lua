@@ -10,9 +10,9 @@
 -- KEYS[5] prizes awarded today                     hash prize -> count
 -- KEYS[6] campaign counters                        hash {scans, wins, diverted, region:R}
 -- KEYS[7] settlement stream
--- KEYS[8] this month's leaderboard                 zset member -> score (see board.rs)
--- KEYS[9] (optional) this month's board of the scanner's region
 --
+-- Leaderboards are not here: settlement counts each settled scan on them (board.lua),
+-- so a scan costs none of their sorted-set updates.
 -- ARGV[1]  serial                  ARGV[2]  member
 -- ARGV[3]  the day and role the daily limit counts ("2026-12-03:consumer")
 -- ARGV[4]  daily scan limit        ARGV[5]  points per scan
@@ -22,10 +22,9 @@
 -- ARGV[9]  the candidate given when the drawn one is unavailable (0 = none)
 -- ARGV[10] the candidate paid as the SKU's rebate instead of a draw (0 = draw)
 -- ARGV[11] the event as the gateway knows it before the script runs (a JSON object)
--- ARGV[12] milliseconds into the leaderboard month
--- ARGV[13] 1 if the scanner's region differs from the batch's (anti-diversion)
--- ARGV[14] the scan's region (the scanner's, else the batch's; "" for none)
--- ARGV[15] lanes: "" for a one-lane campaign; else this call runs in the member's lane
+-- ARGV[12] 1 if the scanner's region differs from the batch's (anti-diversion)
+-- ARGV[13] the scan's region (the scanner's, else the batch's; "" for none)
+-- ARGV[14] lanes: "" for a one-lane campaign; else this call runs in the member's lane
 --          after RESERVE counted the scan against the daily limit and CLAIM took the
 --          code in its lane (both in scan.rs): the stored answer, not the bitmap, tells
 --          a retry, the daily limit is neither checked nor counted again, and each
@@ -33,9 +32,9 @@
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is
 --          treated as out of stock.
--- ARGV[16] number of candidates C: the prizes this scan can award (drawn at some
+-- ARGV[15] number of candidates C: the prizes this scan can award (drawn at some
 --          level, the fallback, the rebate), so the call carries only those
--- ARGV[17..16+5C] per candidate: id, available now, daily cap (-1 = none), kind, value
+-- ARGV[16..15+5C] per candidate: id, available now, daily cap (-1 = none), kind, value
 --
 -- Returns {"new", answer}, {"retry", stored}, {"already_redeemed"|"daily_limit"|
 -- "forgotten", points, growth} or {"dry", prize id}. "forgotten": redeemed, but the
@@ -49,7 +48,7 @@
 
 local serial = tonumber(ARGV[1])
 local member = ARGV[2]
-local lanes = ARGV[15]
+local lanes = ARGV[14]
 local laned = lanes ~= ''
 
 local state = redis.call('HMGET', KEYS[3], 'points', 'growth', 'scans', 'day', 'today')
@@ -100,7 +99,7 @@ if rebate == 0 then
     end
 end
 
-local function field(candidate, offset) return ARGV[16 + (candidate - 1) * 5 + offset] end
+local function field(candidate, offset) return ARGV[15 + (candidate - 1) * 5 + offset] end
 local dry = nil
 local function available(candidate)
     if candidate == 0 then return false end
@@ -155,18 +154,8 @@ else
         'day', ARGV[3], 'today', today + 1)
 end
 redis.call('HINCRBY', KEYS[6], 'scans', 1)
-if ARGV[13] == '1' then redis.call('HINCRBY', KEYS[6], 'diverted', 1) end
-if ARGV[14] ~= '' then redis.call('HINCRBY', KEYS[6], 'region:' .. ARGV[14], 1) end
-
--- Boards: scans in the high bits, how early they were reached in the low 32.
-local early = 4294967295 - tonumber(ARGV[12])
-for board = 8, #KEYS do
-    local score = redis.call('ZSCORE', KEYS[board], member)
-    local count = score and math.floor(tonumber(score) / 4294967296) + 1 or 1
-    redis.call('ZADD', KEYS[board], string.format('%.0f', count * 4294967296 + early), member)
-    -- A board is created by its first member's first scan.
-    if not score then redis.call('EXPIRE', KEYS[board], 8640000, 'NX') end
-end
+if ARGV[12] == '1' then redis.call('HINCRBY', KEYS[6], 'diverted', 1) end
+if ARGV[13] ~= '' then redis.call('HINCRBY', KEYS[6], 'region:' .. ARGV[13], 1) end
 
 local status = 'no_prize'
 if awarded > 0 and awarded == rebate then status = 'rebate' elseif awarded > 0 then status = 'won' end
