@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a scan costs Redis at national scale, this tree beside a base tree built side by
-# side (default: the tree before the scan script's last change), in one table. For each,
+# side (BASE, a revision; default: the tree before compact scan answers, i.e. the parent
+# of the commit that introduced them), in one table. For each,
 # on the same private Redis (flushed between) and Postgres (a database each):
 #   scan:    yima-load scans CODES (1,000,000) fresh codes closed-loop through the
 #            gateway, spread over MEMBERS (50,000) members (20 scans each, as tradesmen
@@ -20,7 +21,7 @@ count=${CODES:-1000000}
 members=${MEMBERS:-50000}
 grace=${GRACE:-5}
 connections=${CONNECTIONS:-64}
-base=${BASE:-$(git log -1 --format=%H -- crates/store/src/lua/scan.lua)^}
+base=${BASE:-$(git log -1 --format=%H --grep='^scan answers: five values')^}
 base=$(git rev-parse --short "$base")
 
 . benches/common.sh
