@@ -51,7 +51,7 @@ scan_script_arguments() {
     scan_args=(7 "$tag:redeemed:$batch:consumer" "$tag:result:$batch:__rand_int__:consumer"
         "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
         "$tag:events"
-        __rand_int__ m__rand_int__ "$day:consumer" 1000000 10 10 "0,100" "0,0" 0 0
+        __rand_int__ m__rand_int__ "$day:consumer" 1000000 10 10 2 0 100 0 0 0 0
         "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":$batch,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
         0 "" "" 1 phone 1000 -1 item 299900)
 }

@@ -12,6 +12,9 @@
 #   memory:  `used_memory` after MEMORY PURGE, before the scans, right after them (the
 #            answers live) and at the end (steady state), per scan; and Redis CPU per
 #            scan over both phases (the worker's commands included).
+# With two cores or more, Redis runs alone on the last one and everything else on the
+# others: `usec_per_call` is wall time inside the call, and on a shared core it would
+# count the time Redis waited for the core (+30–50 % on two cores).
 # Starts its own private Postgres/Redis and removes them after. The base is built once
 # under target/bench-base (its own target directory: a first run builds it, ~10 min).
 set -euo pipefail
@@ -26,6 +29,12 @@ base=$(git rev-parse --short "$base")
 
 . benches/common.sh
 export YIMA_LIMITS_IP_PER_MINUTE=0 YIMA_LIMITS_MEMBER_PER_MINUTE=0
+cores=$(nproc)
+pin=()
+if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
+    taskset -pc "$((cores - 1))" "$redis_pid" >/dev/null
+    pin=(taskset -c "0-$((cores - 2))")
+fi
 tick=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 rcli() { redis-cli -p "$redis_port" "$@"; }
@@ -54,7 +63,7 @@ run() {
     local batch
     batch=$($yima batch create --campaign bench --sku BENCH --count "$count")
     [ -s "$run_dir/codes-$batch.txt" ] || $yima gen --batch "$batch" --out "$run_dir/codes-$batch.txt"
-    $yima gateway &
+    "${pin[@]}" $yima gateway &
     gateway_pid=$!; pids+=("$gateway_pid")
     wait_http "http://$YIMA_HTTP_LISTEN/readyz"
     before=$(used_memory)
@@ -63,19 +72,21 @@ run() {
     rcli config resetstat >/dev/null
     ticks=$(cpu_ticks "$redis_pid")
     echo "$name: scanning $count codes" >&2
-    report=$($load scan --target "$YIMA_HTTP_LISTEN" --codes "$run_dir/codes-$batch.txt" \
+    report=$("${pin[@]}" $load scan --target "$YIMA_HTTP_LISTEN" --codes "$run_dir/codes-$batch.txt" \
         --connections "$connections" --duration 3600 --members "$members" \
         --bearer "$YIMA_SERVICE_TOKEN")
     echo "$report" >&2
     local scanned
     scanned=$(field ok "$report")
     local stats
+    # The script's own commands are counted too: where its time goes, for the log.
+    rcli info commandstats | grep -o '^cmdstat_[a-z]*:calls=[0-9]*,usec=[0-9]*,usec_per_call=[0-9.]*' >&2
     stats=$(rcli info commandstats | grep '^cmdstat_evalsha:')
     live=$(used_memory)
     echo "$name: settling, then waiting out the grace window" >&2
     # (A base from before the grace window knows no such setting and refuses it.)
     if [ "$name" = this ]; then export YIMA_REDIS_ANSWER_GRACE_SECONDS=$grace; fi
-    $yima settle --consumer bench &
+    "${pin[@]}" $yima settle --consumer bench &
     unset YIMA_REDIS_ANSWER_GRACE_SECONDS
     worker_pid=$!; pids+=("$worker_pid")
     while [ "$(lag)" -gt 0 ]; do sleep 0.5; done

@@ -34,7 +34,8 @@ struct PrizeArgs {
 struct RuleArgs {
     /// The architecture, for the event (`None`: the campaign's own rules).
     architecture: Option<String>,
-    thresholds: String,
+    /// Each level's minimum growth.
+    thresholds: Vec<u64>,
     /// The draw per level, done in the gateway: the script gets what it drew.
     odds: OddsTable,
     levels: usize,
@@ -52,16 +53,13 @@ impl ScanTable {
     /// Compiles a campaign revision as it applies on days with these boosts.
     pub fn boosted(campaign: &Campaign, revision: i32, multipliers: Multipliers) -> Self {
         let file = &campaign.file;
-        let join = |values: &mut dyn Iterator<Item = String>, separator: &str| {
-            values.collect::<Vec<_>>().join(separator)
-        };
         let rules = (0..campaign.rule_sets())
             .map(|rules| {
                 let table = campaign.boosted_odds_table(rules, multipliers);
                 let levels = campaign.levels_in(rules);
                 RuleArgs {
                     architecture: campaign.rules_name(rules).map(str::to_string),
-                    thresholds: join(&mut levels.iter().map(|l| l.min_growth.to_string()), ","),
+                    thresholds: levels.iter().map(|l| l.min_growth).collect(),
                     odds: table,
                     levels: levels.len(),
                     points_per_scan: campaign.points_per_scan(rules, multipliers),
@@ -629,8 +627,9 @@ impl Store {
             .arg(rules.daily_limit)
             .arg(rules.points_per_scan)
             .arg(rules.growth_per_scan)
+            .arg(rules.levels)
             .arg(&rules.thresholds)
-            .arg(draw.per_level)
+            .arg(&draw.per_level)
             .arg(draw.fallback)
             .arg(draw.rebate)
             .arg(
@@ -668,8 +667,8 @@ impl Store {
 struct Candidates {
     /// Campaign prize indexes, each once.
     prizes: Vec<usize>,
-    /// Per level, the position the draw picked (0: nothing), comma-separated.
-    per_level: String,
+    /// Per level, the position the draw picked (0: nothing).
+    per_level: Vec<usize>,
     fallback: usize,
     rebate: usize,
 }
@@ -688,14 +687,12 @@ impl Candidates {
             },
         };
         let rebate = position(call.rebate);
-        let per_level = if rebate > 0 {
-            String::new()
-        } else {
-            (0..rules.levels)
-                .map(|level| position(rules.odds.pick(level, call.draw_number)).to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let per_level = (0..rules.levels)
+            .map(|level| {
+                let drawn = rules.odds.pick(level, call.draw_number);
+                position(drawn.filter(|_| rebate == 0))
+            })
+            .collect();
         let fallback = position(table.fallback.checked_sub(1));
         Self {
             prizes,
@@ -773,6 +770,102 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CAMPAIGN: &str = r#"
+id = "c"
+name = "c"
+starts_at = "2026-01-01T00:00:00+08:00"
+ends_at = "2026-12-31T00:00:00+08:00"
+timezone = "Asia/Shanghai"
+points_per_scan = 10
+growth_per_scan = 10
+daily_scan_limit = 10
+out_of_stock = "pen"
+
+[[levels]]
+name = "one"
+min_growth = 0
+
+[[levels]]
+name = "two"
+min_growth = 100
+
+[[levels]]
+name = "three"
+min_growth = 500
+
+[[prizes]]
+id = "phone"
+name = "phone"
+kind = "item"
+value = 1
+stock = 1
+odds = [10, 0, 10]
+
+[[prizes]]
+id = "cup"
+name = "cup"
+kind = "item"
+value = 1
+stock = 1
+odds = [0, 20, 10]
+
+[[prizes]]
+id = "pen"
+name = "pen"
+kind = "item"
+value = 1
+stock = 1
+odds = [0, 0, 0]
+"#;
+
+    fn candidates(draw_number: u32, rebate: Option<usize>) -> Candidates {
+        let campaign = Campaign::from_toml(CAMPAIGN).expect("valid");
+        let table = ScanTable::new(&campaign, 1);
+        let call = ScanCall {
+            batch: 1,
+            serial: 1,
+            role: Role::Consumer,
+            member: "m",
+            day: "2026-06-01",
+            scan_id: "s",
+            draw_number,
+            available: &[1, 1, 1],
+            at_ms: 0,
+            region: None,
+            batch_region: None,
+            request_id: None,
+            period: "2026-06",
+            ms_into_month: 0,
+            diverted: false,
+            rules: 0,
+            rebate,
+        };
+        Candidates::of(&table, &table.rules[0], &call)
+    }
+
+    #[test]
+    fn a_scan_carries_each_prize_it_can_award_once() {
+        // Bounds per level: phone 10 / 0 / 10, then cup to 10 / 20 / 20.
+        let at = |number, prizes: &[usize], per_level: &[usize]| {
+            let found = candidates(number, None);
+            assert_eq!(found.prizes, prizes, "{number}");
+            assert_eq!(found.per_level, per_level, "{number}");
+            assert_eq!(prizes.get(found.fallback - 1), Some(&2), "the pen, always");
+            assert_eq!(found.rebate, 0);
+        };
+        at(5, &[0, 1, 2], &[1, 2, 1]);
+        at(15, &[1, 2], &[0, 1, 1]);
+        at(25, &[2], &[0, 0, 0]);
+    }
+
+    #[test]
+    fn a_rebate_is_the_only_prize_drawn() {
+        let found = candidates(5, Some(1));
+        assert_eq!(found.prizes, [1, 2]);
+        assert_eq!((found.rebate, found.fallback), (1, 2));
+        assert_eq!(found.per_level, [0, 0, 0]);
+    }
 
     /// Every reply a script can begin with, as `parse_reply` reads them.
     const REPLY_TAGS: [&str; 10] = [

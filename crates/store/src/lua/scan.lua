@@ -16,15 +16,17 @@
 -- ARGV[1]  serial                  ARGV[2]  member
 -- ARGV[3]  the day and role the daily limit counts ("2026-12-03:consumer")
 -- ARGV[4]  daily scan limit        ARGV[5]  points per scan
--- ARGV[6]  growth per scan         ARGV[7]  level thresholds, "0,100,500"
--- ARGV[8]  per level, the candidate its draw number drew ("1,1,2": the gateway drew;
---          0 = nothing)
--- ARGV[9]  the candidate given when the drawn one is unavailable (0 = none)
--- ARGV[10] the candidate paid as the SKU's rebate instead of a draw (0 = draw)
--- ARGV[11] the event as the gateway knows it before the script runs (a JSON object)
--- ARGV[12] 1 if the scanner's region differs from the batch's (anti-diversion)
--- ARGV[13] the scan's region (the scanner's, else the batch's; "" for none)
--- ARGV[14] lanes: "" for a one-lane campaign; else this call runs in the member's lane
+-- ARGV[6]  growth per scan
+-- ARGV[7]  number of levels L
+-- ARGV[8..7+L]    each level's minimum growth
+-- ARGV[8+L..7+2L] per level, the candidate its draw number drew (the gateway drew;
+--          0 = nothing). Below, O = 7 + 2L:
+-- ARGV[O+1] the candidate given when the drawn one is unavailable (0 = none)
+-- ARGV[O+2] the candidate paid as the SKU's rebate instead of a draw (0 = draw)
+-- ARGV[O+3] the event as the gateway knows it before the script runs (a JSON object)
+-- ARGV[O+4] 1 if the scanner's region differs from the batch's (anti-diversion)
+-- ARGV[O+5] the scan's region (the scanner's, else the batch's; "" for none)
+-- ARGV[O+6] lanes: "" for a one-lane campaign; else this call runs in the member's lane
 --          after RESERVE counted the scan against the daily limit and CLAIM took the
 --          code in its lane (both in scan.rs): the stored answer, not the bitmap, tells
 --          a retry, the daily limit is neither checked nor counted again, and each
@@ -32,9 +34,12 @@
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is
 --          treated as out of stock.
--- ARGV[15] number of candidates C: the prizes this scan can award (drawn at some
+-- ARGV[O+7] number of candidates C: the prizes this scan can award (drawn at some
 --          level, the fallback, the rebate), so the call carries only those
--- ARGV[16..15+5C] per candidate: id, available now, daily cap (-1 = none), kind, value
+-- ARGV[O+8..O+7+5C] per candidate: id, available now, daily cap (-1 = none), kind, value
+--
+-- Lists are arguments of their own, not strings to split: string.gmatch and long
+-- concatenations were a third of the script's own (non-command) time.
 --
 -- Returns {"new", answer}, {"retry", stored}, {"already_redeemed"|"daily_limit"|
 -- "forgotten", points, growth} or {"dry", prize id}. "forgotten": redeemed, but the
@@ -48,7 +53,9 @@
 
 local serial = tonumber(ARGV[1])
 local member = ARGV[2]
-local lanes = ARGV[14]
+local levels = tonumber(ARGV[7])
+local o = 7 + 2 * levels
+local lanes = ARGV[o + 6]
 local laned = lanes ~= ''
 
 local state = redis.call('HMGET', KEYS[3], 'points', 'growth', 'scans', 'day', 'today')
@@ -81,25 +88,19 @@ elseif redis.call('SETBIT', KEYS[1], serial, 1) == 1 then
 end
 
 local function level_of(g)
-    local level = 0
-    for threshold in string.gmatch(ARGV[7], '[^,]+') do
-        if g >= tonumber(threshold) then level = level + 1 else break end
+    local level = 1
+    for i = 2, levels do
+        if g >= tonumber(ARGV[7 + i]) then level = i else break end
     end
-    return math.max(level, 1)
+    return level
 end
 local level = level_of(growth)
 
-local rebate = tonumber(ARGV[10])
+local rebate = tonumber(ARGV[o + 2])
 local drawn = rebate
-if rebate == 0 then
-    local index = 0
-    for candidate in string.gmatch(ARGV[8], '[^,]+') do
-        index = index + 1
-        if index == level then drawn = tonumber(candidate) break end
-    end
-end
+if rebate == 0 then drawn = tonumber(ARGV[7 + levels + level]) end
 
-local function field(candidate, offset) return ARGV[15 + (candidate - 1) * 5 + offset] end
+local function field(candidate, offset) return ARGV[o + 7 + (candidate - 1) * 5 + offset] end
 local dry = nil
 local function available(candidate)
     if candidate == 0 then return false end
@@ -128,7 +129,7 @@ if drawn > 0 then
         -- Out of this lane's allotment only: borrow before giving a replacement.
         return {'dry', dry}
     else
-        local fallback = tonumber(ARGV[9])
+        local fallback = tonumber(ARGV[o + 1])
         if fallback ~= drawn and available(fallback) then awarded = fallback end
         if awarded == 0 and dry then return {'dry', dry} end
     end
@@ -154,8 +155,8 @@ else
         'day', ARGV[3], 'today', today + 1)
 end
 redis.call('HINCRBY', KEYS[6], 'scans', 1)
-if ARGV[12] == '1' then redis.call('HINCRBY', KEYS[6], 'diverted', 1) end
-if ARGV[13] ~= '' then redis.call('HINCRBY', KEYS[6], 'region:' .. ARGV[13], 1) end
+if ARGV[o + 4] == '1' then redis.call('HINCRBY', KEYS[6], 'diverted', 1) end
+if ARGV[o + 5] ~= '' then redis.call('HINCRBY', KEYS[6], 'region:' .. ARGV[o + 5], 1) end
 
 local status = 'no_prize'
 if awarded > 0 and awarded == rebate then status = 'rebate' elseif awarded > 0 then status = 'won' end
@@ -163,5 +164,5 @@ local answer = status .. ' ' .. prize .. ' ' .. points_awarded .. ' ' .. points 
 redis.call('SET', KEYS[2], member .. '\n' .. answer)
 local drawn_id = drawn > 0 and field(drawn, 1) or ''
 redis.call('XADD', KEYS[7], '*', 'event',
-    ARGV[11] .. '\n' .. level .. ' ' .. drawn_id .. ' ' .. kind .. ' ' .. value .. ' ' .. answer)
+    ARGV[o + 3] .. '\n' .. level .. ' ' .. drawn_id .. ' ' .. kind .. ' ' .. value .. ' ' .. answer)
 return {'new', answer}
