@@ -82,6 +82,13 @@ run() {
     # The script's own commands are counted too: where its time goes, for the log.
     rcli info commandstats | grep -o '^cmdstat_[a-z]*:calls=[0-9]*,usec=[0-9]*,usec_per_call=[0-9.]*' >&2
     stats=$(rcli info commandstats | grep '^cmdstat_evalsha:')
+    local scan_ticks
+    scan_ticks=$(cpu_ticks "$redis_pid")
+    # What one live answer costs: MEMORY USAGE of a sample of them (key, value, TTL).
+    local sample
+    sample=$(rcli --scan --pattern 'bench:{bench}:result:*' | head -n 200 |
+        while read -r key; do rcli memory usage "$key"; done |
+        awk '{ n += $1; c++ } END { if (c) printf "%.0f", n / c; else print 0 }')
     live=$(used_memory)
     echo "$name: settling, then waiting out the grace window" >&2
     # (A base from before the grace window knows no such setting and refuses it.)
@@ -101,14 +108,17 @@ run() {
     fi
     stop "$worker_pid"; stop "$gateway_pid"
     after=$(used_memory)
-    local cpu_us
-    cpu_us=$(echo "($(cpu_ticks "$redis_pid") - $ticks) * 1000000 / $tick / $scanned" | bc -l)
+    local cpu_us settle_us
+    cpu_us=$(echo "($scan_ticks - $ticks) * 1000000 / $tick / $scanned" | bc -l)
+    settle_us=$(echo "($(cpu_ticks "$redis_pid") - $scan_ticks) * 1000000 / $tick / $scanned" | bc -l)
     printf -v "${name}_rate" '%.0f' "$(field rate "$report")"
     printf -v "${name}_scanned" '%s' "$scanned"
     printf -v "${name}_usec" '%s' "$(echo "$stats" | grep -o 'usec_per_call=[0-9.]*' | cut -d= -f2)"
     printf -v "${name}_live" '%.0f' "$(echo "($live - $before) / $scanned" | bc -l)"
     printf -v "${name}_steady" '%.1f' "$(echo "($after - $before) / $scanned" | bc -l)"
     printf -v "${name}_cpu" '%.1f' "$cpu_us"
+    printf -v "${name}_settle_cpu" '%.1f' "$settle_us"
+    printf -v "${name}_answer" '%s' "$sample"
 }
 
 # The base reads its own configuration file (a newer one has keys it does not know).
@@ -121,6 +131,8 @@ row "measure ($count codes, $members members)" "base $base" "this tree" "target"
 row "scans answered 200 (closed loop, $connections conn)" "$base_scanned" "$this_scanned" ""
 row "  scans/s" "$base_rate" "$this_rate" ""
 row "scan script usec_per_call (INFO commandstats)" "$base_usec" "$this_usec" "<= 12"
-row "Redis CPU us per scan (scans + settlement)" "$base_cpu" "$this_cpu" ""
+row "Redis CPU us per scan, scanning" "$base_cpu" "$this_cpu" ""
+row "Redis CPU us per scan, settling (boards, grace)" "$base_settle_cpu" "$this_settle_cpu" ""
+row "one stored answer, bytes (MEMORY USAGE, 200 keys)" "$base_answer" "$this_answer" ""
 row "Redis bytes per scan, answers live (unsettled)" "$base_live" "$this_live" ""
 row "Redis bytes per scan, settled + ${grace}s grace" "$base_steady" "$this_steady" "<= 32"
