@@ -10,8 +10,9 @@
 #   settle:  `yima settle` drains the stream, then the run waits out the answer grace
 #            window (GRACE seconds, 5) until Redis has expired every settled answer;
 #   memory:  `used_memory` after MEMORY PURGE, before the scans, right after them (the
-#            answers live) and at the end (steady state), per scan; and Redis CPU per
-#            scan over both phases (the worker's commands included).
+#            answers live) and at the end (steady state), per scan; MEMORY USAGE of
+#            200 stored answers; and Redis CPU per scan in each phase (settling: the
+#            worker's reads, acks, board counts and answer TTLs, and the expiries).
 # With two cores or more, Redis runs alone on the last one and everything else on the
 # others: `usec_per_call` is wall time inside the call, and on a shared core it would
 # count the time Redis waited for the core (+30–50 % on two cores).
