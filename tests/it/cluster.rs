@@ -271,6 +271,10 @@ async fn a_campaign_over_four_lanes_is_exact_and_lends_stock_between_lanes() {
     }
     assert_eq!((allotted, awarded), (10, 10));
 
+    // Settlement follows the four lane streams (and counts the scans on the boards).
+    let mut worker = gateway.worker("lanes-worker").await;
+    gateway.drain(&mut worker).await;
+
     // Reads add the lanes up: stats, and the busiest member tops the merged board.
     let stats = json(&gateway.get(&format!("/v1/campaigns/{ID}/stats")).await.1);
     assert_eq!(stats["scans"], 43, "{stats}");
@@ -301,9 +305,6 @@ async fn a_campaign_over_four_lanes_is_exact_and_lends_stock_between_lanes() {
         "every lane's board is merged: {board}"
     );
 
-    // Settlement follows the four lane streams.
-    let mut worker = gateway.worker("lanes-worker").await;
-    gateway.drain(&mut worker).await;
     assert_eq!(
         gateway
             .scalar("SELECT count(*) FROM scans WHERE campaign_id = 'spread'")

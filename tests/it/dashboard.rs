@@ -67,8 +67,24 @@ async fn the_dashboard_shows_live_figures_while_scans_run() {
             scanned
         })
     };
+    // A settlement worker runs alongside, as in production: it puts members on the board.
+    let settling = {
+        let mut worker = gateway.worker("dashboard").await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(error) = worker.round().await {
+                    eprintln!("round failed (retrying): {error}");
+                }
+            }
+        })
+    };
     // Let the page find some history to show.
-    while json(&gateway.get("/v1/campaigns/test/stats").await.1)["scans"].as_i64() < Some(50) {
+    while json(&gateway.get("/v1/campaigns/test/stats").await.1)["scans"].as_i64() < Some(50)
+        || json(&gateway.get("/v1/campaigns/test/leaderboard").await.1)["entries"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    {
         tokio::task::yield_now().await;
     }
 
@@ -97,6 +113,7 @@ async fn the_dashboard_shows_live_figures_while_scans_run() {
     assert!(output.status.success(), "{}", stderr(&output));
     stop.store(true, Ordering::Relaxed);
     let scanned = scanner.await.expect("scanner");
+    settling.await.expect("settling");
 
     let number = |id: &str| -> f64 {
         let text = element(&dom, id);
