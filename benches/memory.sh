@@ -87,7 +87,7 @@ run() {
     scan_ticks=$(cpu_ticks "$redis_pid")
     # What one live answer costs: MEMORY USAGE of a sample of them (key, value, TTL).
     local sample
-    sample=$(rcli --scan --pattern 'bench:{bench}:result:*' | head -n 200 |
+    sample=$({ rcli --scan --pattern 'bench:{bench}:result:*' || true; } | head -n 200 |
         while read -r key; do rcli memory usage "$key"; done |
         awk '{ n += $1; c++ } END { if (c) printf "%.0f", n / c; else print 0 }')
     live=$(used_memory)
