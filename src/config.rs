@@ -65,7 +65,7 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// `YIMA_REDIS_ANSWER_GRACE_SECONDS`: how long a settled scan's answer stays in
     /// Redis for retries; after it a retry is answered from Postgres, the same bytes.
-    /// Redis holds about scans per second × (settlement lag + this) × 150 bytes.
+    /// Redis holds about scans per second × (settlement lag + this) × 120 bytes.
     pub answer_grace_seconds: u64,
 }
 

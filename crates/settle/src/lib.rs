@@ -87,7 +87,7 @@ pub struct Settings {
 }
 
 /// Covers a client's retries and a page reloaded a few minutes later; at 40,000 scans
-/// a second it keeps about 1.6 GiB of answers in Redis (docs/operations.md).
+/// a second it keeps about 1.4 GB of answers in Redis (120 bytes each, docs/benchmarks.md).
 pub const DEFAULT_ANSWER_GRACE: Duration = Duration::from_secs(300);
 
 impl Default for Settings {
