@@ -303,11 +303,7 @@ async fn answer(
 
 /// The body of a redemption's answer: the stored values with the campaign's prize
 /// (or a body an earlier build stored, as it is).
-pub(crate) fn render(
-    loaded: &LoadedCampaign,
-    scan_id: &str,
-    stored: &Stored,
-) -> Result<String, ApiError> {
+fn render(loaded: &LoadedCampaign, scan_id: &str, stored: &Stored) -> Result<String, ApiError> {
     let answer = match stored {
         Stored::Body(body) => return Ok(body.clone()),
         Stored::Answer(answer) => answer,

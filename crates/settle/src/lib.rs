@@ -7,14 +7,13 @@
 //! Several workers may run at once. Acknowledged entries are trimmed from the stream
 //! about once a second, so Redis holds only what is still on its way.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 
-use std::collections::HashSet;
 use tokio::sync::watch;
 use yima_ledger::{Award, DeadLetter, Ledger, LedgerError, Redemption, Settled};
-
 use yima_store::{BoardScan, Entry, ScanEvent, SettledAnswer, StoreError, StreamReader};
 
 /// Registers the worker's metrics with their help text, so they are listed (at zero)
@@ -125,7 +124,7 @@ pub struct Worker {
     settings: Settings,
     campaigns: Vec<String>,
     /// Lanes per campaign id, from the same refresh.
-    lanes: std::collections::HashMap<String, u16>,
+    lanes: HashMap<String, u16>,
     refreshed: Option<Instant>,
     lag_measured: Option<Instant>,
     claimed: Option<Instant>,
@@ -143,7 +142,7 @@ impl Worker {
             ledger,
             settings,
             campaigns: Vec::new(),
-            lanes: std::collections::HashMap::new(),
+            lanes: HashMap::new(),
             refreshed: None,
             lag_measured: None,
             claimed: None,
