@@ -42,16 +42,3 @@ field() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 # Settlement lag as the gateway reports it, summed over streams.
 lag() { curl -fs "http://$YIMA_HTTP_LISTEN/metrics" | awk '$1 ~ /^yima_settle_lag/ { n += $2 } END { printf "%d\n", n }'; }
-# scan_script_arguments BATCH DAY: sets `scan_args` to `EVALSHA <sha>`'s keys and
-# arguments for redis-benchmark, the layout ScanCall sends for a fresh code and a fresh
-# member of the bench campaign whose draw picked nothing (as most scans: the ceiling of
-# a no-prize scan), with redis-benchmark's __rand_int__ for the serial and the member.
-scan_script_arguments() {
-    local tag="bench:{bench}" batch=$1 day=$2
-    scan_args=(7 "$tag:redeemed:$batch:consumer" "$tag:result:$batch:__rand_int__:consumer"
-        "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
-        "$tag:events"
-        __rand_int__ m__rand_int__ "$day:consumer" 1000000 10 10 2 0 100 0 0 0 0
-        "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":$batch,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
-        0 "" "" 1 phone 1000 -1 item 299900)
-}

@@ -150,7 +150,16 @@ pg_latency=$(echo "$pgbench_out" | awk '/^latency average/ { print $4 }')
 echo "ceiling: redis-benchmark EVALSHA scan.lua" >&2
 sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/lua/scan.lua)")
 day=$(TZ=Asia/Shanghai date +%F)
-scan_script_arguments 999 "$day"
+tag="bench:{bench}"
+# A fresh code and a fresh member of the bench campaign whose draw picked nothing (as
+# most scans: the ceiling of a no-prize scan), redis-benchmark's __rand_int__ for the
+# serial and the member.
+scan_args=(7 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer"
+    "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
+    "$tag:events"
+    __rand_int__ m__rand_int__ "$day:consumer" 1000000 10 10 2 0 100 0 0 0 0
+    "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
+    0 "" "" 1 phone 1000 -1 item 299900)
 script_rate=0
 for clients in "-c $connections" "-c 1 -P $connections"; do
     ceiling_out=$(redis-benchmark -p "$redis_port" $clients -n $((connections * 5000)) -r 100000000 -q \

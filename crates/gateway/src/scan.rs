@@ -279,11 +279,11 @@ async fn answer(
     };
     match outcome {
         ScanOutcome::Redeemed(answer) => {
-            let status = ScanStatus::of_finish(answer.finish);
-            let outcome = answer.prize.clone().unwrap_or_else(|| "none".into());
+            let body = render_answer(loaded, &scan_id, &answer)?;
+            let outcome = answer.prize.unwrap_or_else(|| "none".into());
             metrics::counter!("yima_draw_outcomes_total", "campaign" => loaded.campaign.file.id.clone(), "prize" => outcome)
                 .increment(1);
-            Ok((render(loaded, &scan_id, &Stored::Answer(answer))?, status))
+            Ok((body, ScanStatus::of_finish(answer.finish)))
         }
         ScanOutcome::Retry(stored) => Ok((render(loaded, &scan_id, &stored)?, ScanStatus::Retry)),
         ScanOutcome::AlreadyRedeemed { points, growth } => {
@@ -304,10 +304,18 @@ async fn answer(
 /// The body of a redemption's answer: the stored values with the campaign's prize
 /// (or a body an earlier build stored, as it is).
 fn render(loaded: &LoadedCampaign, scan_id: &str, stored: &Stored) -> Result<String, ApiError> {
-    let answer = match stored {
-        Stored::Body(body) => return Ok(body.clone()),
-        Stored::Answer(answer) => answer,
-    };
+    match stored {
+        Stored::Body(body) => Ok(body.clone()),
+        Stored::Answer(answer) => render_answer(loaded, scan_id, answer),
+    }
+}
+
+/// The body of a redemption's answer, from its values and the campaign's prize.
+fn render_answer(
+    loaded: &LoadedCampaign,
+    scan_id: &str,
+    answer: &Answer,
+) -> Result<String, ApiError> {
     let prize = match answer.prize.as_deref() {
         None => None,
         // A started campaign's prizes are never removed, nor their kind or value changed.
@@ -380,7 +388,7 @@ async fn settled_answer(
         return Ok(None);
     }
     let answer = Answer::parse(&answer).map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    render(loaded, scan_id, &Stored::Answer(answer)).map(Some)
+    render_answer(loaded, scan_id, &answer).map(Some)
 }
 
 /// A refusal that redeems nothing: the member's current points and level, and the

@@ -66,9 +66,8 @@ local today = 0
 if state[4] == ARGV[3] then today = tonumber(state[5] or '0') end
 
 -- The code is redeemed: this member's own answer again, someone else's code, or an
--- answer settlement has let go.
-local function recalled()
-    local stored = redis.call('GET', KEYS[2])
+-- answer settlement has let go (`stored` is nil).
+local function recalled(stored)
     if not stored then return {'forgotten', points, growth} end
     local split = string.find(stored, '\n', 1, true)
     if split and string.sub(stored, 1, split - 1) == member then
@@ -78,13 +77,14 @@ local function recalled()
 end
 
 if laned then
-    if redis.call('EXISTS', KEYS[2]) == 1 then return recalled() end
+    local stored = redis.call('GET', KEYS[2])
+    if stored then return recalled(stored) end
 elseif today >= tonumber(ARGV[4]) then
     -- At the limit a retry of one's own scan still gets its answer.
-    if redis.call('GETBIT', KEYS[1], serial) == 1 then return recalled() end
+    if redis.call('GETBIT', KEYS[1], serial) == 1 then return recalled(redis.call('GET', KEYS[2])) end
     return {'daily_limit', points, growth}
 elseif redis.call('SETBIT', KEYS[1], serial, 1) == 1 then
-    return recalled()
+    return recalled(redis.call('GET', KEYS[2]))
 end
 
 local function level_of(g)
