@@ -108,9 +108,7 @@ fn items(loaded: &crate::LoadedCampaign, claims: Vec<yima_ledger::Claim>) -> Vec
         .into_iter()
         .map(|claim| ClaimItem {
             gift_name: gift_name(loaded, &claim.gift),
-            claimed_at: jiff::Timestamp::from_millisecond(claim.claimed_at_ms)
-                .map(|at| at.to_string())
-                .unwrap_or_default(),
+            claimed_at: crate::wire::utc_time(claim.claimed_at_ms),
             id: claim.id,
             member: claim.member,
             source: claim.source,

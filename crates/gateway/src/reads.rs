@@ -235,9 +235,7 @@ fn odds_revision(revision: &yima_ledger::Revision) -> Result<OddsRevision, ApiEr
         })?;
     Ok(OddsRevision {
         revision: revision.revision,
-        effective_at: jiff::Timestamp::from_millisecond(revision.effective_at_ms)
-            .map(|at| at.to_string())
-            .unwrap_or_default(),
+        effective_at: crate::wire::utc_time(revision.effective_at_ms),
         levels: file.levels,
         prizes: file.prizes,
         boosts: file.boosts,

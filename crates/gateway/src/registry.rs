@@ -442,9 +442,7 @@ pub async fn export(
             }
             let mut csv = String::new();
             for profile in &page.items {
-                let at = jiff::Timestamp::from_millisecond(profile.registered_at_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default();
+                let at = crate::wire::utc_time(profile.registered_at_ms);
                 let fields = [
                     profile.member.as_str(),
                     &profile.architecture,

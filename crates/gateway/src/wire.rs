@@ -743,6 +743,14 @@ pub struct DashboardData<'a> {
     pub flagged: Flagged,
 }
 
+/// A time in milliseconds since the epoch as RFC 3339 in UTC, as the JSON and CSV
+/// answers carry times ("" for one outside jiff's range, which no stored time is).
+pub(crate) fn utc_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|at| at.to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
