@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use yima_ledger::MAX_BATCH_COUNT;
+use yima_ledger::{MAX_BATCH_COUNT, MIN_KEPT_MONTHS};
 
 /// yima: one-item-one-code scan-to-win campaigns.
 #[derive(Debug, Parser)]
@@ -69,6 +69,17 @@ pub enum Command {
         /// The campaign.
         #[arg(long)]
         campaign: String,
+    },
+    /// Archive the scans of months older than the ones kept: each month's scans are
+    /// written to `DIR/scans_YYYY_MM.csv`, counted for reconcile and restore, and
+    /// dropped from Postgres. Redemptions, awards, payouts and claims stay.
+    Archive {
+        /// Months kept: this month and the ones before it (at least 2).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(MIN_KEPT_MONTHS)..))]
+        keep_months: u32,
+        /// Directory the CSV files are written to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
     },
     /// Apply the campaign's level downgrades due by now (`[level_downgrade]`), each
     /// period boundary once; run it daily from a timer.

@@ -72,6 +72,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                     "sealed draw secrets stored in the clear"
                 );
             }
+            // This month's and next month's partitions of `scans`, ahead of any scan.
+            ledger.ensure_months([utc_today()]).await?;
             tracing::info!("schema is up to date");
         }
         Command::Campaign(CampaignCommand::Reseal) => {
@@ -328,6 +330,33 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 restored.scans, restored.bitmaps, restored.members, restored.removed
             );
         }
+        Command::Archive { keep_months, to } => {
+            std::fs::create_dir_all(&to)
+                .with_context(|| format!("cannot create {}", to.display()))?;
+            let ledger = ledger().await?;
+            let this_month = utc_today().first_of_month();
+            let kept_from = this_month
+                .checked_sub(jiff::Span::new().months(i64::from(keep_months) - 1))
+                .context("--keep-months reaches before year -9999")?;
+            let due: Vec<_> = ledger
+                .scan_months()
+                .await?
+                .into_iter()
+                .filter(|month| *month < kept_from)
+                .collect();
+            if due.is_empty() {
+                eprintln!("nothing to archive: every month kept is from {kept_from} on");
+            }
+            for month in due {
+                let archived = ledger.archive_month(month, &to).await?;
+                eprintln!(
+                    "archived {}: {} scan(s) to {}",
+                    &archived.month.to_string()[..7],
+                    archived.rows,
+                    archived.file.display()
+                );
+            }
+        }
         Command::Downgrade { campaign } => {
             let applied = yima_admin::apply_downgrades(
                 &store(&config).await?,
@@ -476,4 +505,11 @@ async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+/// Today in UTC: months of `scans` are campaign months, never more than a day apart.
+fn utc_today() -> jiff::civil::Date {
+    jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
 }

@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod answers;
 mod architectures;
+mod archive;
 mod audit;
 mod boosts;
 mod cli;

@@ -5,6 +5,7 @@
 //! translates rows to plain values. Queries are checked at run time, so a fresh clone
 //! builds without a database.
 
+mod archive;
 mod batches;
 mod campaigns;
 mod claims;
@@ -18,7 +19,9 @@ mod registry;
 mod settlement;
 mod tasks;
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::Connection;
@@ -29,6 +32,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The NOTIFY channel the catalog triggers write to.
 pub const CATALOG_CHANNEL: &str = "yima_catalog";
 
+pub use archive::{ArchivedMonth, MIN_KEPT_MONTHS};
 pub use batches::{Batch, BatchStatus, MAX_BATCH_COUNT, NewBatch};
 pub use campaigns::{Applied, CampaignRecord, Expected, Revision, StoredCampaign};
 pub use claims::{Claim, Claimable, Claimed, NewClaim, Stepped};
@@ -38,8 +42,8 @@ pub use history::{AwardEntry, HistoryCursor, HistoryPage, LedgerEntry, ScanEntry
 pub use mall::{Purchase, PurchaseOutcome};
 pub use payouts::{DuePayout, PayoutCounts};
 pub use records::{
-    BoardRow, DivertedScan, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw, SettledRecord,
-    SettledScan,
+    ArchivedScans, BoardRow, DivertedScan, FROZEN_BOARD_SIZE, MemberBalance, SettledDraw,
+    SettledRecord, SettledRow, SettledScan,
 };
 pub use registry::{MemberFilter, MemberPage, NewMember, Profile, Registered, Standing};
 pub use settlement::{Award, Redemption, Settled};
@@ -82,6 +86,8 @@ pub enum LedgerError {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pool: PgPool,
+    /// First days of the months whose `scans` partition is known to exist.
+    months: Arc<Mutex<BTreeSet<jiff::civil::Date>>>,
 }
 
 impl Ledger {
@@ -113,7 +119,10 @@ impl Ledger {
             .max_connections(8)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            months: Arc::default(),
+        })
     }
 
     /// Applies every pending migration. Safe to run again and from several processes
@@ -156,6 +165,7 @@ impl Ledger {
                 .max_connections(connections)
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_lazy_with(options),
+            months: Arc::clone(&self.months),
         }
     }
 

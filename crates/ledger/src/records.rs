@@ -30,6 +30,37 @@ pub struct SettledScan {
     pub growth: i64,
 }
 
+/// One row of the settled record, as [`Ledger::read_settled`] streams it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettledRow {
+    /// A settled scan of a month not archived.
+    Scan(SettledScan),
+    /// A redeemed code and role, of any month: archiving keeps these.
+    Redeemed {
+        /// Batch of the code.
+        batch: u32,
+        /// Serial of the code.
+        serial: u32,
+        /// `consumer` or `dealer`.
+        role: String,
+    },
+}
+
+/// Scans of archived months, counted the ways Redis counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedScans {
+    /// Campaign day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Prize awarded, if any.
+    pub prize: Option<String>,
+    /// The scanner's region, else the batch's, if either is known.
+    pub region: Option<String>,
+    /// Whether they were flagged as scanned outside their batch's region.
+    pub diverted: bool,
+    /// How many.
+    pub scans: i64,
+}
+
 /// A member's balance row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberBalance {
@@ -54,6 +85,8 @@ pub struct SettledRecord {
     pub settled_entries: HashSet<(String, String)>,
     /// Settled scans visited.
     pub scans: u64,
+    /// The scans of archived months, which were not visited.
+    pub archived: Vec<ArchivedScans>,
 }
 
 /// A stored batch or serial as the `u32` it was written from.
@@ -76,16 +109,17 @@ type ScanRow = (
 
 impl Ledger {
     /// Reads a campaign's settled record in one read-only snapshot: calls `visit` for
-    /// every settled scan (streamed, so hundreds of millions of scans are never held at
-    /// once), returns the member balances, and says which of `entries` (`(stream id,
-    /// scan id)` pairs still on the Redis stream) are settled, as a scan or as a
-    /// rejected double redemption. One snapshot, so a worker committing meanwhile can
-    /// never make an entry count twice or not at all.
+    /// every settled scan of the months kept, then for every redeemed code and role
+    /// (streamed, so hundreds of millions of rows are never held at once), returns the
+    /// member balances and the archived months' counts, and says which of `entries`
+    /// (`(stream id, scan id)` pairs still on the Redis stream) are settled, as a scan
+    /// or as a rejected double redemption. One snapshot, so a worker committing
+    /// meanwhile can never make an entry count twice or not at all.
     pub async fn read_settled(
         &self,
         campaign: &str,
         entries: &[(String, String)],
-        mut visit: impl FnMut(SettledScan),
+        mut visit: impl FnMut(SettledRow),
     ) -> Result<SettledRecord, LedgerError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -123,7 +157,7 @@ impl Ledger {
             while let Some((stream_id, batch, serial, role, member, day, prize, points, growth)) =
                 rows.try_next().await?
             {
-                visit(SettledScan {
+                visit(SettledRow::Scan(SettledScan {
                     stream_id,
                     batch: narrow(batch)?,
                     serial: narrow(serial)?,
@@ -133,10 +167,42 @@ impl Ledger {
                     prize,
                     points,
                     growth,
-                });
+                }));
                 scans += 1;
             }
         }
+        {
+            let mut rows = sqlx::query_as::<_, (i64, i64, String)>(
+                "SELECT r.batch_id, r.serial, r.role
+                   FROM batches b JOIN redemptions r ON r.batch_id = b.id
+                  WHERE b.campaign_id = $1",
+            )
+            .bind(campaign)
+            .fetch(&mut *tx);
+            while let Some((batch, serial, role)) = rows.try_next().await? {
+                visit(SettledRow::Redeemed {
+                    batch: narrow(batch)?,
+                    serial: narrow(serial)?,
+                    role,
+                });
+            }
+        }
+        let archived = sqlx::query_as::<_, (String, String, String, bool, i64)>(
+            "SELECT day::text, prize, region, diverted, scans FROM archived_scans
+              WHERE campaign_id = $1",
+        )
+        .bind(campaign)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(day, prize, region, diverted, scans)| ArchivedScans {
+            day,
+            prize: (!prize.is_empty()).then_some(prize),
+            region: (!region.is_empty()).then_some(region),
+            diverted,
+            scans,
+        })
+        .collect();
         tx.commit().await?;
         Ok(SettledRecord {
             balances: balances
@@ -150,6 +216,7 @@ impl Ledger {
                 .collect(),
             settled_entries: settled.into_iter().collect(),
             scans,
+            archived,
         })
     }
 }
@@ -404,26 +471,33 @@ pub struct DivertedScan {
 }
 
 impl Ledger {
-    /// Settled scans per region (the scanner's, else the batch's).
+    /// Settled scans per region (the scanner's, else the batch's), archived months
+    /// included.
     pub async fn region_scans(&self, campaign: &str) -> Result<Vec<(String, i64)>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT coalesce(region, batch_region) AS r, count(*) FROM scans
-              WHERE campaign_id = $1 AND coalesce(region, batch_region) IS NOT NULL GROUP BY r",
+            "SELECT r, sum(n)::bigint FROM (
+                 SELECT coalesce(region, batch_region) AS r, count(*) AS n FROM scans
+                  WHERE campaign_id = $1 AND coalesce(region, batch_region) IS NOT NULL GROUP BY r
+                 UNION ALL
+                 SELECT region, scans FROM archived_scans WHERE campaign_id = $1 AND region <> ''
+             ) counted GROUP BY r",
         )
         .bind(campaign)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// The newest settled scans from outside their batch's region, and how many there
-    /// are in all.
+    /// The newest settled scans from outside their batch's region (of the months
+    /// kept), and how many there are in all (archived months included).
     pub async fn diverted_scans(
         &self,
         campaign: &str,
         limit: i64,
     ) -> Result<(i64, Vec<DivertedScan>), LedgerError> {
         let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM scans WHERE campaign_id = $1 AND region <> batch_region",
+            "SELECT (SELECT count(*) FROM scans WHERE campaign_id = $1 AND region <> batch_region)
+                  + (SELECT coalesce(sum(scans), 0) FROM archived_scans
+                      WHERE campaign_id = $1 AND diverted)::bigint",
         )
         .bind(campaign)
         .fetch_one(&self.pool)

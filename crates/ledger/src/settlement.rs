@@ -1,19 +1,22 @@
 //! Writing redemptions into the book of record, exactly once.
 //!
-//! A batch of stream entries is written in one transaction: scans, awards, ledger
-//! entries, member balances and cash payouts commit together or not at all, and the
-//! worker acknowledges the entries only after the commit. Redelivered entries hit the
-//! unique scan id and change nothing; an entry for a code and role that is already
-//! settled under another stream entry is a double redemption (only possible after Redis
-//! lost state) and is stored as rejected, never paid.
+//! A batch of stream entries is written in one transaction: redemptions, scans,
+//! awards, ledger entries, member balances and cash payouts commit together or not at
+//! all, and the worker acknowledges the entries only after the commit. A code and role
+//! is redeemed once (`redemptions`, whatever month the scan was in): a redelivered
+//! entry hits it and changes nothing, and an entry for a code and role settled under
+//! another stream entry is a double redemption (only possible after Redis lost state),
+//! stored as rejected, never paid.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::PoisonError;
 
 use crate::{Ledger, LedgerError};
 
-/// The one statement that writes a batch's new scans and, from the rows it inserted,
-/// their awards, payouts, ledger entries and balances. `$on_conflict` is what to do
-/// with a scan already settled: nothing (skip it) or fail the batch.
+/// The one statement that writes a batch's new redemptions and, from the rows it
+/// inserted, their scans, awards, payouts, ledger entries and balances. `$on_conflict`
+/// is what to do with a code and role already redeemed: nothing (skip it) or fail the
+/// batch. The input holds each code and role once.
 ///
 /// Balances are upserted in (campaign, member) order, so concurrent workers lock
 /// member rows in the same order and cannot deadlock.
@@ -29,16 +32,20 @@ macro_rules! settle_statement {
                    AS s(scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day, at_ms, level, draw, drawn, prize, kind, value, points, growth,
                         region, batch_region, request_id, architecture, answer)
+             ), redeemed AS (
+                 INSERT INTO redemptions (batch_id, serial, role, member, answer)
+                 SELECT batch_id, serial, role, member, answer FROM input
+                 ", $on_conflict, "
+                 RETURNING batch_id, serial, role
              ), scanned AS (
                  INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
                                     member, day, scanned_at, level, draw, drawn, prize, points,
-                                    growth, region, batch_region, request_id, architecture, answer)
+                                    growth, region, batch_region, request_id, architecture)
                  SELECT scan_id, stream_id, campaign_id, revision, batch_id, serial, role, member,
                         day::date, to_timestamp(at_ms / 1000.0), level, draw, nullif(drawn, ''),
                         nullif(prize, ''), points, growth, region, batch_region, request_id,
-                        architecture, answer
-                   FROM input
-                 ", $on_conflict, "
+                        architecture
+                   FROM input JOIN redeemed USING (batch_id, serial, role)
                  RETURNING scan_id, stream_id, campaign_id, member, points, growth, scanned_at
              ), awarded AS (
                  INSERT INTO awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
@@ -65,8 +72,11 @@ macro_rules! settle_statement {
 }
 /// For a batch expected to be new: any settled scan in it fails the statement.
 const NEW_BATCH: &str = settle_statement!("");
-/// For a batch known to hold settled scans: they are skipped.
+/// For a batch known to hold redeemed codes: they are skipped.
 const ANY_BATCH: &str = settle_statement!("ON CONFLICT DO NOTHING");
+
+/// The SQLSTATE of a row for which no partition exists (`check_violation`).
+const NO_PARTITION: &str = "23514";
 
 /// One redemption as the gateway recorded it, in plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +121,7 @@ pub struct Redemption {
     pub request_id: Option<String>,
     /// The architecture whose rules applied (`None`: the campaign's own).
     pub architecture: Option<String>,
-    /// The answer the member got (see `scans.answer`); `None` from older gateways.
+    /// The answer the member got (see `redemptions.answer`); `None` from older gateways.
     pub answer: Option<String>,
 }
 
@@ -160,31 +170,53 @@ impl Ledger {
         // The same stream entry twice is one redemption (and would pair twice below).
         // Entry ids are only unique within a stream: entries of two campaigns (or lanes)
         // added in the same millisecond share one, so an entry is its scan and its id.
+        // The statement takes each code and role once; a second entry for it is sorted
+        // out below with the entries the statement did not insert.
         let mut seen = HashSet::new();
-        let unique: Vec<&Redemption> = batch
-            .iter()
-            .filter(|r| seen.insert((r.scan_id.as_str(), r.stream_id.as_str())))
-            .collect();
-        let repeated = batch.len() - unique.len();
-        let batch = unique.as_slice();
-        // Almost every batch is new: written without ON CONFLICT, Postgres skips a
-        // look-up in both unique indexes of `scans` per row. A batch holding anything
-        // already settled fails on a unique key and is written again, entry by entry
-        // sorted out below, in a fresh transaction.
-        let (mut tx, inserted) = match self.write_new(NEW_BATCH, batch).await {
-            Err(LedgerError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                self.write_new(ANY_BATCH, batch).await?
+        let mut codes = HashSet::new();
+        let (mut first, mut others) = (Vec::new(), Vec::new());
+        for redemption in batch {
+            if !seen.insert((redemption.scan_id.as_str(), redemption.stream_id.as_str())) {
+                continue;
             }
-            written => written?,
+            if codes.insert((
+                redemption.batch,
+                redemption.serial,
+                redemption.role.as_str(),
+            )) {
+                first.push(redemption);
+            } else {
+                others.push(redemption);
+            }
+        }
+        let repeated = batch.len() - seen.len();
+        self.ensure_months(first.iter().map(|r| r.day)).await?;
+        // Almost every batch is new: written without ON CONFLICT, Postgres skips a
+        // look-up in the unique index of `redemptions` per row. A batch holding anything
+        // already redeemed fails on it and is written again, entry by entry sorted out
+        // below, in a fresh transaction.
+        let written = match self.write_new(NEW_BATCH, &first).await {
+            Err(LedgerError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.write_new(ANY_BATCH, &first).await
+            }
+            written => written,
         };
+        if let Err(LedgerError::Database(sqlx::Error::Database(e))) = &written
+            && e.code().as_deref() == Some(NO_PARTITION)
+        {
+            // `yima archive` dropped a month this process thought was there.
+            self.forget_months();
+        }
+        let (mut tx, inserted) = written?;
         let inserted: HashSet<(&str, &str)> = inserted
             .iter()
             .map(|(scan, entry)| (scan.as_str(), entry.as_str()))
             .collect();
-        let (fresh, others): (Vec<&Redemption>, Vec<&Redemption>) = batch
+        let (fresh, not_inserted): (Vec<&Redemption>, Vec<&Redemption>) = first
             .iter()
             .copied()
             .partition(|r| inserted.contains(&(r.scan_id.as_str(), r.stream_id.as_str())));
+        others.extend(not_inserted);
 
         // Which of the others are redeliveries of the entry already settled?
         let settled_from: HashMap<String, String> = if others.is_empty() {
@@ -239,7 +271,7 @@ impl Ledger {
 
     /// Who redeemed a code in a role and the answer they got (`None` for scans settled
     /// before answers were kept), if the redemption is settled: a retry after Redis let
-    /// the answer go. One look-up in the unique index of (batch, serial, role).
+    /// the answer go. One look-up in the key of `redemptions`, archived month or not.
     pub async fn scan_answer(
         &self,
         batch: u32,
@@ -247,13 +279,56 @@ impl Ledger {
         role: &str,
     ) -> Result<Option<(String, Option<String>)>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT member, answer FROM scans WHERE batch_id = $1 AND serial = $2 AND role = $3",
+            "SELECT member, answer FROM redemptions
+              WHERE batch_id = $1 AND serial = $2 AND role = $3",
         )
         .bind(i64::from(batch))
         .bind(i64::from(serial))
         .bind(role)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Makes sure the partitions of `scans` holding these days, and the month after
+    /// each, exist, so settlement never meets a month without one and the next month's
+    /// is there before it starts. Months this process created or met are remembered:
+    /// a batch of a known month costs nothing here.
+    pub async fn ensure_months(
+        &self,
+        days: impl IntoIterator<Item = jiff::civil::Date>,
+    ) -> Result<(), LedgerError> {
+        let mut wanted = BTreeSet::new();
+        for day in days {
+            let first = day.first_of_month();
+            let next = first
+                .last_of_month()
+                .tomorrow()
+                .map_err(|e| LedgerError::Invalid(format!("no month after {first}: {e}")))?;
+            wanted.extend([first, next]);
+        }
+        let missing: Vec<jiff::civil::Date> = {
+            let known = self.months.lock().unwrap_or_else(PoisonError::into_inner);
+            wanted.difference(&known).copied().collect()
+        };
+        for month in &missing {
+            sqlx::query("SELECT yima_scans_month($1::date)")
+                .bind(month.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
+        self.months
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(missing);
+        Ok(())
+    }
+
+    /// Forgets which months' partitions exist, so the next batch checks again.
+    fn forget_months(&self) {
+        self.months
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Runs one form of the batch statement in a new transaction, left open for the

@@ -9,9 +9,11 @@ mod redis_state;
 mod state;
 
 use jiff::Timestamp;
+use std::collections::HashSet;
 use yima_campaign::lanes::member_lane;
 use yima_campaign::{Campaign, Role};
-use yima_ledger::{Ledger, LedgerError, SettledRecord};
+
+use yima_ledger::{Ledger, LedgerError, SettledRecord, SettledRow};
 use yima_store::{Entry, ScanEvent, Store, StoreError};
 
 pub use state::{Balance, Bitmap, CampaignState, Difference, SERIALS_NAMED};
@@ -126,24 +128,45 @@ pub async fn reconcile(
             }
         }
         let mut failure = None;
+        // Scans come first: a code settled after Redis was read is not marked.
+        let mut unread = HashSet::new();
         let record = ledger
-            .read_settled(campaign, &pairs(&entries), |scan| {
-                let Some(role) = role(&scan.role, &mut failure) else {
-                    return;
-                };
-                if let Some(prize) = &scan.prize {
-                    *daily.entry((scan.day.clone(), prize.clone())).or_default() += 1;
+            .read_settled(campaign, &pairs(&entries), |row| match row {
+                SettledRow::Scan(scan) => {
+                    if let Some(prize) = &scan.prize {
+                        *daily.entry((scan.day.clone(), prize.clone())).or_default() += 1;
+                    }
+                    if newer(member_lane(&scan.member, lanes), &scan.stream_id) {
+                        // Settled after Redis was read: Redis had not counted it.
+                        postgres.debit(&scan.member, balance(scan.points, scan.growth));
+                        unread.insert((scan.batch, scan.serial, scan.role));
+                    } else {
+                        postgres.count(scan.prize.as_deref(), 1);
+                    }
                 }
-                if newer(member_lane(&scan.member, lanes), &scan.stream_id) {
-                    // Settled after Redis was read: Redis had not counted it.
-                    postgres.debit(&scan.member, balance(scan.points, scan.growth));
-                } else {
-                    postgres.record(scan.batch, scan.serial, role, scan.prize.as_deref());
+                SettledRow::Redeemed {
+                    batch,
+                    serial,
+                    role: name,
+                } => {
+                    if let Some(role) = role(&name, &mut failure)
+                        && !unread.contains(&(batch, serial, name))
+                    {
+                        postgres.mark(batch, serial, role);
+                    }
                 }
             })
             .await?;
         if let Some(failure) = failure {
             return Err(failure);
+        }
+        for archived in &record.archived {
+            postgres.count(archived.prize.as_deref(), archived.scans);
+            if let Some(prize) = &archived.prize {
+                *daily
+                    .entry((archived.day.clone(), prize.clone()))
+                    .or_default() += archived.scans;
+            }
         }
         let in_flight = add_balances_and_in_flight(&mut postgres, &record, &entries);
         let allotted = if lanes > 1 {
@@ -218,19 +241,34 @@ pub async fn restore(
         .collect();
     let mut failure = None;
     let record = ledger
-        .read_settled(campaign, &pairs(&entries), |scan| {
-            let Some(role) = role(&scan.role, &mut failure) else {
-                return;
-            };
-            let (code_lane, bit) = yima_campaign::lanes::code_lane(scan.serial, lanes);
-            let lane = usize::from(member_lane(&scan.member, lanes));
-            states[usize::from(code_lane)].mark(scan.batch, bit, role);
-            states[lane].count(scan.prize.as_deref());
-            recents[lane].count(&scan.day, role, &scan.member, scan.prize.as_deref());
+        .read_settled(campaign, &pairs(&entries), |row| match row {
+            SettledRow::Scan(scan) => {
+                let Some(role) = role(&scan.role, &mut failure) else {
+                    return;
+                };
+                let lane = usize::from(member_lane(&scan.member, lanes));
+                states[lane].count(scan.prize.as_deref(), 1);
+                recents[lane].count(&scan.day, role, &scan.member, scan.prize.as_deref());
+            }
+            SettledRow::Redeemed {
+                batch,
+                serial,
+                role: name,
+            } => {
+                if let Some(role) = role(&name, &mut failure) {
+                    let (code_lane, bit) = yima_campaign::lanes::code_lane(serial, lanes);
+                    states[usize::from(code_lane)].mark(batch, bit, role);
+                }
+            }
         })
         .await?;
     if let Some(failure) = failure {
         return Err(failure);
+    }
+    // Archived months' counts go to the first lane, whose counters are added up with
+    // the others' when read.
+    for archived in &record.archived {
+        states[0].count(archived.prize.as_deref(), archived.scans);
     }
     let unsettled = entries
         .iter()

@@ -137,7 +137,7 @@ impl CampaignState {
     /// own (ledger-backed) rows.
     pub fn record(&mut self, batch: u32, serial: u32, role: Role, prize: Option<&str>) {
         self.mark(batch, serial, role);
-        self.count(prize);
+        self.count(prize, 1);
     }
 
     /// Sets a redemption's bit (a serial, or a bit of a lane's bitmap).
@@ -145,12 +145,13 @@ impl CampaignState {
         self.redeemed.entry((batch, role)).or_default().set(bit);
     }
 
-    /// Counts a redemption in the campaign counters and its prize's stock.
-    pub fn count(&mut self, prize: Option<&str>) {
-        self.scans += 1;
+    /// Counts `scans` redemptions of one prize (or none) in the campaign counters and
+    /// the prize's stock.
+    pub fn count(&mut self, prize: Option<&str>, scans: i64) {
+        self.scans += scans;
         if let Some(prize) = prize {
-            self.wins += 1;
-            *self.awarded.entry(prize.to_string()).or_default() += 1;
+            self.wins += scans;
+            *self.awarded.entry(prize.to_string()).or_default() += scans;
         }
     }
 

@@ -58,7 +58,8 @@ pub enum SettleError {
     Ledger(#[from] LedgerError),
 }
 
-/// How often a running worker looks for months whose leaderboards to freeze.
+/// How often a running worker looks for months whose leaderboards to freeze, and
+/// makes sure this month's and next month's partitions of `scans` exist.
 const BOARD_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// How a worker reads.
@@ -163,6 +164,7 @@ impl Worker {
         while !*shutdown.borrow_and_update() {
             if boards_checked.is_none_or(|at| at.elapsed() >= BOARD_CHECK_EVERY) {
                 self.freeze_ended_boards().await;
+                self.create_months_ahead().await;
                 boards_checked = Some(Instant::now());
             }
             match self.round().await {
@@ -205,6 +207,18 @@ impl Worker {
             Err(error) => {
                 tracing::warn!(%error, "freezing leaderboards failed; trying again later")
             }
+        }
+    }
+
+    /// Creates this month's and next month's partitions of `scans` (UTC; campaign
+    /// months differ by a day at most) if missing, before a scan needs them. A failure
+    /// is logged: settlement creates a missing month itself when it meets one.
+    async fn create_months_ahead(&self) {
+        let today = jiff::tz::TimeZone::UTC
+            .to_datetime(jiff::Timestamp::now())
+            .date();
+        if let Err(error) = self.ledger.ensure_months([today]).await {
+            tracing::warn!(%error, "creating the months ahead failed; trying again later");
         }
     }
 

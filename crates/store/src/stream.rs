@@ -269,7 +269,7 @@ impl StreamReader {
 
     /// Gives the stored answers of settled scans (and, for laned campaigns, their
     /// codes' claims) `grace` to live: until then a retry is answered from Redis, after
-    /// it from Postgres (`scans.answer`). Claims go first, each pipeline within one tag
+    /// it from Postgres (`redemptions.answer`). Claims go first, each pipeline within one tag
     /// (one slot on a cluster): an owner must never outlive its answer, or the member
     /// lane would take a retry for a new scan. Called after the commit and before the
     /// ack, so a crash in between only repeats it.
