@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Settlement throughput, beside its ceiling measured in the same run:
 #   settle:  `yima settle` (release build, batches of BATCH) drains EVENTS award events
-#            from the stream; each is one redemption, one scan, one award, one ledger
-#            entry and a member balance upsert, in one transaction per batch,
-#            acknowledged after commit;
+#            from the stream; each is one redemption, one scan (also the member's
+#            ledger entry), one award and a member balance upsert, in one transaction
+#            per batch, acknowledged after commit;
 #   ceiling: COPY of the same award rows into the same table (its indexes included):
 #            Postgres's fastest way in for rows that are already built; and, like for
-#            like, COPY of every row settlement wrote (5 tables); best of 3.
+#            like, COPY of every row settlement wrote (4 tables); best of 3.
 #   where the time goes: CPU per award of the workers, Postgres and Redis.
 # Starts its own private Postgres/Redis and removes them after.
 set -euo pipefail
@@ -79,21 +79,22 @@ settle_rate=$(echo "$events / $settle_seconds" | bc -l)
 # partition of `scans`), before the ceilings below rewrite the tables.
 psql -c "CHECKPOINT" >/dev/null
 declare -A bytes
-for table in scans redemptions points_ledger awards members; do
-    bytes[$table]=$(psql -c "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('$table')")
+for table in scans redemptions awards members; do
+    bytes[$table]=$(psql -c "SELECT coalesce(sum(pg_total_relation_size(relid)), pg_total_relation_size('$table'))
+                               FROM pg_partition_tree('$table')")
 done
 
 # Ceilings: the rows settlement wrote, truncated and put back by COPY, table by table,
 # best of three rounds (a ceiling should not be lowered by a noisy moment). The award
-# table alone is the ceiling #4 names; all five tables is like for like.
-tables=(redemptions scans awards points_ledger members)
+# table alone is the ceiling #4 names; all four tables is like for like.
+tables=(redemptions scans awards members)
 for table in "${tables[@]}"; do
     psql -c "\\copy (SELECT * FROM $table) TO '$run_dir/$table.copy'"
 done
 declare -A copy_seconds
 for round in 1 2 3; do
-    psql -c "TRUNCATE redemptions, scans, awards, payouts, points_ledger, members" 2>/dev/null
-    psql -c "VACUUM ANALYZE redemptions, scans, awards, points_ledger, members"
+    psql -c "TRUNCATE redemptions, scans, awards, payouts, members" 2>/dev/null
+    psql -c "VACUUM ANALYZE redemptions, scans, awards, members"
     for table in "${tables[@]}"; do
         copy_started=$(date +%s.%N)
         psql -c "\\copy $table FROM '$run_dir/$table.copy'"
@@ -111,17 +112,17 @@ rows=$(psql -c 'SELECT count(*) FROM awards')
 printf '\n%-52s %12s\n' "measure" "value"
 printf '%-52s %12d\n' "award events" "$events"
 printf '%-52s %12.2f\n' "settle: seconds to drain" "$settle_seconds"
-printf '%-52s %12.0f\n' "settle: awards/s (5 rows each, acked)" "$settle_rate"
+printf '%-52s %12.0f\n' "settle: awards/s (4 rows each, acked)" "$settle_rate"
 tick=$(getconf CLK_TCK)
 for part in worker:$worker_ticks postgres:$pg_ticks redis:$redis_ticks; do
     printf '%-52s %12.1f\n' "CPU µs per award: ${part%%:*}" \
         "$(echo "${part#*:} / $tick * 1000000 / $events" | bc -l)"
 done
-for table in scans redemptions points_ledger awards members; do
+for table in scans redemptions awards members; do
     printf '%-52s %12.0f\n' "Postgres bytes per award: $table" "$(echo "${bytes[$table]} / $events" | bc -l)"
 done
 printf '%-52s %12.0f\n' "ceiling: COPY into awards, rows/s" "$copy_rate"
 printf '%-52s %12d\n' "rows copied into awards" "$rows"
 printf '%-52s %12.2f\n' "ratio settle / COPY awards" "$(echo "$settle_rate / $copy_rate" | bc -l)"
-printf '%-52s %12.0f\n' "like for like: COPY of all 5 tables, awards/s" "$all_rate"
-printf '%-52s %12.2f\n' "ratio settle / COPY all 5 tables" "$(echo "$settle_rate / $all_rate" | bc -l)"
+printf '%-52s %12.0f\n' "like for like: COPY of all 4 tables, awards/s" "$all_rate"
+printf '%-52s %12.2f\n' "ratio settle / COPY all 4 tables" "$(echo "$settle_rate / $all_rate" | bc -l)"

@@ -68,7 +68,7 @@ async fn growth_is_cut_once_per_boundary_and_levels_follow() {
         gateway
             .scalar(
                 "SELECT count(*) FROM members m WHERE growth <> (
-                     SELECT sum(growth) FROM points_ledger l
+                     SELECT sum(growth) FROM points_entries l
                       WHERE l.campaign_id = m.campaign_id AND l.member = m.member)"
             )
             .await,

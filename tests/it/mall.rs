@@ -112,7 +112,7 @@ async fn assert_books_balance(gateway: &TestGateway) {
         gateway
             .scalar(
                 "SELECT count(*) FROM members m WHERE points < 0 OR points <> (
-                     SELECT sum(points) FROM points_ledger l
+                     SELECT sum(points) FROM points_entries l
                       WHERE l.campaign_id = m.campaign_id AND l.member = m.member)"
             )
             .await,
@@ -223,7 +223,7 @@ async fn a_request_id_buys_once_and_answers_the_same_bytes_again() {
     assert_eq!(redis_points(&gateway, "zhao").await, 20);
     assert_eq!(
         gateway
-            .scalar("SELECT count(*) FROM points_ledger WHERE reason = 'mall'")
+            .scalar("SELECT count(*) FROM points_entries WHERE reason = 'mall'")
             .await,
         1
     );

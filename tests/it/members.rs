@@ -177,7 +177,7 @@ async fn every_member_route_refuses_a_bad_credential_and_changes_nothing() {
         "no_prize"
     );
     assert_eq!(
-        gateway.scalar("SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_entries").await,
         0
     );
 }

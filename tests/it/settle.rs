@@ -77,7 +77,7 @@ async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
                 "SELECT count(*) FROM members m
                LEFT JOIN (SELECT campaign_id, member, sum(points)::bigint AS points,
                                  sum(growth)::bigint AS growth
-                            FROM points_ledger GROUP BY campaign_id, member) l
+                            FROM points_entries GROUP BY campaign_id, member) l
                  USING (campaign_id, member)
               WHERE (m.points, m.growth) IS DISTINCT FROM (l.points, l.growth)"
             )
@@ -119,7 +119,7 @@ async fn every_redemption_is_settled_once_and_balances_equal_the_ledger() {
     gateway.drain(&mut again).await;
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 300);
     assert_eq!(
-        gateway.scalar("SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_entries").await,
         300
     );
     assert_eq!(
@@ -379,7 +379,7 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
         i64::from(EVENTS / 10)
     );
     assert_eq!(
-        gateway.scalar("SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_entries").await,
         i64::from(EVENTS)
     );
     assert_eq!(
@@ -397,7 +397,7 @@ async fn a_worker_killed_five_times_still_settles_every_award_exactly_once() {
     assert_eq!(
         gateway.scalar("SELECT count(*) FROM members m
                JOIN (SELECT campaign_id, member, sum(points)::bigint AS points, count(*) AS n
-                       FROM points_ledger GROUP BY campaign_id, member) l USING (campaign_id, member)
+                       FROM points_entries GROUP BY campaign_id, member) l USING (campaign_id, member)
               WHERE m.points <> l.points OR m.scans <> l.n OR m.points <> 10 * m.scans"
         )
         .await,
@@ -441,7 +441,7 @@ async fn two_workers_settling_the_same_entries_at_once_write_them_once() {
     assert_eq!(written, 400, "exactly one of them wrote each entry");
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 400);
     assert_eq!(
-        gateway.scalar("SELECT count(*) FROM points_ledger").await,
+        gateway.scalar("SELECT count(*) FROM points_entries").await,
         400
     );
     assert_eq!(gateway.scalar("SELECT count(*) FROM payouts").await, 100);

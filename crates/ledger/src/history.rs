@@ -256,7 +256,7 @@ impl Ledger {
             "SELECT round(extract(epoch FROM created_at) * 1000)::bigint AS at_ms,
                     points, growth, reason, source,
                     (extract(epoch FROM created_at) * 1000000)::bigint AS micros
-               FROM points_ledger
+               FROM points_entries
               WHERE campaign_id = $1 AND member = $2
                 {after}
               ORDER BY created_at DESC, reason || '.' || source DESC

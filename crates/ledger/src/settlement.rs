@@ -1,12 +1,12 @@
 //! Writing redemptions into the book of record, exactly once.
 //!
-//! A batch of stream entries is written in one transaction: redemptions, scans,
-//! awards, ledger entries, member balances and cash payouts commit together or not at
-//! all, and the worker acknowledges the entries only after the commit. A code and role
-//! is redeemed once (`redemptions`, whatever month the scan was in): a redelivered
-//! entry hits it and changes nothing, and an entry for a code and role settled under
-//! another stream entry is a double redemption (only possible after Redis lost state),
-//! stored as rejected, never paid.
+//! A batch of stream entries is written in one transaction: redemptions, scans (each
+//! also its member's ledger entry), awards, member balances and cash payouts commit
+//! together or not at all, and the worker acknowledges the entries only after the
+//! commit. A code and role is redeemed once (`redemptions`, whatever month the scan
+//! was in): a redelivered entry hits it and changes nothing, and an entry for a code
+//! and role settled under another stream entry is a double redemption (only possible
+//! after Redis lost state), stored as rejected, never paid.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::PoisonError;
@@ -14,9 +14,9 @@ use std::sync::PoisonError;
 use crate::{Ledger, LedgerError};
 
 /// The one statement that writes a batch's new redemptions and, from the rows it
-/// inserted, their scans, awards, payouts, ledger entries and balances. `$on_conflict`
-/// is what to do with a code and role already redeemed: nothing (skip it) or fail the
-/// batch. The input holds each code and role once.
+/// inserted, their scans, awards, payouts and balances. `$on_conflict` is what to do
+/// with a code and role already redeemed: nothing (skip it) or fail the batch. The
+/// input holds each code and role once.
 ///
 /// Balances are upserted in (campaign, member) order, so concurrent workers lock
 /// member rows in the same order and cannot deadlock.
@@ -56,9 +56,6 @@ macro_rules! settle_statement {
              ), paid AS (
                  INSERT INTO payouts (scan_id, member, amount_fen)
                  SELECT scan_id, member, value FROM awarded WHERE kind = 'cash'
-             ), credited AS (
-                 INSERT INTO points_ledger (campaign_id, member, points, growth, reason, source)
-                 SELECT campaign_id, member, points, growth, 'scan', scan_id FROM scanned
              ), balanced AS (
                  INSERT INTO members AS m (campaign_id, member, points, growth, scans)
                  SELECT campaign_id, member, sum(points), sum(growth), count(*)
@@ -151,8 +148,8 @@ impl Ledger {
     /// Settles a batch in one transaction; safe to call again with any of the same
     /// entries.
     ///
-    /// One statement writes the new scans and, from the rows it inserted, their awards,
-    /// payouts, ledger entries and balances, so the batch crosses the wire once. Entries
+    /// One statement writes the new redemptions and, from the rows it inserted, their
+    /// scans, awards, payouts and balances, so the batch crosses the wire once. Entries
     /// it did not insert are then sorted into redeliveries and double redemptions.
     pub async fn settle(&self, batch: &[Redemption]) -> Result<Settled, LedgerError> {
         Ok(self.settle_fresh(batch).await?.0)
