@@ -64,9 +64,10 @@ impl Ledger {
     /// month whose leaderboards are not frozen yet for some campaign: they are frozen
     /// from its scans.
     ///
-    /// Scans of that month settled meanwhile wait for it (their partition is locked
-    /// against writes), then land in a new partition of the month, which a later
-    /// archive of the month writes to a further file.
+    /// A scan of that month settled meanwhile waits (the partition is locked against
+    /// writes), then its batch fails and is settled again into a new partition of the
+    /// month, which a later archive of the month writes to a further file. Should that
+    /// wait meet the detach, Postgres aborts one of the two and a rerun finishes.
     pub async fn archive_month(
         &self,
         month: Date,
