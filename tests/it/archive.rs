@@ -201,6 +201,14 @@ async fn archiving_a_month_keeps_retries_reconcile_restore_and_audit() {
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 3);
 
     let dir = tempfile::tempdir().expect("temp dir");
+    // This month and last month are always kept.
+    let one = run_err(
+        gateway
+            .yima()
+            .args(["archive", "--keep-months", "1", "--to"])
+            .arg(dir.path()),
+    );
+    assert!(one.contains("--keep-months"), "{one}");
     // June's leaderboards are frozen from its scans: not archived before they are.
     let early = archive(&gateway, dir.path());
     assert!(!early.status.success());
