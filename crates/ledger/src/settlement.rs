@@ -297,11 +297,9 @@ impl Ledger {
         let mut wanted = BTreeSet::new();
         for day in days {
             let first = day.first_of_month();
-            let next = first
-                .last_of_month()
-                .tomorrow()
-                .map_err(|e| LedgerError::Invalid(format!("no month after {first}: {e}")))?;
-            wanted.extend([first, next]);
+            wanted.insert(first);
+            // December 9999 has none after it.
+            wanted.extend(first.last_of_month().tomorrow().ok());
         }
         let missing: Vec<jiff::civil::Date> = {
             let known = self.months.lock().unwrap_or_else(PoisonError::into_inner);

@@ -8,11 +8,11 @@
 mod redis_state;
 mod state;
 
-use jiff::Timestamp;
 use std::collections::HashSet;
+
+use jiff::Timestamp;
 use yima_campaign::lanes::member_lane;
 use yima_campaign::{Campaign, Role};
-
 use yima_ledger::{Ledger, LedgerError, SettledRecord, SettledRow};
 use yima_store::{Entry, ScanEvent, Store, StoreError};
 
