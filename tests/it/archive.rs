@@ -397,3 +397,73 @@ async fn scalar(connection: &mut sqlx::PgConnection, sql: &str) -> i64 {
         .await
         .expect(sql)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_that_fails_at_the_last_step_changes_nothing_and_a_rerun_finishes() {
+    let gateway = TestGateway::start(&campaign(10, "", ONE_CUP), Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(3, None).await;
+    for code in &codes {
+        assert_eq!(gateway.scan(code, "alice", "consumer").await.0, 200);
+    }
+    let mut worker = gateway.worker("w1").await;
+    gateway.drain(&mut worker).await;
+    gateway
+        .ledger
+        .freeze_ended_boards(jiff::Timestamp::now().as_millisecond())
+        .await
+        .expect("freeze");
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // A reader of `scans` holds the detach off; with a lock timeout the archive fails
+    // after writing its file, at the last step of its transaction.
+    let mut reader = gateway.db.connect().await;
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM scans;")
+        .execute(&mut reader)
+        .await
+        .expect("a reader");
+    let impatient = format!("{}?options=-c%20lock_timeout%3D500", gateway.db.url);
+    let failed = gateway
+        .yima()
+        .env("YIMA_POSTGRES_URL", &impatient)
+        .args(["archive", "--keep-months", "2", "--to"])
+        .arg(dir.path())
+        .output()
+        .expect("yima runs");
+    assert!(!failed.status.success(), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("lock timeout"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM scans_2026_06").await,
+        3,
+        "the month is whole"
+    );
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM archived_scans").await,
+        0
+    );
+    assert_eq!(
+        gateway.scalar("SELECT count(*) FROM archived_months").await,
+        0
+    );
+    reconcile_agrees(&gateway);
+
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("commit");
+    let archived = archive(&gateway, dir.path());
+    assert!(archived.status.success(), "{}", stderr(&archived));
+    let file = std::fs::read_to_string(dir.path().join("scans_2026_06.csv")).expect("file");
+    assert_eq!(file.lines().count(), 4, "a header and three scans: {file}");
+    assert_eq!(
+        gateway
+            .scalar("SELECT sum(scans)::bigint FROM archived_scans")
+            .await,
+        3,
+        "counted once"
+    );
+    reconcile_agrees(&gateway);
+}
