@@ -448,6 +448,10 @@ async fn an_archive_that_fails_at_the_last_step_changes_nothing_and_a_rerun_fini
         gateway.scalar("SELECT count(*) FROM archived_months").await,
         0
     );
+    assert!(
+        dir.path().join("scans_2026_06.csv").exists(),
+        "the file was written before the step that failed"
+    );
     reconcile_agrees(&gateway);
 
     sqlx::raw_sql("COMMIT")
