@@ -121,6 +121,10 @@ pub struct Totals {
 /// One worker.
 pub struct Worker {
     reader: StreamReader,
+    /// The reader's connection again, for a committed batch's follow-up (boards,
+    /// answers' grace, acks) beside the next write and its non-blocking read; never
+    /// used while the reader blocks.
+    finisher: StreamReader,
     ledger: Ledger,
     settings: Settings,
     campaigns: Vec<String>,
@@ -133,12 +137,21 @@ pub struct Worker {
     /// Entries delivered to this consumer and not yet written: read while the previous
     /// batch was being written, settled next.
     in_hand: Batch,
+    /// The batch committed last, whose follow-up runs beside the next write.
+    committed: Option<Committed>,
+}
+
+/// A committed batch and which of its entries the commit newly wrote.
+struct Committed {
+    batch: Batch,
+    fresh: HashSet<(String, String)>,
 }
 
 impl Worker {
     /// A worker reading with `reader` and writing to `ledger`.
     pub fn new(reader: StreamReader, ledger: Ledger, settings: Settings) -> Self {
         Self {
+            finisher: reader.clone(),
             reader,
             ledger,
             settings,
@@ -149,6 +162,7 @@ impl Worker {
             claimed: None,
             totals: Totals::default(),
             in_hand: Batch::default(),
+            committed: None,
         }
     }
 
@@ -182,6 +196,9 @@ impl Worker {
         }
         // What was read ahead is delivered to this consumer: settle it before leaving
         // rather than leave it for another worker to claim after `claim_idle`.
+        if let Err(error) = self.follow_up().await {
+            tracing::warn!(%error, "the last batch stays pending; another worker claims it");
+        }
         let in_hand = std::mem::take(&mut self.in_hand);
         if let Err(error) = self.write_and_ack(in_hand).await {
             tracing::warn!(%error, "entries in hand stay pending; another worker claims them");
@@ -282,12 +299,14 @@ impl Worker {
         Ok(handled)
     }
 
-    /// Settles the batch in hand while the next is read, so Postgres and Redis work at
-    /// the same time; with nothing in hand, waits up to `block` for new entries.
-    /// Returns how many entries it wrote or read.
+    /// Settles the batch in hand while the next is read and the batch before is
+    /// followed up, so Postgres and Redis work at the same time; with nothing in hand,
+    /// follows up the last batch and waits up to `block` for new entries. Returns how
+    /// many entries it wrote or read.
     async fn settle_and_read_ahead(&mut self) -> Result<usize, SettleError> {
         let (size, block) = (self.settings.batch_size, self.settings.block);
         if self.in_hand.is_empty() {
+            self.follow_up().await?;
             let entries = self.reader.read(&self.campaigns, size, block).await?;
             let read = entries.len();
             self.in_hand = self.parse(entries);
@@ -299,9 +318,11 @@ impl Worker {
             return Err(error);
         }
         let started = Instant::now();
-        let (written, next) = tokio::join!(
+        let previous = self.committed.take();
+        let (written, next, followed) = tokio::join!(
             self.ledger.settle_fresh(&batch.redemptions),
-            self.reader.read(&self.campaigns, size, Duration::ZERO)
+            self.reader.read(&self.campaigns, size, Duration::ZERO),
+            follow_up(&mut self.finisher, self.settings.answer_grace, previous),
         );
         // Entries read are delivered to this consumer whatever happened to the write:
         // keep them in hand.
@@ -318,6 +339,7 @@ impl Worker {
         };
         self.record(settled, batch.redemptions.len(), started);
         let written = batch.redemptions.len();
+        self.committed = Some(Committed { batch, fresh });
         let read = match next {
             Ok(next) => {
                 self.in_hand = next;
@@ -325,9 +347,15 @@ impl Worker {
             }
             Err(error) => Err(SettleError::Store(error)),
         };
-        self.after_commit(batch, &fresh).await?;
+        followed?;
         read?;
         Ok(written)
+    }
+
+    /// Follows up the batch committed last, if any (see [`follow_up`]).
+    async fn follow_up(&mut self) -> Result<(), SettleError> {
+        let committed = self.committed.take();
+        follow_up(&mut self.finisher, self.settings.answer_grace, committed).await
     }
 
     /// Takes over and settles entries other consumers left unacknowledged (crashed).
@@ -357,31 +385,8 @@ impl Worker {
         let started = Instant::now();
         let (settled, fresh) = self.ledger.settle_fresh(&batch.redemptions).await?;
         self.record(settled, batch.redemptions.len(), started);
-        self.after_commit(batch, &fresh).await
-    }
-
-    /// What follows a batch's commit, before its entries are acknowledged: the newly
-    /// settled scans counted on the leaderboards, the answers given their grace
-    /// window, then the acks. A crash in between repeats the last two (harmless) and
-    /// skips the first for those scans (see `StreamReader::count_on_boards`).
-    async fn after_commit(
-        &mut self,
-        batch: Batch,
-        fresh: &HashSet<(String, String)>,
-    ) -> Result<(), SettleError> {
-        let boards: Vec<BoardScan> = batch
-            .boards
-            .into_iter()
-            .filter(|(entry, _)| fresh.contains(entry))
-            .map(|(_, scan)| scan)
-            .collect();
-        if !boards.is_empty() {
-            self.reader.count_on_boards(&boards).await?;
-        }
-        self.reader
-            .forget_answers(&batch.answers, self.settings.answer_grace)
-            .await?;
-        self.ack(batch.acks).await
+        let committed = Some(Committed { batch, fresh });
+        follow_up(&mut self.finisher, self.settings.answer_grace, committed).await
     }
 
     /// The entries as redemptions to write, and unreadable ones as dead letters to
@@ -472,16 +477,38 @@ impl Worker {
         }
         tracing::debug!(?settled, "batch settled");
     }
+}
 
-    /// Acknowledges written entries, campaign by campaign.
-    async fn ack(&mut self, mut acks: Vec<(String, String)>) -> Result<(), SettleError> {
-        acks.sort();
-        for chunk in acks.chunk_by(|a, b| a.0 == b.0) {
-            let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
-            self.reader.ack(&chunk[0].0, &ids).await?;
-        }
-        Ok(())
+/// What follows a batch's commit, before its entries are acknowledged: the newly
+/// settled scans counted on the leaderboards, the answers given their grace window,
+/// then the acks. A crash in between repeats the last two (harmless) and skips the
+/// first for those scans (see `StreamReader::count_on_boards`); so does a failure,
+/// whose entries stay pending until a worker claims them.
+async fn follow_up(
+    reader: &mut StreamReader,
+    grace: Duration,
+    committed: Option<Committed>,
+) -> Result<(), SettleError> {
+    let Some(Committed { batch, fresh }) = committed else {
+        return Ok(());
+    };
+    let boards: Vec<BoardScan> = batch
+        .boards
+        .into_iter()
+        .filter(|(entry, _)| fresh.contains(entry))
+        .map(|(_, scan)| scan)
+        .collect();
+    if !boards.is_empty() {
+        reader.count_on_boards(&boards).await?;
     }
+    reader.forget_answers(&batch.answers, grace).await?;
+    let mut acks = batch.acks;
+    acks.sort();
+    for chunk in acks.chunk_by(|a, b| a.0 == b.0) {
+        let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
+        reader.ack(&chunk[0].0, &ids).await?;
+    }
+    Ok(())
 }
 
 /// Redemptions to write in one transaction, dead letters to set aside, and the

@@ -88,6 +88,7 @@ fn parse_event<'a>(
 }
 
 /// A connection dedicated to one worker's blocking reads.
+#[derive(Clone)]
 pub struct StreamReader {
     connection: Connection,
     keys: Keys,
