@@ -48,20 +48,6 @@ async fn until_gone(gateway: &TestGateway, keys: &[String]) {
     }
 }
 
-fn reconcile_agrees(gateway: &TestGateway) {
-    let output = gateway
-        .yima()
-        .args(["reconcile", "--campaign", "test"])
-        .output()
-        .expect("yima runs");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_the_grace_window_gets_the_same_bytes_from_postgres() {
     let gateway = TestGateway::start(&campaign(2, "", ONE_CUP), Clock::fixed(june_first())).await;
@@ -118,7 +104,7 @@ async fn a_retry_after_the_grace_window_gets_the_same_bytes_from_postgres() {
     assert_eq!(scans, 2);
     gateway.drain(&mut worker).await;
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 2);
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 
     // The refusals that come before the script look in Postgres too: a retry after
     // the batch is voided is still the win.
@@ -177,7 +163,7 @@ async fn across_lanes_a_forgotten_answer_never_becomes_a_second_redemption() {
             .await,
         0
     );
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,5 +187,5 @@ async fn after_a_restore_retries_are_answered_from_postgres() {
     for (code, answer) in codes.iter().zip(&first) {
         assert_eq!(&gateway.scan(code, "alice", "consumer").await, answer);
     }
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 }

@@ -28,20 +28,6 @@ fn month_from_now(months: i64) -> jiff::civil::Date {
         .expect("a month")
 }
 
-fn reconcile_agrees(gateway: &TestGateway) {
-    let output = gateway
-        .yima()
-        .args(["reconcile", "--campaign", "test"])
-        .output()
-        .expect("yima runs");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-}
-
 fn archive(gateway: &TestGateway, dir: &std::path::Path) -> std::process::Output {
     gateway
         .yima()
@@ -105,26 +91,9 @@ async fn a_code_is_redeemed_once_across_months_even_when_two_workers_race() {
     // once in July by another, both committing at the same time.
     let entry = |serial: u32, month: i8, member: &str| yima_ledger::Redemption {
         stream_id: format!("17802864{month:02}000-{serial}"),
-        scan_id: format!("scan-{serial}"),
-        campaign: "test".into(),
-        revision: 1,
-        batch,
-        serial,
-        role: "consumer".into(),
         member: member.into(),
         day: jiff::civil::date(2026, month, 28),
-        at_ms: 1_780_286_400_000,
-        level: 0,
-        draw: 7,
-        drawn: String::new(),
-        award: None,
-        points: 10,
-        growth: 10,
-        region: None,
-        batch_region: None,
-        request_id: None,
-        architecture: None,
-        answer: Some("no_prize  10 10 0".into()),
+        ..redemption(batch, serial)
     };
     let june: Vec<_> = (0..200).map(|serial| entry(serial, 6, "june")).collect();
     let july: Vec<_> = (0..200)
@@ -271,7 +240,7 @@ async fn archiving_a_month_keeps_retries_reconcile_restore_and_audit() {
     assert_eq!(gateway.scan(&codes[1], "alice", "consumer").await, nothing);
     assert_eq!(gateway.scan(&codes[2], "alice", "consumer").await, limit);
     assert_eq!(gateway.scan(&codes[0], "bob", "consumer").await, taken);
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 
     // The scan of the month kept still audits.
     let scan_id = json(&kept.1)["scan_id"]
@@ -287,7 +256,7 @@ async fn archiving_a_month_keeps_retries_reconcile_restore_and_audit() {
     // Redis lost: restore sets the archived month's bits and counts again.
     gateway.lose_redis().await;
     run_ok(gateway.yima().args(["restore", "--campaign", "test"]));
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
     let (_, refused) = gateway.scan(&codes[1], "bob", "consumer").await;
     assert_eq!(status(&refused), "already_redeemed", "{refused}");
     assert_eq!(gateway.scan(&codes[0], "alice", "consumer").await, won);
@@ -326,7 +295,7 @@ async fn archiving_a_month_keeps_retries_reconcile_restore_and_audit() {
             .await,
         3
     );
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
     let nothing_left = archive(&gateway, dir.path());
     assert!(
         stderr(&nothing_left).contains("nothing to archive"),
@@ -452,7 +421,7 @@ async fn an_archive_that_fails_at_the_last_step_changes_nothing_and_a_rerun_fini
         dir.path().join("scans_2026_06.csv").exists(),
         "the file was written before the step that failed"
     );
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 
     sqlx::raw_sql("COMMIT")
         .execute(&mut reader)
@@ -469,5 +438,5 @@ async fn an_archive_that_fails_at_the_last_step_changes_nothing_and_a_rerun_fini
         3,
         "counted once"
     );
-    reconcile_agrees(&gateway);
+    gateway.reconcile_agrees();
 }

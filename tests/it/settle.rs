@@ -567,32 +567,6 @@ async fn entries_of_two_streams_with_the_same_id_are_both_settled() {
 
 /// A redemption of the test campaign's code `serial`, as a worker reads it off the
 /// stream: no prize, 10 points and growth, on 2026-06-01.
-fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
-    yima_ledger::Redemption {
-        stream_id: format!("1780286400000-{serial}"),
-        scan_id: format!("scan-{serial}"),
-        campaign: "test".into(),
-        revision: 1,
-        batch,
-        serial,
-        role: "consumer".into(),
-        member: format!("m{}", serial % 13),
-        day: jiff::civil::date(2026, 6, 1),
-        at_ms: 1_780_286_400_000,
-        level: 1,
-        draw: 7,
-        drawn: String::new(),
-        award: None,
-        points: 10,
-        growth: 10,
-        region: None,
-        batch_region: None,
-        request_id: None,
-        architecture: None,
-        answer: Some("no_prize  10 10 1".into()),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_entry_is_set_aside_with_its_payload_and_never_pins_the_stream() {
     let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;

@@ -470,6 +470,21 @@ impl TestGateway {
 }
 
 impl TestGateway {
+    /// Runs `yima reconcile` on the test campaign and fails the test on any difference.
+    pub fn reconcile_agrees(&self) {
+        let output = self
+            .yima()
+            .args(["reconcile", "--campaign", "test"])
+            .output()
+            .expect("yima runs");
+        assert!(
+            output.status.success(),
+            "{}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+    }
+
     /// The `yima` binary on this gateway's database, Redis, key prefix and credentials.
     pub fn yima(&self) -> Command {
         let mut command = self.db.yima();
@@ -585,5 +600,33 @@ impl TestGateway {
         )
         .await
         .expect("redis")
+    }
+}
+
+/// A redemption of the test campaign's `batch` as the gateway would have recorded it:
+/// no prize, ten points, June 1st; tests change what they look at.
+pub fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
+    yima_ledger::Redemption {
+        stream_id: format!("1780286400000-{serial}"),
+        scan_id: format!("scan-{serial}"),
+        campaign: "test".into(),
+        revision: 1,
+        batch,
+        serial,
+        role: "consumer".into(),
+        member: format!("m{}", serial % 13),
+        day: jiff::civil::date(2026, 6, 1),
+        at_ms: 1_780_286_400_000,
+        level: 1,
+        draw: 7,
+        drawn: String::new(),
+        award: None,
+        points: 10,
+        growth: 10,
+        region: None,
+        batch_region: None,
+        request_id: None,
+        architecture: None,
+        answer: Some("no_prize  10 10 1".into()),
     }
 }
