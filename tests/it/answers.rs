@@ -7,17 +7,6 @@ use std::time::Duration;
 use crate::support::*;
 use yima_gateway::Clock;
 
-/// One cup, drawn by every scan while it lasts: the first scan wins, the next get nothing.
-const ONE_CUP: &str = r#"
-[[prizes]]
-id = "cup"
-name = "Insulated cup"
-kind = "item"
-value = 5900
-stock = 1
-odds = [1000000, 1000000]
-"#;
-
 const GRACE: Duration = Duration::from_secs(1);
 
 /// The stored answer's key of a code of the test batch (consumer role), on `tag`.
@@ -52,18 +41,12 @@ async fn until_gone(gateway: &TestGateway, keys: &[String]) {
 async fn a_retry_after_the_grace_window_gets_the_same_bytes_from_postgres() {
     let gateway = TestGateway::start(&campaign(2, "", ONE_CUP), Clock::fixed(june_first())).await;
     let (batch, codes) = gateway.batch(4, None).await;
-    let won = gateway.scan(&codes[0], "alice", "consumer").await;
-    let nothing = gateway.scan(&codes[1], "alice", "consumer").await;
-    let limit = gateway.scan(&codes[2], "alice", "consumer").await;
-    let taken = gateway.scan(&codes[0], "bob", "consumer").await;
-    for ((code, body), expected) in [
-        (&won, "won"),
-        (&nothing, "no_prize"),
-        (&limit, "daily_limit"),
-        (&taken, "already_redeemed"),
-    ] {
-        assert_eq!((*code, status(body).as_str()), (200, expected), "{body}");
-    }
+    let FourAnswers {
+        won,
+        nothing,
+        limit,
+        taken,
+    } = four_answers(&gateway, &codes).await;
     assert_eq!(json(&won.1)["prize"]["name"], "Insulated cup");
     let keys = [
         answer_key(&gateway, "test", batch, 0),

@@ -7,17 +7,6 @@ use std::time::Duration;
 use crate::support::*;
 use yima_gateway::Clock;
 
-/// One cup, drawn by every scan while it lasts: the first scan wins, the next get nothing.
-const ONE_CUP: &str = r#"
-[[prizes]]
-id = "cup"
-name = "Insulated cup"
-kind = "item"
-value = 5900
-stock = 1
-odds = [1000000, 1000000]
-"#;
-
 /// The first day of the month `months` after today's (UTC).
 fn month_from_now(months: i64) -> jiff::civil::Date {
     jiff::tz::TimeZone::UTC
@@ -146,18 +135,12 @@ async fn a_code_is_redeemed_once_across_months_even_when_two_workers_race() {
 async fn archiving_a_month_keeps_retries_reconcile_restore_and_audit() {
     let gateway = TestGateway::start(&campaign(2, "", ONE_CUP), Clock::fixed(june_first())).await;
     let (_, codes) = gateway.batch(6, Some("north")).await;
-    let won = gateway.scan(&codes[0], "alice", "consumer").await;
-    let nothing = gateway.scan(&codes[1], "alice", "consumer").await;
-    let limit = gateway.scan(&codes[2], "alice", "consumer").await;
-    let taken = gateway.scan(&codes[0], "bob", "consumer").await;
-    for ((code, body), expected) in [
-        (&won, "won"),
-        (&nothing, "no_prize"),
-        (&limit, "daily_limit"),
-        (&taken, "already_redeemed"),
-    ] {
-        assert_eq!((*code, status(body).as_str()), (200, expected), "{body}");
-    }
+    let FourAnswers {
+        won,
+        nothing,
+        limit,
+        taken,
+    } = four_answers(&gateway, &codes).await;
     // A scan of this month, which is kept.
     gateway.clock.set(jiff::Timestamp::now());
     let kept = gateway.scan(&codes[3], "carol", "consumer").await;

@@ -630,3 +630,42 @@ pub fn redemption(batch: u32, serial: u32) -> yima_ledger::Redemption {
         answer: Some("no_prize  10 10 1".into()),
     }
 }
+
+/// One cup, drawn by every scan while it lasts: the first scan wins, the next get nothing.
+pub const ONE_CUP: &str = r#"
+[[prizes]]
+id = "cup"
+name = "Insulated cup"
+kind = "item"
+value = 5900
+stock = 1
+odds = [1000000, 1000000]
+"#;
+
+/// The four answers a redeemed code can give, as (HTTP status, body).
+pub struct FourAnswers {
+    pub won: (u16, String),
+    pub nothing: (u16, String),
+    pub limit: (u16, String),
+    pub taken: (u16, String),
+}
+
+/// Under [`ONE_CUP`] and a daily limit of 2: alice wins with `codes[0]`, gets nothing
+/// with `codes[1]`, hits her limit with `codes[2]`, and bob finds `codes[0]` taken.
+pub async fn four_answers(gateway: &TestGateway, codes: &[String]) -> FourAnswers {
+    let answers = FourAnswers {
+        won: gateway.scan(&codes[0], "alice", "consumer").await,
+        nothing: gateway.scan(&codes[1], "alice", "consumer").await,
+        limit: gateway.scan(&codes[2], "alice", "consumer").await,
+        taken: gateway.scan(&codes[0], "bob", "consumer").await,
+    };
+    for ((code, body), expected) in [
+        (&answers.won, "won"),
+        (&answers.nothing, "no_prize"),
+        (&answers.limit, "daily_limit"),
+        (&answers.taken, "already_redeemed"),
+    ] {
+        assert_eq!((*code, status(body).as_str()), (200, expected), "{body}");
+    }
+    answers
+}
