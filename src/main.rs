@@ -73,7 +73,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 );
             }
             // This month's and next month's partitions of `scans`, ahead of any scan.
-            ledger.ensure_months([utc_today()]).await?;
+            ledger.ensure_months_ahead().await?;
             tracing::info!("schema is up to date");
         }
         Command::Campaign(CampaignCommand::Reseal) => {
@@ -334,16 +334,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             std::fs::create_dir_all(&to)
                 .with_context(|| format!("cannot create {}", to.display()))?;
             let ledger = ledger().await?;
-            let this_month = utc_today().first_of_month();
-            let kept_from = this_month
-                .checked_sub(jiff::Span::new().months(i64::from(keep_months) - 1))
-                .context("--keep-months reaches before year -9999")?;
-            let due: Vec<_> = ledger
-                .scan_months()
-                .await?
-                .into_iter()
-                .filter(|month| *month < kept_from)
-                .collect();
+            let (due, kept_from) = ledger.months_to_archive(keep_months).await?;
             if due.is_empty() {
                 eprintln!("nothing to archive: every month kept is from {kept_from} on");
             }
@@ -351,7 +342,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 let archived = ledger.archive_month(month, &to).await?;
                 eprintln!(
                     "archived {}: {} scan(s) to {}",
-                    &archived.month.to_string()[..7],
+                    archived.period(),
                     archived.rows,
                     archived.file.display()
                 );
@@ -505,11 +496,4 @@ async fn shutdown_signal() {
             }
         } => {}
     }
-}
-
-/// Today in UTC: months of `scans` are campaign months, never more than a day apart.
-fn utc_today() -> jiff::civil::Date {
-    jiff::tz::TimeZone::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date()
 }

@@ -32,6 +32,18 @@ pub struct ArchivedMonth {
     pub file: PathBuf,
 }
 
+impl ArchivedMonth {
+    /// The month as `YYYY-MM`.
+    pub fn period(&self) -> String {
+        period(self.month)
+    }
+}
+
+/// `YYYY-MM` of a month, as leaderboards and operators name it.
+fn period(month: Date) -> String {
+    format!("{:04}-{:02}", month.year(), month.month())
+}
+
 /// The partition of `scans` holding `month`'s first day.
 fn partition(month: Date) -> String {
     format!("scans_{:04}_{:02}", month.year(), month.month())
@@ -60,6 +72,21 @@ impl Ledger {
             .collect()
     }
 
+    /// The months with a partition that keeping `keep_months` (this month counted)
+    /// leaves to archive, oldest first, and the first month kept.
+    pub async fn months_to_archive(
+        &self,
+        keep_months: u32,
+    ) -> Result<(Vec<Date>, Date), LedgerError> {
+        let kept_from = crate::utc_today()
+            .first_of_month()
+            .checked_sub(jiff::Span::new().months(i64::from(keep_months) - 1))
+            .map_err(|e| LedgerError::Invalid(format!("cannot keep {keep_months} months: {e}")))?;
+        let mut months = self.scan_months().await?;
+        months.retain(|month| *month < kept_from);
+        Ok((months, kept_from))
+    }
+
     /// Archives `month`'s scans into `dir` (see the module documentation). Refuses a
     /// month whose leaderboards are not frozen yet for some campaign: they are frozen
     /// from its scans.
@@ -75,7 +102,7 @@ impl Ledger {
     ) -> Result<ArchivedMonth, LedgerError> {
         let month = month.first_of_month();
         let table = partition(month);
-        let period = format!("{:04}-{:02}", month.year(), month.month());
+        let period = period(month);
         let mut tx = self.pool.begin().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
             .bind(&table)

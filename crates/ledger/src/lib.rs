@@ -82,6 +82,14 @@ pub enum LedgerError {
     Database(#[from] sqlx::Error),
 }
 
+/// Today in UTC: the calendar months of `scans` are kept by (campaign months are
+/// never more than a day away from it).
+fn utc_today() -> jiff::civil::Date {
+    jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}
+
 /// A pool of connections to the book of record.
 #[derive(Debug, Clone)]
 pub struct Ledger {

@@ -318,6 +318,12 @@ impl Ledger {
         Ok(())
     }
 
+    /// Makes sure this month's and next month's partitions exist (UTC: campaign months
+    /// are never more than a day away from it), ahead of any scan of them.
+    pub async fn ensure_months_ahead(&self) -> Result<(), LedgerError> {
+        self.ensure_months([crate::utc_today()]).await
+    }
+
     /// Forgets which months' partitions exist, so the next batch checks again.
     fn forget_months(&self) {
         self.months

@@ -231,10 +231,7 @@ impl Worker {
     /// months differ by a day at most) if missing, before a scan needs them. A failure
     /// is logged: settlement creates a missing month itself when it meets one.
     async fn create_months_ahead(&self) {
-        let today = jiff::tz::TimeZone::UTC
-            .to_datetime(jiff::Timestamp::now())
-            .date();
-        if let Err(error) = self.ledger.ensure_months([today]).await {
+        if let Err(error) = self.ledger.ensure_months_ahead().await {
             tracing::warn!(%error, "creating the months ahead failed; trying again later");
         }
     }
