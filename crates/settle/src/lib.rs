@@ -227,9 +227,9 @@ impl Worker {
         }
     }
 
-    /// Creates this month's and next month's partitions of `scans` (UTC; campaign
-    /// months differ by a day at most) if missing, before a scan needs them. A failure
-    /// is logged: settlement creates a missing month itself when it meets one.
+    /// Creates this month's and next month's partitions of `scans` if missing, before a
+    /// scan needs them. A failure is logged: settlement creates a missing month itself
+    /// when it meets one.
     async fn create_months_ahead(&self) {
         if let Err(error) = self.ledger.ensure_months_ahead().await {
             tracing::warn!(%error, "creating the months ahead failed; trying again later");
