@@ -78,13 +78,8 @@ async fn a_retry_after_the_grace_window_gets_the_same_bytes_from_postgres() {
     assert_eq!(gateway.scan(&codes[2], "alice", "consumer").await, limit);
     assert_eq!(gateway.scan(&codes[0], "bob", "consumer").await, taken);
     // Nothing was redeemed again: the counters as they were, nothing more to settle.
-    let scans: i64 = redis::cmd("HGET")
-        .arg(format!("{}:{{test}}:stats", gateway.prefix))
-        .arg("scans")
-        .query_async(&mut gateway.redis().await)
-        .await
-        .expect("hget");
-    assert_eq!(scans, 2);
+    let stats = json(&gateway.get("/v1/campaigns/test/stats").await.1);
+    assert_eq!(stats["scans"], 2);
     gateway.drain(&mut worker).await;
     assert_eq!(gateway.scalar("SELECT count(*) FROM scans").await, 2);
     gateway.reconcile_agrees();

@@ -143,6 +143,13 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
     );
     let (code, out, err) = reconcile(&gateway);
     assert_eq!((code, out.as_str()), (0, ""), "after more scans: {err}");
+    // Restoring over a live Redis keeps the stream, which counts its own 100 scans: the
+    // scan counter is neither doubled nor short.
+    run_ok(gateway.yima().args(["restore", "--campaign", "test"]));
+    let (code, out, err) = reconcile(&gateway);
+    assert_eq!((code, out.as_str()), (0, ""), "restored again: {err}");
+    let stats = json(&gateway.get("/v1/campaigns/test/stats").await.1);
+    assert_eq!(stats["scans"].as_i64(), Some(450));
 
     // Deliberate divergences, each named.
     let mut redis = gateway.redis().await;

@@ -46,7 +46,6 @@ pub(crate) async fn read(store: &Store, tags: &[String]) -> Result<CampaignState
     let counters = store.counters(tags).await?;
     let mut state = CampaignState {
         scans: counters.scans,
-        wins: counters.wins,
         awarded: counters.awarded.into_iter().collect(),
         ..CampaignState::default()
     };
@@ -147,7 +146,6 @@ pub(crate) async fn write(
 ) -> Result<usize, ReconcileError> {
     let tag_state = TagState {
         scans: state.scans,
-        wins: state.wins,
         counts,
         awarded: state
             .awarded

@@ -121,9 +121,7 @@ impl Bitmap {
 pub struct CampaignState {
     /// Redeemed scans.
     pub scans: i64,
-    /// Scans that won a prize.
-    pub wins: i64,
-    /// Prize id -> awards (stock used).
+    /// Prize id -> awards (stock used); the campaign's wins are their sum.
     pub awarded: BTreeMap<String, i64>,
     /// Member id -> counters.
     pub members: BTreeMap<String, Balance>,
@@ -150,7 +148,6 @@ impl CampaignState {
     pub fn count(&mut self, prize: Option<&str>, scans: i64) {
         self.scans += scans;
         if let Some(prize) = prize {
-            self.wins += scans;
             *self.awarded.entry(prize.to_string()).or_default() += scans;
         }
     }
@@ -226,17 +223,12 @@ impl CampaignState {
     /// Each way `redis` differs from this state.
     pub fn differences(&self, redis: &CampaignState) -> Vec<Difference> {
         let mut found = Vec::new();
-        for (name, postgres, redis) in [
-            ("scans", self.scans, redis.scans),
-            ("wins", self.wins, redis.wins),
-        ] {
-            if postgres != redis {
-                found.push(Difference::Counter {
-                    name,
-                    redis,
-                    postgres,
-                });
-            }
+        if self.scans != redis.scans {
+            found.push(Difference::Counter {
+                name: "scans",
+                redis: redis.scans,
+                postgres: self.scans,
+            });
         }
         for prize in union(&self.awarded, &redis.awarded) {
             let postgres = self.awarded.get(prize).copied().unwrap_or(0);
@@ -300,7 +292,7 @@ fn union<'a, K: Ord, V>(a: &'a BTreeMap<K, V>, b: &'a BTreeMap<K, V>) -> Vec<&'a
 /// One way Redis disagrees with the book of record, phrased for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Difference {
-    /// A campaign counter (`scans`, `wins`).
+    /// A campaign counter (`scans`; wins are stock used, compared per prize).
     Counter {
         /// Which counter.
         name: &'static str,
@@ -587,9 +579,9 @@ mod tests {
     }
 
     #[test]
-    fn record_counts_scans_wins_stock_and_bits() {
+    fn record_counts_scans_stock_and_bits() {
         let state = settled();
-        assert_eq!((state.scans, state.wins), (3, 1));
+        assert_eq!(state.scans, 3);
         assert_eq!(state.awarded.get("cash"), Some(&1));
         assert!(state.redeemed[&(1, Role::Consumer)].get(1));
         assert!(!state.redeemed[&(1, Role::Dealer)].get(1));

@@ -89,7 +89,7 @@ impl Keys {
         format!("{}:awarded:{day}", self.campaign(campaign))
     }
 
-    /// Scans and wins.
+    /// Scans, diversions and scans per region.
     pub fn stats(&self, campaign: &str) -> String {
         format!("{}:stats", self.campaign(campaign))
     }

@@ -387,12 +387,16 @@ impl Store {
         Ok(())
     }
 
-    /// Scans, wins and awards per prize, summed over the campaign's tags.
+    /// Scans, wins and awards per prize, summed over the campaign's tags. A tag's scans
+    /// are its stream's entries (one per redeemed scan) plus what `restore` counted
+    /// before the stream began (the `scans` field); its wins, what it awarded.
     pub async fn counters(&self, tags: &[String]) -> Result<CampaignCounters, StoreError> {
         let mut connection = self.connection.clone();
         type Pairs = Vec<(String, i64)>;
         let mut sums: [std::collections::BTreeMap<String, i64>; 2] = Default::default();
+        let mut streamed = 0;
         for tag in tags {
+            streamed += stream::entries_added(&mut connection, &self.keys.events(tag)).await?;
             let (stats, awarded): (Pairs, Pairs) = redis::pipe()
                 .hgetall(self.keys.stats(tag))
                 .hgetall(self.keys.awarded(tag))
@@ -414,8 +418,9 @@ impl Store {
         let stats: Pairs = stats.into_iter().collect();
         let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
         Ok(CampaignCounters {
-            scans: stat("scans"),
-            wins: stat("wins"),
+            scans: stat("scans") + streamed,
+            // Each win counts its prize once: the scan script keeps no count of its own.
+            wins: awarded.iter().map(|(_, n)| n).sum(),
             diverted: stat("diverted"),
             diverted_refused: stat("diverted_refused"),
             regions: {

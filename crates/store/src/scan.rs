@@ -303,7 +303,7 @@ impl Store {
         let member_key = self.keys.member(&member_tag, call.member);
         let counted = call.counted_day();
         let mut connection = self.connection.clone();
-        let reserved: Vec<redis::Value> = self
+        let reserved: redis::Value = self
             .lane_scripts
             .reserve
             .key(
@@ -458,7 +458,7 @@ impl Store {
         for prize in &table.prizes {
             let mut legacy = String::new();
             loop {
-                let reply: Vec<redis::Value> = self
+                let reply: redis::Value = self
                     .lane_scripts
                     .bank
                     .key(&bank)
@@ -654,7 +654,7 @@ impl Store {
                 .arg(prize.value);
         }
         let mut connection = self.connection.clone();
-        let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
+        let reply: redis::Value = invocation.invoke_async(&mut connection).await?;
         parse_reply(reply)
     }
 }
@@ -719,7 +719,23 @@ enum Reply {
     Unbanked,
 }
 
-fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
+fn parse_reply(reply: redis::Value) -> Result<Reply, StoreError> {
+    let reply = match reply {
+        // The scan script's commonest reply, bare: a new redemption's answer.
+        redis::Value::BulkString(answer) => {
+            return std::str::from_utf8(&answer)
+                .map_err(|e| e.to_string())
+                .and_then(|answer| Answer::parse(answer).map_err(|e| e.to_string()))
+                .map(|answer| Reply::Outcome(ScanOutcome::Redeemed(answer)))
+                .map_err(StoreError::Protocol);
+        }
+        redis::Value::Array(items) => items,
+        other => {
+            return Err(StoreError::Protocol(format!(
+                "unknown script reply {other:?}"
+            )));
+        }
+    };
     let text = |value: Option<&redis::Value>| -> Result<String, StoreError> {
         value
             .map(redis::from_redis_value_ref::<String>)
@@ -741,9 +757,6 @@ fn parse_reply(reply: Vec<redis::Value>) -> Result<Reply, StoreError> {
         "reserved" => return Ok(Reply::Reserved),
         "owed" => return Ok(Reply::Owed(number(reply.get(1))?)),
         "unbanked" => return Ok(Reply::Unbanked),
-        "new" => ScanOutcome::Redeemed(
-            Answer::parse(&text(reply.get(1))?).map_err(|e| StoreError::Protocol(e.to_string()))?,
-        ),
         "retry" => ScanOutcome::Retry(
             Stored::parse(&text(reply.get(1))?).map_err(|e| StoreError::Protocol(e.to_string()))?,
         ),
@@ -867,14 +880,14 @@ odds = [0, 0, 0]
         assert_eq!(found.per_level, [0, 0, 0]);
     }
 
-    /// Every reply a script can begin with, as `parse_reply` reads them.
-    const REPLY_TAGS: [&str; 10] = [
+    /// Every reply a script can begin with, as `parse_reply` reads them (a new
+    /// redemption's answer comes bare).
+    const REPLY_TAGS: [&str; 9] = [
         "dry",
         "taken",
         "reserved",
         "owed",
         "unbanked",
-        "new",
         "retry",
         "already_redeemed",
         "daily_limit",
@@ -893,23 +906,30 @@ odds = [0, 0, 0]
     fn every_reply_a_script_can_give_is_one_the_parser_reads() {
         let scripts = [include_str!("lua/scan.lua"), RESERVE, CLAIM, BANK];
         let returned: Vec<&str> = scripts.iter().flat_map(|s| tags_returned(s)).collect();
-        assert!(returned.len() >= 10, "{returned:?}");
+        assert!(returned.len() >= 9, "{returned:?}");
         for tag in &returned {
             assert!(REPLY_TAGS.contains(tag), "a script returns `{tag}`");
         }
         for tag in REPLY_TAGS {
             assert!(returned.contains(&tag), "no script returns `{tag}`");
-            let reply = vec![
+            let reply = redis::Value::Array(vec![
                 redis::Value::BulkString(tag.as_bytes().to_vec()),
                 redis::Value::Int(0),
                 redis::Value::Int(0),
-            ];
+            ]);
             assert!(
                 !matches!(parse_reply(reply), Err(StoreError::Protocol(ref e)) if e.contains("unknown scan reply")),
                 "the parser reads `{tag}`"
             );
         }
-        let unknown = vec![redis::Value::BulkString(b"maybe".to_vec())];
+        let unknown = redis::Value::Array(vec![redis::Value::BulkString(b"maybe".to_vec())]);
         assert!(parse_reply(unknown).is_err());
+        let answer = redis::Value::BulkString(b"won phone 10 110 2".to_vec());
+        assert!(matches!(
+            parse_reply(answer),
+            Ok(Reply::Outcome(ScanOutcome::Redeemed(_)))
+        ));
+        let garbled = redis::Value::BulkString(b"won".to_vec());
+        assert!(parse_reply(garbled).is_err());
     }
 }

@@ -22,10 +22,8 @@ const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
 /// day-scoped counters of the days whose limits are still enforced.
 #[derive(Debug, Default)]
 pub struct TagState<'a> {
-    /// Scans and wins of the campaign's stats hash.
+    /// Scans of the campaign's stats hash (its wins are the sum of `awarded`).
     pub scans: i64,
-    /// See `scans`.
-    pub wins: i64,
     /// Further stats counters (diversions, regions).
     pub counts: &'a [(String, i64)],
     /// Awards per prize.
@@ -209,13 +207,13 @@ impl Store {
             }
         }
 
+        // The stream is kept, and counts its own scans (see `Store::counters`).
+        let streamed = crate::stream::entries_added(&mut connection, &keys.events(tag)).await?;
         let mut pipe = redis::pipe();
         pipe.cmd("HSET")
             .arg(keys.stats(tag))
             .arg("scans")
-            .arg(state.scans)
-            .arg("wins")
-            .arg(state.wins)
+            .arg(state.scans - streamed)
             .arg(state.counts)
             .ignore();
         for (prize, count) in &state.awarded {

@@ -455,6 +455,27 @@ pub(crate) async fn pending(connection: &mut Connection, key: &str) -> Result<u6
     }
 }
 
+/// How many entries were ever added to a stream, trims notwithstanding (0 if there is
+/// no stream): the scan script adds one per redeemed scan and counts scans nowhere
+/// else, so this is the scan counter a stream carries for free (see `Store::counters`).
+pub(crate) async fn entries_added(
+    connection: &mut Connection,
+    key: &str,
+) -> Result<i64, StoreError> {
+    if !redis::AsyncCommands::exists::<_, bool>(connection, key).await? {
+        return Ok(0);
+    }
+    let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(connection)
+        .await?;
+    let added = info
+        .get("entries-added")
+        .ok_or_else(|| StoreError::Protocol("XINFO STREAM has no entries-added".into()))?;
+    redis::from_redis_value_ref(added).map_err(|e| StoreError::Protocol(e.to_string()))
+}
+
 /// Entries added to a stream but not yet delivered to the group (all of them before a
 /// worker created the group). Redis cannot always
 /// count them (its `lag` is nil after some deletions and claims); then, if any entry
