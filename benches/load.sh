@@ -159,9 +159,9 @@ tag="bench:{bench}"
 scan_args=(7 "$tag:redeemed:__rand_int__:consumer" "$tag:result:999:__rand_int__:consumer"
     "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
     "$tag:events"
-    7 m__rand_int__ "$day:consumer" 1000000 10 10 2 0 100 0 0 0 0
+    7 m__rand_int__ "$day:consumer" 1000000 10 10 2 100 0 0 0 0
     "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
-    0 "" "" 1 phone 1000 -1 item 299900)
+    0 "" "" phone 1000 -1 item 299900)
 script_rate=0
 for clients in "-c $connections" "-c 1 -P $connections"; do
     ceiling_out=$(redis-benchmark -p "$redis_port" $clients -n $((connections * 5000)) -r 100000000 -q \

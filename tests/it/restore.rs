@@ -150,6 +150,16 @@ async fn a_flushed_redis_is_rebuilt_from_postgres_and_reconcile_names_any_diverg
     assert_eq!((code, out.as_str()), (0, ""), "restored again: {err}");
     let stats = json(&gateway.get("/v1/campaigns/test/stats").await.1);
     assert_eq!(stats["scans"].as_i64(), Some(450));
+    // The `scans` field a gateway before 0.11 counted is not added to them.
+    let () = redis::cmd("HSET")
+        .arg(gateway.store().await.keys().stats("test"))
+        .arg("scans")
+        .arg(450)
+        .query_async(&mut gateway.redis().await)
+        .await
+        .expect("hset");
+    let stats = json(&gateway.get("/v1/campaigns/test/stats").await.1);
+    assert_eq!(stats["scans"].as_i64(), Some(450));
 
     // Deliberate divergences, each named.
     let mut redis = gateway.redis().await;

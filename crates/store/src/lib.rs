@@ -389,7 +389,9 @@ impl Store {
 
     /// Scans, wins and awards per prize, summed over the campaign's tags. A tag's scans
     /// are its stream's entries (one per redeemed scan) plus what `restore` counted
-    /// before the stream began (the `scans` field); its wins, what it awarded.
+    /// before the stream began (`scans_before_stream`: a field of its own, so the
+    /// `scans` that gateways before 0.11 count is never added twice); its wins, what it
+    /// awarded.
     pub async fn counters(&self, tags: &[String]) -> Result<CampaignCounters, StoreError> {
         let mut connection = self.connection.clone();
         type Pairs = Vec<(String, i64)>;
@@ -418,7 +420,7 @@ impl Store {
         let stats: Pairs = stats.into_iter().collect();
         let stat = |name: &str| stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
         Ok(CampaignCounters {
-            scans: stat("scans") + streamed,
+            scans: stat("scans_before_stream") + streamed,
             // Each win counts its prize once: the scan script keeps no count of its own.
             wins: awarded.iter().map(|(_, n)| n).sum(),
             diverted: stat("diverted"),

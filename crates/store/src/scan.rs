@@ -34,7 +34,7 @@ struct PrizeArgs {
 struct RuleArgs {
     /// The architecture, for the event (`None`: the campaign's own rules).
     architecture: Option<String>,
-    /// Each level's minimum growth.
+    /// The minimum growth of each level after the first (which starts at 0).
     thresholds: Vec<u64>,
     /// The draw per level, done in the gateway: the script gets what it drew.
     odds: OddsTable,
@@ -59,7 +59,7 @@ impl ScanTable {
                 let levels = campaign.levels_in(rules);
                 RuleArgs {
                     architecture: campaign.rules_name(rules).map(str::to_string),
-                    thresholds: levels.iter().map(|l| l.min_growth).collect(),
+                    thresholds: levels.iter().skip(1).map(|l| l.min_growth).collect(),
                     odds: table,
                     levels: levels.len(),
                     points_per_scan: campaign.points_per_scan(rules, multipliers),
@@ -638,8 +638,7 @@ impl Store {
             )
             .arg(u8::from(call.diverted))
             .arg(call.region.or(call.batch_region).unwrap_or(""))
-            .arg(lanes.unwrap_or(""))
-            .arg(draw.prizes.len());
+            .arg(lanes.unwrap_or(""));
         for index in draw.prizes {
             let (Some(prize), Some(available)) =
                 (table.prizes.get(index), call.available.get(index))

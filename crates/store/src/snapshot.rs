@@ -22,7 +22,8 @@ const BOARD_TTL_SECONDS: u64 = 100 * 24 * 3600;
 /// day-scoped counters of the days whose limits are still enforced.
 #[derive(Debug, Default)]
 pub struct TagState<'a> {
-    /// Scans of the campaign's stats hash (its wins are the sum of `awarded`).
+    /// Settled scans: the kept stream counts its own, the stats hash the rest (see
+    /// `Store::counters`); wins are the sum of `awarded`.
     pub scans: i64,
     /// Further stats counters (diversions, regions).
     pub counts: &'a [(String, i64)],
@@ -212,7 +213,7 @@ impl Store {
         let mut pipe = redis::pipe();
         pipe.cmd("HSET")
             .arg(keys.stats(tag))
-            .arg("scans")
+            .arg("scans_before_stream")
             .arg(state.scans - streamed)
             .arg(state.counts)
             .ignore();

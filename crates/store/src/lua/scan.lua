@@ -8,7 +8,7 @@
 -- KEYS[3] member state                             hash {points, growth, scans, day, today}
 -- KEYS[4] prizes awarded, all time                 hash prize -> count
 -- KEYS[5] prizes awarded today                     hash prize -> count
--- KEYS[6] campaign counters                        hash {diverted, region:R}
+-- KEYS[6] campaign counters                        hash {diverted, region:R, ...}
 -- KEYS[7] settlement stream
 --
 -- Leaderboards are not here: settlement counts each settled scan on them (board.lua),
@@ -18,9 +18,9 @@
 -- ARGV[4]  daily scan limit        ARGV[5]  points per scan
 -- ARGV[6]  growth per scan
 -- ARGV[7]  number of levels L
--- ARGV[8..7+L]    each level's minimum growth
--- ARGV[8+L..7+2L] per level, the candidate its draw number drew (the gateway drew;
---          0 = nothing). Below, O = 7 + 2L:
+-- ARGV[8..6+L]    the minimum growth of levels 2..L (level 1 starts at 0)
+-- ARGV[7+L..6+2L] per level, the candidate its draw number drew (the gateway drew;
+--          0 = nothing). Below, O = 6 + 2L:
 -- ARGV[O+1] the candidate given when the drawn one is unavailable (0 = none)
 -- ARGV[O+2] the candidate paid as the SKU's rebate instead of a draw (0 = draw)
 -- ARGV[O+3] the event as the gateway knows it before the script runs (a JSON object)
@@ -34,12 +34,14 @@
 --          "1": a drawn prize the allotment lacks is answered {"dry", prize id} with
 --          nothing written, so the caller can borrow stock and call again; "0": it is
 --          treated as out of stock.
--- ARGV[O+7] number of candidates C: the prizes this scan can award (drawn at some
---          level, the fallback, the rebate), so the call carries only those
--- ARGV[O+8..O+7+5C] per candidate: id, available now, daily cap (-1 = none), kind, value
+-- ARGV[O+7..] the candidates, five arguments each: id, available now, daily cap (-1 =
+--          none), kind, value. They are the prizes this scan can award (drawn at some
+--          level, the fallback, the rebate), so the call carries only those.
 --
 -- Lists are arguments of their own, not strings to split: string.gmatch and long
--- concatenations were a third of the script's own (non-command) time.
+-- concatenations were a third of the script's own (non-command) time. Yet each
+-- argument costs Redis about as much as a small command's own work (copied, interned
+-- into Lua, set into ARGV), so none is passed that the script can do without.
 --
 -- Returns the answer of a new redemption (a string: the commonest reply is the cheapest
 -- to make), else {"retry", stored}, {"already_redeemed"|"daily_limit"|
@@ -59,7 +61,7 @@
 local format = string.format
 local member = ARGV[2]
 local levels = tonumber(ARGV[7])
-local o = 7 + 2 * levels
+local o = 6 + 2 * levels
 local lanes = ARGV[o + 6]
 local laned = lanes ~= ''
 
@@ -92,21 +94,26 @@ if redeemed then
     return {'already_redeemed', points, growth}
 end
 
--- Level i's minimum growth is ARGV[7 + i].
+-- Level i's minimum growth (i > 1) is ARGV[6 + i]. Candidates of '0' (most scans draw
+-- nothing) are compared as strings: tonumber costs as much as an argument.
 local level = 1
-while level < levels and growth >= tonumber(ARGV[8 + level]) do level = level + 1 end
+while level < levels and growth >= tonumber(ARGV[7 + level]) do level = level + 1 end
 
-local rebate = tonumber(ARGV[o + 2])
-local drawn = rebate
-if rebate == 0 then drawn = tonumber(ARGV[7 + levels + level]) end
+local rebate, drawn = 0, 0
+if ARGV[o + 2] ~= '0' then
+    rebate = tonumber(ARGV[o + 2])
+    drawn = rebate
+elseif ARGV[6 + levels + level] ~= '0' then
+    drawn = tonumber(ARGV[6 + levels + level])
+end
 
--- Candidate c's five fields start at ARGV[o + 3 + 5 * c]. The drawn one, then the
+-- Candidate c's five fields start at ARGV[o + 2 + 5 * c]. The drawn one, then the
 -- fallback; running out of a lane's allotment (`dry`) stops at once, so the caller
 -- borrows stock before a replacement is given.
-local awarded, candidate = 0, drawn
-local fallback = tonumber(ARGV[o + 1])
+local awarded, candidate, fallback = 0, drawn, 0
+if drawn > 0 then fallback = tonumber(ARGV[o + 1]) end
 while candidate > 0 do
-    local at = o + 3 + 5 * candidate
+    local at = o + 2 + 5 * candidate
     local id = ARGV[at]
     local count, allotted
     if laned then
@@ -135,7 +142,7 @@ local points_awarded = ARGV[5]
 local prize, kind, value = '', '', '0'
 local status = 'no_prize'
 if awarded > 0 then
-    local at = o + 3 + 5 * awarded
+    local at = o + 2 + 5 * awarded
     prize, kind, value = ARGV[at], ARGV[at + 3], ARGV[at + 4]
     redis.call('HINCRBY', KEYS[4], prize, '1')
     if redis.call('HINCRBY', KEYS[5], prize, '1') == 1 then redis.call('EXPIRE', KEYS[5], '172800') end
@@ -157,11 +164,11 @@ if ARGV[o + 4] == '1' then redis.call('HINCRBY', KEYS[6], 'diverted', '1') end
 if ARGV[o + 5] ~= '' then redis.call('HINCRBY', KEYS[6], 'region:' .. ARGV[o + 5], '1') end
 
 local after = level
-while after < levels and growth >= tonumber(ARGV[8 + after]) do after = after + 1 end
+while after < levels and growth >= tonumber(ARGV[7 + after]) do after = after + 1 end
 local answer = status .. ' ' .. prize .. ' ' .. points_awarded .. ' ' .. points .. ' ' .. format('%d', after)
 redis.call('SET', KEYS[2], member .. '\n' .. answer)
 local drawn_id = ''
-if drawn > 0 then drawn_id = ARGV[o + 3 + 5 * drawn] end
+if drawn > 0 then drawn_id = ARGV[o + 2 + 5 * drawn] end
 redis.call('XADD', KEYS[7], '*', 'event',
     ARGV[o + 3] .. '\n' .. format('%d', level) .. ' ' .. drawn_id .. ' ' .. kind .. ' ' .. value .. ' ' .. answer)
 return answer
