@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What the scan script costs Redis in instructions, which, unlike time, does not swing
+# with this machine's speed (±50 % over minutes, so two `usec_per_call` figures taken
+# minutes apart can differ by more than a change to the script does). A private
+# redis-server under valgrind's callgrind runs N (20,000) calls of each of:
+#   bare:   `return 1` with no keys or arguments: one EVALSHA's floor;
+#   args:   `return 1` with the scan's keys and arguments: what passing them costs;
+#   scan:   scan.lua, a first scan of a fresh code by a returning member whose draw
+#           picked nothing (as most scans are), the bench campaign's arguments.
+# and prints Redis's instructions per call of each. redis-benchmark's random numbers
+# are zero-padded, which SETBIT refuses as an offset, so the scan's first line makes
+# the serial plain (about 2,000 instructions, counted in "scan").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/dev/services.sh
+
+n=${N:-20000}
+command -v redis-server >/dev/null || yima_apt_install redis-server
+command -v valgrind >/dev/null || yima_apt_install valgrind
+dir=$(mktemp -d /tmp/yima-ir.XXXXXX)
+port=$(yima_free_port)
+valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$dir/valgrind.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
+until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.2; done
+
+# instructions SCRIPT ARGS...: Redis's instructions per call, over n calls after a
+# warm-up (which also makes the returning member).
+instructions() {
+    local sha
+    sha=$(redis-cli -p "$port" script load "$1")
+    shift
+    redis-cli -p "$port" flushall >/dev/null
+    redis-benchmark -p "$port" -c 8 -n 2000 -r 100000000 -q EVALSHA "$sha" "$@" >/dev/null
+    callgrind_control -z "$server" >/dev/null
+    redis-benchmark -p "$port" -c 8 -n "$n" -r 100000000 -q EVALSHA "$sha" "$@" >/dev/null
+    rm -f "$dir"/cg.out.*
+    callgrind_control -d "$server" >/dev/null
+    awk -v n="$n" '/^(summary|totals):/ { printf "%d", $2 / n; exit }' "$dir"/cg.out.*
+}
+
+day=$(TZ=Asia/Shanghai date +%F)
+tag="bench:{bench}"
+# The layout is scan.lua's header: 2 levels (level 2 from growth 100), nothing drawn,
+# no fallback or rebate, one-lane, no region; the bench campaign's limits and points.
+args=(7 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer"
+    "$tag:member:m1" "$tag:awarded" "$tag:awarded:$day" "$tag:stats" "$tag:events"
+    __rand_int__ m1 "$day:consumer" 1000000 10 10 2 100 0 0 0 0
+    "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m1\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
+    0 "" "")
+scan="ARGV[1] = string.format('%d', ARGV[1])
+$(cat crates/store/src/lua/scan.lua)"
+
+bare=$(instructions "return 1" 0)
+passed=$(instructions "return 1" "${args[@]}")
+full=$(instructions "$scan" "${args[@]}")
+echo
+printf '%-56s %10s\n' "Redis instructions per call (callgrind, $n calls)" ""
+printf '%-56s %10s\n' "  bare: return 1, no arguments" "$bare"
+printf '%-56s %10s\n' "  args: return 1, the scan's keys and arguments" "$passed"
+printf '%-56s %10s\n' "  scan: scan.lua, first scan, nothing drawn" "$full"
+printf '%-56s %10s\n' "  the script's own work (scan - args)" "$((full - passed))"
