@@ -7,7 +7,8 @@
 #   args:   `return 1` with the scan's keys and arguments: what passing them costs;
 #   scan:   scan.lua, a first scan of a fresh code by a returning member whose draw
 #           picked nothing (as most scans are), the bench campaign's arguments.
-# and prints Redis's instructions per call of each. redis-benchmark's random numbers
+# and prints Redis's instructions per call of each; with BASE (a revision), the same for
+# that revision's scan.lua beside it. redis-benchmark's random numbers
 # are zero-padded, which SETBIT refuses as an offset, so the scan's first line makes
 # the serial plain (about 2,000 instructions, counted in "scan").
 set -euo pipefail
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 n=${N:-20000}
 command -v redis-server >/dev/null || yima_apt_install redis-server
 command -v valgrind >/dev/null || yima_apt_install valgrind
+command -v bc >/dev/null || yima_apt_install bc
 dir=$(mktemp -d /tmp/yima-ir.XXXXXX)
 port=$(yima_free_port)
 valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
@@ -34,10 +36,10 @@ instructions() {
     shift
     redis-cli -p "$port" flushall >/dev/null
     redis-benchmark -p "$port" -c 8 -n 2000 -r 100000000 -q EVALSHA "$sha" "$@" >/dev/null
-    callgrind_control -z "$server" >/dev/null
+    callgrind_control -z "$server" >/dev/null 2>&1
     redis-benchmark -p "$port" -c 8 -n "$n" -r 100000000 -q EVALSHA "$sha" "$@" >/dev/null
     rm -f "$dir"/cg.out.*
-    callgrind_control -d "$server" >/dev/null
+    callgrind_control -d "$server" >/dev/null 2>&1
     awk -v n="$n" '/^(summary|totals):/ { printf "%d", $2 / n; exit }' "$dir"/cg.out.*
 }
 
@@ -50,15 +52,36 @@ args=(7 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer"
     __rand_int__ m1 "$day:consumer" 1000000 10 10 2 100 0 0 0 0
     "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m1\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
     0 "" "")
-scan="ARGV[1] = string.format('%d', ARGV[1])
-$(cat crates/store/src/lua/scan.lua)"
+plain="ARGV[1] = string.format('%d', ARGV[1])"
 
-bare=$(instructions "return 1" 0)
-passed=$(instructions "return 1" "${args[@]}")
-full=$(instructions "$scan" "${args[@]}")
+# measure NAME SCRIPT ARGS...: sets NAME_bare, NAME_args, NAME_scan.
+measure() {
+    local name=$1 script=$2
+    shift 2
+    printf -v "${name}_bare" '%s' "$(instructions "return 1" 0)"
+    printf -v "${name}_args" '%s' "$(instructions "return 1" "$@")"
+    printf -v "${name}_scan" '%s' "$(instructions "$plain
+$script" "$@")"
+}
+measure this "$(cat crates/store/src/lua/scan.lua)" "${args[@]}"
+base_bare='' base_args='' base_scan='' label=''
+if [ -n "${BASE:-}" ]; then
+    label=$(git rev-parse --short "$BASE")
+    script=$(git show "$BASE:crates/store/src/lua/scan.lua")
+    base_layout=("${args[@]}")
+    # Before the strings-only rewrite the script also took level 1's threshold (0)
+    # and the number of candidates.
+    if grep -q 'number of candidates C' <<<"$script"; then
+        base_layout=("${args[@]:0:15}" 0 "${args[@]:15}" 0)
+    fi
+    measure base "$script" "${base_layout[@]}"
+fi
+row() { printf '%-52s %12s %12s\n' "$@"; }
 echo
-printf '%-56s %10s\n' "Redis instructions per call (callgrind, $n calls)" ""
-printf '%-56s %10s\n' "  bare: return 1, no arguments" "$bare"
-printf '%-56s %10s\n' "  args: return 1, the scan's keys and arguments" "$passed"
-printf '%-56s %10s\n' "  scan: scan.lua, first scan, nothing drawn" "$full"
-printf '%-56s %10s\n' "  the script's own work (scan - args)" "$((full - passed))"
+row "Redis instructions per call (callgrind, $n calls)" "$label" "this tree"
+row "  bare: return 1, no arguments" "$base_bare" "$this_bare"
+row "  args: return 1, the scan's keys and arguments" "$base_args" "$this_args"
+row "  scan: scan.lua, first scan, nothing drawn" "$base_scan" "$this_scan"
+if [ -n "$base_scan" ]; then
+    row "  ratio scan, this / base" "" "$(printf '%.2f' "$(echo "$this_scan / $base_scan" | bc -l)")"
+fi
