@@ -470,9 +470,11 @@ pub(crate) async fn entries_added(
         .arg(key)
         .query_async(connection)
         .await?;
-    let added = info
-        .get("entries-added")
-        .ok_or_else(|| StoreError::Protocol("XINFO STREAM has no entries-added".into()))?;
+    let added = info.get("entries-added").ok_or_else(|| {
+        StoreError::Protocol(
+            "XINFO STREAM has no entries-added: yima needs Redis 7.0 or newer".into(),
+        )
+    })?;
     redis::from_redis_value_ref(added).map_err(|e| StoreError::Protocol(e.to_string()))
 }
 

@@ -8,7 +8,8 @@
 -- KEYS[3] member state                             hash {points, growth, scans, day, today}
 -- KEYS[4] prizes awarded, all time                 hash prize -> count
 -- KEYS[5] prizes awarded today                     hash prize -> count
--- KEYS[6] campaign counters                        hash {diverted, region:R, ...}
+-- KEYS[6] campaign counters                        hash {diverted, region:R} (and what
+--         restore and the gateway count there)
 -- KEYS[7] settlement stream
 --
 -- Leaderboards are not here: settlement counts each settled scan on them (board.lua),
