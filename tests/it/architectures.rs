@@ -240,17 +240,7 @@ async fn a_dealer_is_paid_the_skus_rebate_while_the_consumer_draws_on_the_same_l
         "{out}{}",
         stderr(&audit)
     );
-    let reconcile = gateway
-        .yima()
-        .args(["reconcile", "--campaign", "test"])
-        .output()
-        .expect("yima runs");
-    assert!(
-        reconcile.status.success(),
-        "{}{}",
-        stdout(&reconcile),
-        stderr(&reconcile)
-    );
+    gateway.reconcile_agrees();
 }
 
 /// The dealer's scans of `codes`, one after another, by status.
