@@ -148,7 +148,8 @@ pg_latency=$(echo "$pgbench_out" | awk '/^latency average/ { print $4 }')
 
 # The same script, the same key layout and arguments as ScanCall sends.
 echo "ceiling: redis-benchmark EVALSHA scan.lua" >&2
-sha=$(redis-cli -p "$redis_port" script load "$(cat crates/store/src/lua/scan.lua)")
+. benches/scan-script.sh
+sha=$(redis-cli -p "$redis_port" script load "$(bench_scan_script)")
 day=$(TZ=Asia/Shanghai date +%F)
 tag="bench:{bench}"
 # A fresh code and a fresh member of the bench campaign whose draw picked nothing (as
@@ -159,9 +160,9 @@ tag="bench:{bench}"
 scan_args=(7 "$tag:redeemed:__rand_int__:consumer" "$tag:result:999:__rand_int__:consumer"
     "$tag:member:m__rand_int__" "$tag:awarded" "$tag:awarded:$day" "$tag:stats"
     "$tag:events"
-    7 m__rand_int__ "$day:consumer" 1000000 10 10 2 100 0 0 0 0
+    7 m__rand_int__ "$day:consumer" 000000
     "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m__rand_int__\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
-    0 "" "" phone 1000 -1 item 299900)
+    "" phone 1000 -1 item 299900)
 script_rate=0
 for clients in "-c $connections" "-c 1 -P $connections"; do
     ceiling_out=$(redis-benchmark -p "$redis_port" $clients -n $((connections * 5000)) -r 100000000 -q \

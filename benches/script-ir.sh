@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/dev/services.sh
+. benches/scan-script.sh
 
 n=${N:-20000}
 command -v redis-server >/dev/null || yima_apt_install redis-server
@@ -45,13 +46,13 @@ instructions() {
 
 day=$(TZ=Asia/Shanghai date +%F)
 tag="bench:{bench}"
-# The layout is scan.lua's header: 2 levels (level 2 from growth 100), nothing drawn,
-# no fallback or rebate, one-lane, no region; the bench campaign's limits and points.
+# The layout is scan.lua's header: the bench campaign baked in (bench_scan_script: 2
+# levels), nothing drawn, no fallback or rebate, one-lane, no region.
 args=(7 "$tag:redeemed:999:consumer" "$tag:result:999:__rand_int__:consumer"
     "$tag:member:m1" "$tag:awarded" "$tag:awarded:$day" "$tag:stats" "$tag:events"
-    __rand_int__ m1 "$day:consumer" 1000000 10 10 2 100 0 0 0 0
+    __rand_int__ m1 "$day:consumer" 000000
     "{\"v\":3,\"scan_id\":\"s__rand_int__\",\"campaign\":\"bench\",\"revision\":1,\"batch\":999,\"serial\":__rand_int__,\"role\":\"consumer\",\"member\":\"m1\",\"day\":\"$day\",\"at_ms\":0,\"draw\":__rand_int__,\"growth\":10,\"period\":\"${day%-*}\",\"ms_into_month\":__rand_int__}"
-    0 "" "")
+    "")
 plain="ARGV[1] = string.format('%d', ARGV[1])"
 
 # measure NAME SCRIPT ARGS...: sets NAME_bare, NAME_args, NAME_scan.
@@ -63,16 +64,20 @@ measure() {
     printf -v "${name}_scan" '%s' "$(instructions "$plain
 $script" "$@")"
 }
-measure this "$(cat crates/store/src/lua/scan.lua)" "${args[@]}"
+measure this "$(bench_scan_script)" "${args[@]}"
 base_bare='' base_args='' base_scan='' label=''
 if [ -n "${BASE:-}" ]; then
     label=$(git rev-parse --short "$BASE")
-    script=$(git show "$BASE:crates/store/src/lua/scan.lua")
+    script=$(bench_scan_script "$BASE")
     base_layout=("${args[@]}")
-    # Before the strings-only rewrite the script also took level 1's threshold (0)
-    # and the number of candidates.
+    # Before baking the script took the campaign's constants and the plan's digits as
+    # arguments of their own (then the event, diverted, region and lanes); before the
+    # strings-only rewrite also level 1's threshold (0) and the number of candidates.
+    unbaked=("${args[@]:0:11}" "${bench_unbaked_plan[@]}" "${args[12]}" 0 "" "")
     if grep -q 'number of candidates C' <<<"$script"; then
-        base_layout=("${args[@]:0:15}" 0 "${args[@]:15}" 0)
+        base_layout=("${unbaked[@]:0:15}" 0 "${unbaked[@]:15}" 0)
+    elif ! grep -q 'the plan:' <<<"$script"; then
+        base_layout=("${unbaked[@]}")
     fi
     measure base "$script" "${base_layout[@]}"
 fi

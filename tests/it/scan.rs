@@ -492,3 +492,54 @@ async fn on_private_redis() -> (PrivateRedis, TestGateway) {
     .await;
     (redis, gateway)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_climbing_three_levels_draws_at_the_level_held_before_each_scan() {
+    // Levels at 0, 20 and 40 growth, 10 a scan, and a prize only level 2 draws: the
+    // level is what scan.lua's baked thresholds make of the member's growth.
+    let toml = campaign(30, "", "").replace(
+        "[[levels]]\nname = \"master\"\nmin_growth = 100\n",
+        "[[levels]]\nname = \"journeyman\"\nmin_growth = 20\n\n\
+         [[levels]]\nname = \"master\"\nmin_growth = 40\n",
+    ) + r#"
+[[prizes]]
+id = "bonus"
+name = "Bonus"
+kind = "points"
+value = 5
+stock = 1000
+odds = [0, 1000000, 0]
+"#;
+    let gateway = TestGateway::start(&toml, Clock::fixed(june_first())).await;
+    let (_, codes) = gateway.batch(5, None).await;
+    // (status, points awarded, level after) per scan; growth before: 0, 10, 20, 30, 40.
+    let expected = [
+        ("no_prize", 10, 1),
+        ("no_prize", 10, 2),
+        ("won", 15, 2),
+        ("won", 15, 3),
+        ("no_prize", 10, 3),
+    ];
+    let mut points = 0;
+    for (code, (want, awarded, level)) in codes.iter().zip(expected) {
+        let (http, body) = gateway.scan(code, "wang", "consumer").await;
+        assert_eq!(http, 200, "{body}");
+        let answer = json(&body);
+        points += awarded;
+        assert_eq!(
+            (
+                answer["status"].as_str(),
+                answer["points_awarded"].as_i64(),
+                answer["points"].as_i64(),
+                answer["level"].as_i64()
+            ),
+            (Some(want), Some(awarded), Some(points), Some(level)),
+            "{body}"
+        );
+    }
+    let wang = json(&gateway.get("/v1/members/wang?campaign=test").await.1);
+    assert_eq!(
+        (wang["growth"].as_i64(), wang["level_name"].as_str()),
+        (Some(50), Some("master"))
+    );
+}

@@ -96,7 +96,6 @@ impl CampaignCounters {
 pub struct Store {
     connection: Connection,
     keys: Keys,
-    scan_script: redis::Script,
     lane_scripts: std::sync::Arc<scan::LaneScripts>,
     /// Laned campaign revisions whose allotments this process has set up.
     allotted: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<(String, i32)>>>,
@@ -121,7 +120,6 @@ impl Store {
         Ok(Self {
             connection: Connection::open(url, response_timeout).await?,
             keys: Keys::new(key_prefix),
-            scan_script: redis::Script::new(include_str!("lua/scan.lua")),
             lane_scripts: Default::default(),
             allotted: Default::default(),
         })

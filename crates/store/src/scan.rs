@@ -34,14 +34,62 @@ struct PrizeArgs {
 struct RuleArgs {
     /// The architecture, for the event (`None`: the campaign's own rules).
     architecture: Option<String>,
-    /// The minimum growth of each level after the first (which starts at 0).
-    thresholds: Vec<u64>,
     /// The draw per level, done in the gateway: the script gets what it drew.
     odds: OddsTable,
     levels: usize,
-    points_per_scan: u32,
     growth_per_scan: u32,
     daily_limit: u32,
+    /// `scan.lua` with this rule set's constants baked in (see [`bake`]).
+    script: redis::Script,
+}
+
+/// The scan script's template (`lua/scan.lua`); [`bake`] fills its placeholders.
+const SCAN: &str = include_str!("lua/scan.lua");
+
+/// `scan.lua` for one rule set: its daily limit, points, growth, level thresholds and
+/// whether the campaign has lanes written into the source rather than passed per call, where each argument and its
+/// `tonumber` cost Redis about as much as a small command. A campaign revision has one
+/// script per rule set, and an unchanged rule set bakes to the same text (the same
+/// SHA1), so Redis's script cache, which Redis 7.0 never evicts, grows only with edits
+/// of these constants; `SCRIPT FLUSH` is safe at any time (a scan reloads on
+/// `NOSCRIPT`).
+fn bake(
+    daily_limit: u32,
+    points_per_scan: u32,
+    growth_per_scan: u32,
+    thresholds: &[u64],
+    laned: bool,
+) -> String {
+    let levels = thresholds.len() + 1;
+    SCAN.replace("{{limit}}", &daily_limit.to_string())
+        .replace("{{points}}", &points_per_scan.to_string())
+        .replace("{{growth}}", &growth_per_scan.to_string())
+        .replace("{{levels}}", &levels.to_string())
+        .replace("{{quiet}}", &"0".repeat(levels + PLAN_TAIL))
+        .replace("{{laned}}", if laned { "true" } else { "false" })
+        .replace("{{level}}", &raise_level("level", thresholds))
+        .replace("{{after}}", &raise_level("after", thresholds))
+}
+
+/// Digits of a scan's plan after its per-level ones: fallback, rebate, diverted, borrow.
+const PLAN_TAIL: usize = 4;
+
+/// Nested ifs setting `variable` and `<variable>_text` (1 and '1' before them) to the
+/// highest level whose minimum growth `growth` reaches: `thresholds` are those of
+/// levels 2, 3, … in ascending order, so level i + 1 is tested only once level i is
+/// reached. The text is baked too: a `string.format` per call costs more than the test.
+fn raise_level(variable: &str, thresholds: &[u64]) -> String {
+    let mut code = String::new();
+    for (index, threshold) in thresholds.iter().enumerate() {
+        let level = index + 2;
+        code.push_str(&format!(
+            "if growth >= {threshold} then {variable}, {variable}_text = {level}, '{level}' "
+        ));
+    }
+    for _ in thresholds {
+        code.push_str("end ");
+    }
+    code.trim_end().to_string()
 }
 
 impl ScanTable {
@@ -57,14 +105,23 @@ impl ScanTable {
             .map(|rules| {
                 let table = campaign.boosted_odds_table(rules, multipliers);
                 let levels = campaign.levels_in(rules);
+                let thresholds: Vec<u64> = levels.iter().skip(1).map(|l| l.min_growth).collect();
+                let growth_per_scan = campaign.growth_per_scan_in(rules);
+                let daily_limit = campaign.daily_scan_limit_in(rules);
+                let script = bake(
+                    daily_limit,
+                    campaign.points_per_scan(rules, multipliers),
+                    growth_per_scan,
+                    &thresholds,
+                    file.lanes > 1,
+                );
                 RuleArgs {
                     architecture: campaign.rules_name(rules).map(str::to_string),
-                    thresholds: levels.iter().skip(1).map(|l| l.min_growth).collect(),
                     odds: table,
                     levels: levels.len(),
-                    points_per_scan: campaign.points_per_scan(rules, multipliers),
-                    growth_per_scan: campaign.growth_per_scan_in(rules),
-                    daily_limit: campaign.daily_scan_limit_in(rules),
+                    growth_per_scan,
+                    daily_limit,
+                    script: redis::Script::new(&script),
                 }
             })
             .collect();
@@ -274,7 +331,7 @@ impl Store {
     ) -> Result<ScanOutcome, StoreError> {
         if table.lanes <= 1 {
             let tag = table.campaign.as_str();
-            return match self.run_scan(table, call, tag, None).await? {
+            return match self.run_scan(table, call, tag, false).await? {
                 Reply::Outcome(outcome) => Ok(outcome),
                 other => Err(StoreError::Protocol(format!(
                     "unexpected scan reply {other:?}"
@@ -356,12 +413,8 @@ impl Store {
         // Borrowing while allowed and useful; the last attempt takes what the lane has.
         let mut may_borrow = true;
         for attempt in 0..=MAX_BORROWS {
-            let mode = if may_borrow && attempt < MAX_BORROWS {
-                "1"
-            } else {
-                "0"
-            };
-            match self.run_scan(table, call, &member_tag, Some(mode)).await? {
+            let borrow = may_borrow && attempt < MAX_BORROWS;
+            match self.run_scan(table, call, &member_tag, borrow).await? {
                 Reply::Dry(prize) => may_borrow = self.borrow(table, &prize, own_lane).await?,
                 // This member's other request for the code redeemed it first.
                 Reply::Outcome(outcome @ ScanOutcome::Retry(_)) => {
@@ -579,18 +632,19 @@ impl Store {
     }
 
     /// The scan script on the keys of one tag (the campaign's, or a member lane's):
-    /// an outcome, or `Dry` when a lane's allotment of the drawn prize is used up.
+    /// an outcome, or `Dry` when a lane's allotment of the drawn prize is used up and
+    /// `borrow` asks to hear it (rather than take the prize as out of stock).
     async fn run_scan(
         &self,
         table: &ScanTable,
         call: &ScanCall<'_>,
         tag: &str,
-        lanes: Option<&str>,
+        borrow: bool,
     ) -> Result<Reply, StoreError> {
         let campaign = table.campaign.as_str();
         let rules = table.rules(call.rules)?;
         let keys = &self.keys;
-        let mut invocation = self.scan_script.prepare_invoke();
+        let mut invocation = rules.script.prepare_invoke();
         invocation
             .key(keys.redeemed(tag, call.batch, call.role))
             .key(keys.result(tag, call.batch, call.serial, call.role))
@@ -624,21 +678,12 @@ impl Store {
             .arg(call.serial)
             .arg(call.member)
             .arg(call.counted_day())
-            .arg(rules.daily_limit)
-            .arg(rules.points_per_scan)
-            .arg(rules.growth_per_scan)
-            .arg(rules.levels)
-            .arg(&rules.thresholds)
-            .arg(&draw.per_level)
-            .arg(draw.fallback)
-            .arg(draw.rebate)
+            .arg(draw.plan(call.diverted, borrow)?)
             .arg(
                 serde_json::to_string(&event)
                     .map_err(|e| StoreError::Protocol(format!("cannot encode the event: {e}")))?,
             )
-            .arg(u8::from(call.diverted))
-            .arg(call.region.or(call.batch_region).unwrap_or(""))
-            .arg(lanes.unwrap_or(""));
+            .arg(call.region.or(call.batch_region).unwrap_or(""));
         for index in draw.prizes {
             let (Some(prize), Some(available)) =
                 (table.prizes.get(index), call.available.get(index))
@@ -673,6 +718,24 @@ struct Candidates {
 }
 
 impl Candidates {
+    /// The script's plan argument (see `scan.lua`): a digit per level, then the
+    /// fallback, the rebate, diverted and borrow, so most scans pass all zeros.
+    fn plan(&self, diverted: bool, borrow: bool) -> Result<String, StoreError> {
+        let positions = self.per_level.iter().chain([&self.fallback, &self.rebate]);
+        let flags = [usize::from(diverted), usize::from(borrow)];
+        positions
+            .chain(flags.iter())
+            .map(|&digit| {
+                u32::try_from(digit)
+                    .ok()
+                    .and_then(|digit| char::from_digit(digit, 10))
+                    .ok_or_else(|| {
+                        StoreError::Protocol(format!("candidate {digit} is not one digit"))
+                    })
+            })
+            .collect()
+    }
+
     fn of(table: &ScanTable, rules: &RuleArgs, call: &ScanCall<'_>) -> Self {
         let mut prizes: Vec<usize> = Vec::new();
         let mut position = |index: Option<usize>| match index {
@@ -879,6 +942,27 @@ odds = [0, 0, 0]
         assert_eq!(found.per_level, [0, 0, 0]);
     }
 
+    #[test]
+    fn a_plan_is_a_digit_per_level_then_fallback_rebate_diverted_and_borrow() {
+        let found = candidates(5, Some(1));
+        assert_eq!(found.plan(false, false).expect("plan"), "0002100");
+        assert_eq!(found.plan(true, true).expect("plan"), "0002111");
+        assert_eq!(
+            candidates(5, None).plan(false, false).expect("plan"),
+            "1213000"
+        );
+        let wide = Candidates {
+            prizes: Vec::new(),
+            per_level: vec![10],
+            fallback: 0,
+            rebate: 0,
+        };
+        assert!(matches!(
+            wide.plan(false, false),
+            Err(StoreError::Protocol(_))
+        ));
+    }
+
     /// Every reply a script can begin with, as `parse_reply` reads them (a new
     /// redemption's answer comes bare).
     const REPLY_TAGS: [&str; 9] = [
@@ -903,7 +987,7 @@ odds = [0, 0, 0]
 
     #[test]
     fn every_reply_a_script_can_give_is_one_the_parser_reads() {
-        let scripts = [include_str!("lua/scan.lua"), RESERVE, CLAIM, BANK];
+        let scripts = [SCAN, RESERVE, CLAIM, BANK];
         let returned: Vec<&str> = scripts.iter().flat_map(|s| tags_returned(s)).collect();
         assert!(returned.len() >= 9, "{returned:?}");
         for tag in &returned {
@@ -930,5 +1014,43 @@ odds = [0, 0, 0]
         ));
         let garbled = redis::Value::BulkString(b"won".to_vec());
         assert!(parse_reply(garbled).is_err());
+    }
+
+    #[test]
+    fn levels_are_raised_by_nested_ifs_in_ascending_order() {
+        assert_eq!(raise_level("level", &[]), "");
+        assert_eq!(
+            raise_level("after", &[100, 500]),
+            "if growth >= 100 then after, after_text = 2, '2' \
+             if growth >= 500 then after, after_text = 3, '3' end end"
+        );
+    }
+
+    #[test]
+    fn each_rule_set_bakes_every_placeholder_and_an_unchanged_one_the_same_script() {
+        let campaign = Campaign::from_toml(CAMPAIGN).expect("campaign");
+        let table = ScanTable::new(&campaign, 1);
+        let baked = bake(10, 10, 10, &[100, 500], false);
+        assert!(!baked.contains("{{"), "{baked}");
+        assert!(baked.contains("local quiet = plan == '0000000'\n"));
+        assert!(baked.contains("local laned = false\n"));
+        assert!(baked.contains("elseif today >= 10 then"));
+        assert!(baked.contains("if growth >= 500 then level, level_text = 3, '3'"));
+        assert!(bake(10, 10, 10, &[100, 500], true).contains("local laned = true\n"));
+        assert_eq!(
+            table.rules[0].script.get_hash(),
+            redis::Script::new(&baked).get_hash()
+        );
+        // A new revision with the same constants reuses the script Redis has cached;
+        // a boost that changes the points per scan is a script of its own.
+        let again = ScanTable::new(&campaign, 2);
+        assert_eq!(
+            table.rules[0].script.get_hash(),
+            again.rules[0].script.get_hash()
+        );
+        assert_ne!(
+            redis::Script::new(&bake(10, 20, 10, &[100, 500], false)).get_hash(),
+            table.rules[0].script.get_hash()
+        );
     }
 }
