@@ -627,3 +627,73 @@ async fn an_unreadable_entry_is_set_aside_with_its_payload_and_never_pins_the_st
         "{out}"
     );
 }
+
+/// Settlement copies a new batch's rows in as COPY text: every value a client chose
+/// (member, request id, region) comes back as it was sent, tabs, newlines, backslashes
+/// and a literal `\N` included, and a time to the millisecond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_copy_reads_specially_are_settled_as_they_were() {
+    let gateway = TestGateway::start(&campaign(1000, "", PRIZES), Clock::fixed(june_first())).await;
+    let (batch, _) = gateway.batch(2, None).await;
+    let awkward = "tab\there\\back\nline\r\\N";
+    let redemptions = [
+        yima_ledger::Redemption {
+            member: awkward.into(),
+            request_id: Some(awkward.into()),
+            region: Some("\\N".into()),
+            batch_region: Some(String::new()),
+            at_ms: 1_780_286_400_123,
+            award: Some(yima_ledger::Award {
+                prize: "red-packet".into(),
+                kind: "cash".into(),
+                value: 888,
+            }),
+            ..redemption(batch, 0)
+        },
+        redemption(batch, 1),
+    ];
+    let settled = gateway.ledger.settle(&redemptions).await.expect("settle");
+    assert_eq!((settled.settled, settled.rejected), (2, 0));
+    let row: (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT s.member, s.request_id, s.region, s.batch_region, s.drawn,
+                    (extract(epoch FROM s.scanned_at) * 1000)::bigint
+               FROM scans s WHERE s.scan_id = 'scan-0'",
+    )
+    .fetch_one(&mut gateway.db.connect().await)
+    .await
+    .expect("scan row");
+    assert_eq!(
+        row,
+        (
+            awkward.to_string(),
+            Some(awkward.to_string()),
+            Some("\\N".to_string()),
+            Some(String::new()),
+            None,
+            1_780_286_400_123
+        )
+    );
+    let award: (String, String, i64, i64) = sqlx::query_as(
+        "SELECT a.member, r.member, a.value, p.amount_fen
+           FROM awards a JOIN redemptions r ON r.batch_id = $1 AND r.serial = 0
+           JOIN payouts p USING (scan_id) WHERE a.scan_id = 'scan-0'",
+    )
+    .bind(i64::from(batch))
+    .fetch_one(&mut gateway.db.connect().await)
+    .await
+    .expect("award row");
+    assert_eq!(award, (awkward.into(), awkward.into(), 888, 888));
+    assert_eq!(
+        gateway
+            .scalar("SELECT count(*) FROM members WHERE member = 'tab\there\\back\nline\r\\N'")
+            .await,
+        1
+    );
+}

@@ -8,21 +8,19 @@
 //! and role settled under another stream entry is a double redemption (only possible
 //! after Redis lost state), stored as rejected, never paid.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::PoisonError;
 
 use crate::{Ledger, LedgerError};
 
-/// The one statement that writes a batch's new redemptions and, from the rows it
-/// inserted, their scans, awards, payouts and balances. `$on_conflict` is what to do
-/// with a code and role already redeemed: nothing (skip it) or fail the batch. The
-/// input holds each code and role once.
+/// The statement for a batch holding codes and roles already redeemed: it writes the
+/// new redemptions, skipping those, and, from the rows it inserted, their scans,
+/// awards, payouts and balances. The input holds each code and role once.
 ///
-/// Balances are upserted in (campaign, member) order, so concurrent workers lock
-/// member rows in the same order and cannot deadlock.
-macro_rules! settle_statement {
-    ($on_conflict:literal) => {
-        concat!("WITH input AS (
+/// Balances are upserted in (campaign, member) byte order (collation "C", as Rust
+/// orders strings for [`BALANCES`]), so concurrent workers lock member rows in the same
+/// order and cannot deadlock.
+const ANY_BATCH: &str = "WITH input AS (
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
                                       $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
                                       $11::bigint[], $12::bigint[], $13::text[], $14::text[],
@@ -35,7 +33,7 @@ macro_rules! settle_statement {
              ), redeemed AS (
                  INSERT INTO redemptions (batch_id, serial, role, member, answer)
                  SELECT batch_id, serial, role, member, answer FROM input
-                 ", $on_conflict, "
+                 ON CONFLICT DO NOTHING
                  RETURNING batch_id, serial, role
              ), scanned AS (
                  INSERT INTO scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
@@ -59,18 +57,21 @@ macro_rules! settle_statement {
              ), balanced AS (
                  INSERT INTO members AS m (campaign_id, member, points, growth, scans)
                  SELECT campaign_id, member, sum(points), sum(growth), count(*)
-                   FROM scanned GROUP BY campaign_id, member ORDER BY campaign_id, member
+                   FROM scanned GROUP BY campaign_id, member
+                  ORDER BY campaign_id COLLATE \"C\", member COLLATE \"C\"
                  ON CONFLICT (campaign_id, member) DO UPDATE SET
                      points = m.points + excluded.points, growth = m.growth + excluded.growth,
                      scans = m.scans + excluded.scans, updated_at = now()
              )
-             SELECT scan_id, stream_id FROM scanned")
-    };
-}
-/// For a batch expected to be new: any settled scan in it fails the statement.
-const NEW_BATCH: &str = settle_statement!("");
-/// For a batch known to hold redeemed codes: they are skipped.
-const ANY_BATCH: &str = settle_statement!("ON CONFLICT DO NOTHING");
+             SELECT scan_id, stream_id FROM scanned";
+
+/// A batch's balances, one row per (campaign, member), in that order (see
+/// [`ANY_BATCH`] for why the order).
+const BALANCES: &str = "INSERT INTO members AS m (campaign_id, member, points, growth, scans)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (campaign_id, member) DO UPDATE SET
+                 points = m.points + excluded.points, growth = m.growth + excluded.growth,
+                 scans = m.scans + excluded.scans, updated_at = now()";
 
 /// The SQLSTATE of a row for which no partition exists (`check_violation`).
 const NO_PARTITION: &str = "23514";
@@ -188,13 +189,13 @@ impl Ledger {
         }
         let repeated = batch.len() - seen.len();
         self.ensure_months(first.iter().map(|r| r.day)).await?;
-        // Almost every batch is new: written without ON CONFLICT, Postgres skips a
-        // look-up in the unique index of `redemptions` per row. A batch holding anything
-        // already redeemed fails on it and is written again, entry by entry sorted out
-        // below, in a fresh transaction.
-        let written = match self.write_new(NEW_BATCH, &first).await {
+        // Almost every batch is new: its rows are copied in (see `copy_new`). A batch
+        // holding anything already redeemed fails on it and is written again by the
+        // statement that skips those, entry by entry sorted out below, in a fresh
+        // transaction.
+        let written = match self.copy_new(&first).await {
             Err(LedgerError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                self.write_new(ANY_BATCH, &first).await
+                self.write_any(&first).await
             }
             written => written,
         };
@@ -332,11 +333,139 @@ impl Ledger {
             .clear();
     }
 
-    /// Runs one form of the batch statement in a new transaction, left open for the
-    /// rest of the batch; answers the (scan id, stream id) pairs it inserted.
-    async fn write_new(
+    /// Writes a batch expected to be new in a new transaction, left open for the rest
+    /// of the batch; answers the (scan id, stream id) pairs it inserted: all of them.
+    ///
+    /// Its redemptions, scans and awards are COPYed in, which Postgres writes in
+    /// batches of rows (one WAL record and buffer lock per page, not per row) where an
+    /// INSERT from a query writes row by row; `redemptions` refuses a code and role
+    /// already redeemed (a unique violation: the caller writes the batch again with
+    /// [`ANY_BATCH`]), so nothing is copied twice. Payouts and balances follow as
+    /// statements.
+    async fn copy_new(
         &self,
-        statement: &'static str,
+        batch: &[&Redemption],
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, sqlx::Postgres>,
+            Vec<(String, String)>,
+        ),
+        LedgerError,
+    > {
+        let mut redemptions = CopyRows::default();
+        let mut scans = CopyRows::default();
+        let mut awards = CopyRows::default();
+        let mut payouts: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+        let mut balances: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
+        for r in batch {
+            let scanned_at = jiff::Timestamp::from_millisecond(r.at_ms)
+                .map_err(|e| {
+                    LedgerError::Invalid(format!("scan {}: time {}: {e}", r.scan_id, r.at_ms))
+                })?
+                .to_string();
+            redemptions
+                .int(r.batch.into())
+                .int(r.serial.into())
+                .text(&r.role)
+                .text(&r.member)
+                .optional(r.answer.as_deref())
+                .end_row();
+            scans
+                .text(&r.scan_id)
+                .text(&r.stream_id)
+                .text(&r.campaign)
+                .int(r.revision.into())
+                .int(r.batch.into())
+                .int(r.serial.into())
+                .text(&r.role)
+                .text(&r.member)
+                .text(&r.day.to_string())
+                .text(&scanned_at)
+                .int(r.level.into())
+                .int(r.draw.into())
+                .optional(Some(r.drawn.as_str()).filter(|d| !d.is_empty()))
+                .optional(r.award.as_ref().map(|a| a.prize.as_str()))
+                .int(r.points)
+                .int(r.growth)
+                .optional(r.region.as_deref())
+                .optional(r.batch_region.as_deref())
+                .optional(r.request_id.as_deref())
+                .optional(r.architecture.as_deref())
+                .end_row();
+            if let Some(award) = &r.award {
+                awards
+                    .text(&r.scan_id)
+                    .text(&r.campaign)
+                    .text(&award.prize)
+                    .text(&award.kind)
+                    .int(award.value)
+                    .text(&r.member)
+                    .text(&scanned_at)
+                    .end_row();
+                if award.kind == "cash" {
+                    payouts.0.push(&r.scan_id);
+                    payouts.1.push(&r.member);
+                    payouts.2.push(award.value);
+                }
+            }
+            let balance = balances.entry((&r.campaign, &r.member)).or_default();
+            balance.0 += r.points;
+            balance.1 += r.growth;
+            balance.2 += 1;
+        }
+        let mut tx = self.pool.begin().await?;
+        redemptions
+            .copy(
+                &mut tx,
+                "COPY redemptions (batch_id, serial, role, member, answer) FROM STDIN",
+            )
+            .await?;
+        scans
+            .copy(
+                &mut tx,
+                "COPY scans (scan_id, stream_id, campaign_id, revision, batch_id, serial, role,
+                             member, day, scanned_at, level, draw, drawn, prize, points, growth,
+                             region, batch_region, request_id, architecture) FROM STDIN",
+            )
+            .await?;
+        awards
+            .copy(
+                &mut tx,
+                "COPY awards (scan_id, campaign_id, prize_id, kind, value, member, awarded_at)
+                 FROM STDIN",
+            )
+            .await?;
+        if !payouts.0.is_empty() {
+            sqlx::query(
+                "INSERT INTO payouts (scan_id, member, amount_fen)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
+            )
+            .bind(&payouts.0)
+            .bind(&payouts.1)
+            .bind(&payouts.2)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (keys, sums): (Vec<_>, Vec<_>) = balances.into_iter().unzip();
+        sqlx::query(BALANCES)
+            .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+            .bind(sums.iter().map(|s| s.0).collect::<Vec<_>>())
+            .bind(sums.iter().map(|s| s.1).collect::<Vec<_>>())
+            .bind(sums.iter().map(|s| s.2).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        let inserted = batch
+            .iter()
+            .map(|r| (r.scan_id.clone(), r.stream_id.clone()))
+            .collect();
+        Ok((tx, inserted))
+    }
+
+    /// Writes a batch with [`ANY_BATCH`] in a new transaction, left open for the rest
+    /// of the batch; answers the (scan id, stream id) pairs it inserted.
+    async fn write_any(
+        &self,
         batch: &[&Redemption],
     ) -> Result<
         (
@@ -352,7 +481,7 @@ impl Ledger {
         let number =
             |f: &dyn Fn(&Redemption) -> i64| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query_as(statement)
+        let inserted = sqlx::query_as(ANY_BATCH)
             .bind(text(&|r| &r.scan_id))
             .bind(text(&|r| &r.stream_id))
             .bind(text(&|r| &r.campaign))
@@ -379,5 +508,91 @@ impl Ledger {
             .fetch_all(&mut *tx)
             .await?;
         Ok((tx, inserted))
+    }
+}
+
+/// Rows in COPY's text format: tab-separated columns, `\N` for NULL, and a backslash,
+/// tab, newline or carriage return inside a value escaped, so any text (a member id, a
+/// client's request id) arrives as it was.
+#[derive(Debug, Default)]
+struct CopyRows {
+    data: Vec<u8>,
+    /// Columns written in the current row.
+    columns: usize,
+}
+
+impl CopyRows {
+    fn separate(&mut self) {
+        if self.columns > 0 {
+            self.data.push(b'\t');
+        }
+        self.columns += 1;
+    }
+
+    fn text(&mut self, value: &str) -> &mut Self {
+        self.separate();
+        for &byte in value.as_bytes() {
+            match byte {
+                b'\\' => self.data.extend_from_slice(b"\\\\"),
+                b'\t' => self.data.extend_from_slice(b"\\t"),
+                b'\n' => self.data.extend_from_slice(b"\\n"),
+                b'\r' => self.data.extend_from_slice(b"\\r"),
+                other => self.data.push(other),
+            }
+        }
+        self
+    }
+
+    fn optional(&mut self, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(value) => self.text(value),
+            None => {
+                self.separate();
+                self.data.extend_from_slice(b"\\N");
+                self
+            }
+        }
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.separate();
+        self.data.extend_from_slice(value.to_string().as_bytes());
+        self
+    }
+
+    fn end_row(&mut self) {
+        self.data.push(b'\n');
+        self.columns = 0;
+    }
+
+    /// Copies the rows in with `statement` (`COPY … FROM STDIN`); none, nothing sent.
+    async fn copy(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        statement: &str,
+    ) -> Result<(), LedgerError> {
+        if self.data.is_empty() {
+            return Ok(());
+        }
+        let mut copy = tx.copy_in_raw(statement).await?;
+        copy.send(self.data).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CopyRows;
+
+    #[test]
+    fn copy_rows_escape_what_copy_text_reads_specially() {
+        let mut rows = CopyRows::default();
+        rows.text("a\tb\\c\nd\re").optional(None).int(-5).end_row();
+        rows.text("").optional(Some("\\N")).end_row();
+        assert_eq!(
+            String::from_utf8(rows.data).expect("utf-8"),
+            "a\\tb\\\\c\\nd\\re\t\\N\t-5\n\t\\\\N\n"
+        );
     }
 }
