@@ -365,6 +365,11 @@ impl Ledger {
     /// is frozen once the campaign has ended. Safe to run from several workers.
     /// Returns the months frozen.
     pub async fn freeze_ended_boards(&self, until_ms: i64) -> Result<u64, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        // The planner guesses a thousand months per campaign and hundreds of campaigns,
+        // a cost high enough for Postgres to JIT-compile the statement: ~0.7 s of CPU
+        // at every check, for a statement that runs in a millisecond when nothing is due.
+        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
         let frozen: i64 = sqlx::query_scalar(
             "WITH due AS (
                  SELECT c.id AS campaign_id, to_char(m, 'YYYY-MM') AS period,
@@ -411,8 +416,9 @@ impl Ledger {
         )
         .bind(until_ms)
         .bind(FROZEN_BOARD_SIZE)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(u64::try_from(frozen).unwrap_or(0))
     }
 
