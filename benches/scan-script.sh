@@ -19,8 +19,8 @@ bench_scan_script() {
     script=${script//'{{levels}}'/2}
     script=${script//'{{quiet}}'/000000}
     script=${script//'{{laned}}'/false}
-    script=${script//'{{level}}'/'if growth >= 100 then level = 2 end'}
-    script=${script//'{{after}}'/'if growth >= 100 then after = 2 end'}
+    script=${script//'{{level}}'/"if growth >= 100 then level, level_text = 2, '2' end"}
+    script=${script//'{{after}}'/"if growth >= 100 then after, after_text = 2, '2' end"}
     printf '%s\n' "$script"
 }
 

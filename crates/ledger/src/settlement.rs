@@ -149,9 +149,10 @@ impl Ledger {
     /// Settles a batch in one transaction; safe to call again with any of the same
     /// entries.
     ///
-    /// One statement writes the new redemptions and, from the rows it inserted, their
-    /// scans, awards, payouts and balances, so the batch crosses the wire once. Entries
-    /// it did not insert are then sorted into redeliveries and double redemptions.
+    /// A batch of new codes is COPYed in (redemptions, scans, awards), since COPY costs
+    /// Postgres about a quarter less than the same rows through one statement; a batch
+    /// holding a redeemed code is written by the statement that skips those instead.
+    /// Entries not inserted are then sorted into redeliveries and double redemptions.
     pub async fn settle(&self, batch: &[Redemption]) -> Result<Settled, LedgerError> {
         Ok(self.settle_fresh(batch).await?.0)
     }

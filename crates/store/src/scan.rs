@@ -47,12 +47,12 @@ struct RuleArgs {
 const SCAN: &str = include_str!("lua/scan.lua");
 
 /// `scan.lua` for one rule set: its daily limit, points, growth, level thresholds and
-/// whether the campaign has lanes written into the source rather than passed per call, where each argument and its
-/// `tonumber` cost Redis about as much as a small command. A campaign revision has one
-/// script per rule set, and an unchanged rule set bakes to the same text (the same
-/// SHA1), so Redis's script cache, which Redis 7.0 never evicts, grows only with edits
-/// of these constants; `SCRIPT FLUSH` is safe at any time (a scan reloads on
-/// `NOSCRIPT`).
+/// whether the campaign has lanes written into the source rather than passed per call,
+/// where each argument and its `tonumber` cost Redis about as much as a small command.
+/// A campaign revision has one script per rule set, and an unchanged rule set bakes to
+/// the same text (the same SHA1), so Redis's script cache, which Redis 7.0 never
+/// evicts, grows only with edits of these constants; `SCRIPT FLUSH` is safe at any time
+/// (a scan reloads on `NOSCRIPT`).
 fn bake(
     daily_limit: u32,
     points_per_scan: u32,

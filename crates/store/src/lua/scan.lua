@@ -57,13 +57,14 @@
 -- Written for the cost per call (a scan is this script, nothing else): each argument
 -- costs Redis about as much as a small command's own work (copied, interned into Lua,
 -- set into ARGV), so none is passed that the script can do without; the member hash
--- (with the daily counter) is read once and written once (its day only on a new one), the redemption bit is tested
--- and set by one SETBIT, a key's TTL is set only when the key is made, and the answer
--- and the event's tail are a few values joined by spaces. Every argument handed to
--- redis.call is a string: Redis 7.0 formats a Lua number with "%.17g", about 0.7 µs a
--- number, where string.format('%d') takes a third of that. No closure is made per call
--- (each is an allocation), and nothing is counted twice: the campaign's scans are the
--- stream's entries (its `entries-added`), its wins the sum of KEYS[4].
+-- (with the daily counter) is read once and written once (its day only on a new one),
+-- the redemption bit is tested and set by one SETBIT, a key's TTL is set only when the
+-- key is made, and the answer and the event's tail are a few values joined by spaces.
+-- Every argument handed to redis.call is a string: Redis 7.0 formats a Lua number with
+-- "%.17g", about 0.7 µs a number, where string.format('%d') takes a third of that. No
+-- closure is made per call (each is an allocation), and nothing is counted twice: the
+-- campaign's scans are the stream's entries (its `entries-added`), its wins the sum of
+-- KEYS[4].
 
 local format, byte = string.format, string.byte
 local member, plan = ARGV[2], ARGV[4]
