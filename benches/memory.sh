@@ -35,6 +35,12 @@ pin=()
 if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
     taskset -pc "$((cores - 1))" "$redis_pid" >/dev/null
     pin=(taskset -c "0-$((cores - 2))")
+    # Postgres too (its backends fork from the postmaster and inherit this): the first
+    # tree's autovacuum would otherwise share Redis's core while the second scans.
+    postmaster=$(head -n 1 "$run_dir/postgres/data/postmaster.pid")
+    for pid in "$postmaster" $(pgrep -P "$postmaster"); do
+        taskset -apc "0-$((cores - 2))" "$pid" >/dev/null
+    done
 fi
 tick=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
@@ -123,6 +129,9 @@ run() {
     printf -v "${name}_cpu" '%.1f' "$cpu_us"
     printf -v "${name}_settle_cpu" '%.1f' "$settle_us"
     printf -v "${name}_answer" '%s' "$sample"
+    # Nothing of this tree keeps working while the next one is measured.
+    "$(yima_pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -q \
+        -c "DROP DATABASE \"yima_$name\" WITH (FORCE)"
 }
 
 # The base reads its own configuration file (a newer one has keys it does not know).

@@ -283,3 +283,63 @@ async fn boards_count_settled_scans_the_same_in_any_order() {
         assert_eq!(other, &boards[0]);
     }
 }
+
+/// A batch is counted in several script calls (none may hold Redis for long): a batch of
+/// 250 scans counts every scan once, the same as counting them one call each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_counted_in_several_calls_counts_every_scan_once() {
+    let redis_url = redis_url();
+    let scans: Vec<yima_store::BoardScan> = (0..250u32)
+        .map(|i| yima_store::BoardScan {
+            tag: "c".into(),
+            period: "2026-06".into(),
+            region: None,
+            member: format!("m{}", i % 7),
+            ms_into_month: i * 10,
+        })
+        .collect();
+    let mut connection = redis::Client::open(redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut boards = Vec::new();
+    for (index, calls) in [vec![&scans[..]], scans.chunks(1).collect()]
+        .into_iter()
+        .enumerate()
+    {
+        let prefix = format!("batch-boards-{}-{index}", std::process::id());
+        let mut reader = yima_store::StreamReader::connect(
+            &redis_url,
+            &prefix,
+            "test",
+            std::time::Duration::from_millis(10),
+        )
+        .await
+        .expect("redis");
+        for call in calls {
+            reader.count_on_boards(call).await.expect("counted");
+        }
+        let key = format!("{prefix}:{{c}}:board:2026-06");
+        let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut connection)
+            .await
+            .expect("zrange");
+        let () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .expect("del");
+        boards.push(entries);
+    }
+    let counted: f64 = boards[0]
+        .iter()
+        .map(|(_, score)| (score / 4_294_967_296.0).floor())
+        .sum();
+    assert_eq!((boards[0].len(), counted), (7, 250.0));
+    assert_eq!(boards[0], boards[1]);
+}

@@ -1,5 +1,6 @@
 -- Counts settled scans on this month's leaderboards, for one tag: the settlement worker
--- calls it once per batch with the scans it has just committed.
+-- calls it after each commit with the scans it has just committed, up to 100 a call
+-- (a script blocks Redis while it runs).
 --
 -- Score: scans in the high bits, how early the member reached them in the low 32
 -- (2^32 - 1 - milliseconds into the month of their latest scan). Taking the smallest
