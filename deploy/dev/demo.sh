@@ -45,7 +45,7 @@ export YIMA_MEMBERS_DEV_LOGIN=${YIMA_MEMBERS_DEV_LOGIN:-1}
 export YIMA_MEMBERS_INVITE_SECRET=${YIMA_MEMBERS_INVITE_SECRET:-demo-only-invite-secret-of-32-bytes}
 
 cargo build --release --locked --quiet
-yima=target/release/yima
+yima=${CARGO_TARGET_DIR:-target}/release/yima
 $yima migrate
 applied=$($yima campaign apply config/demo-campaign.toml)
 echo "$applied"

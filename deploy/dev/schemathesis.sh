@@ -30,7 +30,7 @@ export YIMA_LIMITS_MEMBER_PER_MINUTE=0 YIMA_LIMITS_IP_PER_MINUTE=0 RUST_LOG=warn
 # `cargo build` would resolve features without the dev-dependencies and compile much
 # of the tree a second time.
 cargo test --locked --quiet --no-run --test it
-yima=target/debug/yima
+yima=${CARGO_TARGET_DIR:-target}/debug/yima
 "$yima" migrate
 "$yima" campaign apply config/demo-campaign.toml
 "$yima" gateway --workers 2 >"$run_dir/schemathesis-gateway.log" 2>&1 &

@@ -231,14 +231,7 @@ async fn boards_count_settled_scans_the_same_in_any_order() {
     let mut boards = Vec::new();
     for (index, order) in orders.iter().enumerate() {
         let prefix = format!("boards-{}-{index}", std::process::id());
-        let mut reader = yima_store::StreamReader::connect(
-            &redis_url,
-            &prefix,
-            "test",
-            std::time::Duration::from_millis(10),
-        )
-        .await
-        .expect("redis");
+        let mut reader = board_reader(&redis_url, &prefix).await;
         reader.count_on_boards(order).await.expect("counted");
         let mut connection = redis::Client::open(redis_url.as_str())
             .expect("url")
@@ -250,20 +243,7 @@ async fn boards_count_settled_scans_the_same_in_any_order() {
             format!("{prefix}:{{c}}:board:2026-06"),
             format!("{prefix}:{{c}}:board:2026-06:region:GD"),
         ] {
-            let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query_async(&mut connection)
-                .await
-                .expect("zrange");
-            read.push(entries);
-            let () = redis::cmd("DEL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .expect("del");
+            read.push(take_board(&mut connection, &key).await);
         }
         boards.push(read);
     }
@@ -309,32 +289,12 @@ async fn a_batch_counted_in_several_calls_counts_every_scan_once() {
         .enumerate()
     {
         let prefix = format!("batch-boards-{}-{index}", std::process::id());
-        let mut reader = yima_store::StreamReader::connect(
-            &redis_url,
-            &prefix,
-            "test",
-            std::time::Duration::from_millis(10),
-        )
-        .await
-        .expect("redis");
+        let mut reader = board_reader(&redis_url, &prefix).await;
         for call in calls {
             reader.count_on_boards(call).await.expect("counted");
         }
         let key = format!("{prefix}:{{c}}:board:2026-06");
-        let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(&key)
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut connection)
-            .await
-            .expect("zrange");
-        let () = redis::cmd("DEL")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .expect("del");
-        boards.push(entries);
+        boards.push(take_board(&mut connection, &key).await);
     }
     let counted: f64 = boards[0]
         .iter()
@@ -342,4 +302,37 @@ async fn a_batch_counted_in_several_calls_counts_every_scan_once() {
         .sum();
     assert_eq!((boards[0].len(), counted), (7, 250.0));
     assert_eq!(boards[0], boards[1]);
+}
+
+/// A settlement reader of boards under `prefix`.
+async fn board_reader(redis_url: &str, prefix: &str) -> yima_store::StreamReader {
+    yima_store::StreamReader::connect(
+        redis_url,
+        prefix,
+        "test",
+        std::time::Duration::from_millis(10),
+    )
+    .await
+    .expect("redis")
+}
+
+/// A board's members and scores, lowest first; the board is deleted.
+async fn take_board(
+    connection: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+) -> Vec<(String, f64)> {
+    let entries: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(connection)
+        .await
+        .expect("zrange");
+    let () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(connection)
+        .await
+        .expect("del");
+    entries
 }

@@ -73,6 +73,13 @@ const BALANCES: &str = "INSERT INTO members AS m (campaign_id, member, points, g
                  points = m.points + excluded.points, growth = m.growth + excluded.growth,
                  scans = m.scans + excluded.scans, updated_at = now()";
 
+/// A batch written in a transaction left open for the rest of it, and the (scan id,
+/// stream id) pairs it inserted.
+type Written = (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    Vec<(String, String)>,
+);
+
 /// The SQLSTATE of a row for which no partition exists (`check_violation`).
 const NO_PARTITION: &str = "23514";
 
@@ -343,16 +350,7 @@ impl Ledger {
     /// already redeemed (a unique violation: the caller writes the batch again with
     /// [`ANY_BATCH`]), so nothing is copied twice. Payouts and balances follow as
     /// statements.
-    async fn copy_new(
-        &self,
-        batch: &[&Redemption],
-    ) -> Result<
-        (
-            sqlx::Transaction<'static, sqlx::Postgres>,
-            Vec<(String, String)>,
-        ),
-        LedgerError,
-    > {
+    async fn copy_new(&self, batch: &[&Redemption]) -> Result<Written, LedgerError> {
         let mut redemptions = CopyRows::default();
         let mut scans = CopyRows::default();
         let mut awards = CopyRows::default();
@@ -465,16 +463,7 @@ impl Ledger {
 
     /// Writes a batch with [`ANY_BATCH`] in a new transaction, left open for the rest
     /// of the batch; answers the (scan id, stream id) pairs it inserted.
-    async fn write_any(
-        &self,
-        batch: &[&Redemption],
-    ) -> Result<
-        (
-            sqlx::Transaction<'static, sqlx::Postgres>,
-            Vec<(String, String)>,
-        ),
-        LedgerError,
-    > {
+    async fn write_any(&self, batch: &[&Redemption]) -> Result<Written, LedgerError> {
         let text = |f: &dyn Fn(&Redemption) -> &str| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
         let optional = |f: &dyn Fn(&Redemption) -> Option<&str>| {
             batch.iter().map(|r| f(r)).collect::<Vec<_>>()
