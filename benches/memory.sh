@@ -35,8 +35,8 @@ pin=()
 if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
     taskset -pc "$((cores - 1))" "$redis_pid" >/dev/null
     pin=(taskset -c "0-$((cores - 2))")
-    # Postgres too (its backends fork from the postmaster and inherit this): the first
-    # tree's autovacuum would otherwise share Redis's core while the second scans.
+    # Postgres too (its backends fork from the postmaster and inherit this), so that
+    # nothing, the first tree's autovacuum included, shares Redis's core.
     postmaster=$(head -n 1 "$run_dir/postgres/data/postmaster.pid")
     for pid in "$postmaster" $(pgrep -P "$postmaster"); do
         taskset -apc "0-$((cores - 2))" "$pid" >/dev/null

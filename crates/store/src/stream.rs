@@ -314,10 +314,10 @@ impl StreamReader {
 
     /// Counts settled scans on their months' leaderboards (campaign-wide and the scan's
     /// region's), script calls (`lua/board.lua`) of up to [`BOARD_CALL_SCANS`] scans of
-    /// one tag each. Called once per batch after
-    /// the commit, for the scans that batch newly settled: a crash before it leaves
-    /// those scans off the live boards until `yima restore` rebuilds them (boards are
-    /// for display; a month's prizes go by the board frozen from Postgres).
+    /// one tag each. Called once per batch after the commit, for the scans that batch
+    /// newly settled: a crash before it leaves those scans off the live boards until
+    /// `yima restore` rebuilds them (boards are for display; a month's prizes go by the
+    /// board frozen from Postgres).
     pub async fn count_on_boards(&mut self, scans: &[BoardScan]) -> Result<(), StoreError> {
         let mut by_tag: Vec<&BoardScan> = scans.iter().collect();
         by_tag.sort_by(|a, b| a.tag.cmp(&b.tag));
