@@ -228,16 +228,12 @@ async fn boards_count_settled_scans_the_same_in_any_order() {
             .collect();
     let mut orders = vec![scans.clone(), scans.iter().rev().cloned().collect()];
     orders.push(scans[2..].iter().chain(&scans[..2]).cloned().collect());
+    let mut connection = connect(&redis_url).await;
     let mut boards = Vec::new();
     for (index, order) in orders.iter().enumerate() {
         let prefix = format!("boards-{}-{index}", std::process::id());
         let mut reader = board_reader(&redis_url, &prefix).await;
         reader.count_on_boards(order).await.expect("counted");
-        let mut connection = redis::Client::open(redis_url.as_str())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
         let mut read = Vec::new();
         for key in [
             format!("{prefix}:{{c}}:board:2026-06"),
@@ -278,11 +274,7 @@ async fn a_batch_counted_in_several_calls_counts_every_scan_once() {
             ms_into_month: i * 10,
         })
         .collect();
-    let mut connection = redis::Client::open(redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut connection = connect(&redis_url).await;
     let mut boards = Vec::new();
     for (index, calls) in [vec![&scans[..]], scans.chunks(1).collect()]
         .into_iter()
@@ -314,6 +306,15 @@ async fn board_reader(redis_url: &str, prefix: &str) -> yima_store::StreamReader
     )
     .await
     .expect("redis")
+}
+
+/// A plain connection, to read boards as they are.
+async fn connect(redis_url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis")
 }
 
 /// A board's members and scores, lowest first; the board is deleted.
